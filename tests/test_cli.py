@@ -1,0 +1,43 @@
+import json
+import subprocess
+import sys
+
+from helpers.cli import main
+
+
+def test_help_lists_the_commands():
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "--help"], capture_output=True, text=True, check=True
+    )
+    for command in ("env", "model", "check-notebooks", "run-notebooks"):
+        assert command in result.stdout
+
+
+def test_env_prints_json(capsys):
+    assert main(["env", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["hf_hub_offline"] is True
+
+
+def test_model_describes_the_offline_model(capsys, monkeypatch):
+    monkeypatch.setattr("helpers.modeling._in_hub_cache", lambda repo_id: False)
+    assert main(["model", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "offline (gpt2lab-tiny)" in out and "no, random weights" in out
+    assert "16,090,880" in out
+
+
+def test_a_bad_model_gives_one_clear_line_not_a_traceback(capsys):
+    assert main(["model", "--model", "./missing/model"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: There is no folder") and "Traceback" not in err
+
+
+def test_no_fallback_flag_is_an_error_offline(capsys, monkeypatch):
+    monkeypatch.setattr("helpers.modeling._in_hub_cache", lambda repo_id: False)
+    assert main(["model", "--no-fallback"]) == 2
+    assert "Cannot load 'gpt2'" in capsys.readouterr().err
+
+
+def test_check_notebooks_passes_on_the_course(capsys):
+    assert main(["check-notebooks", "--dir", "notebooks"]) == 0

@@ -1,0 +1,142 @@
+import pytest
+import torch
+from transformers import GPT2LMHeadModel
+
+from helpers import modeling
+from helpers.modeling import (
+    OFFLINE_MODEL_NAME,
+    ModelNotAvailableError,
+    OfflineModelConfig,
+    build_offline_model,
+    count_parameters,
+    gpt2_tokenizer_from_package,
+    load_model,
+    load_model_and_tokenizer,
+    load_tokenizer,
+    locate_model,
+    resolve_model_name,
+    save_model,
+)
+
+
+@pytest.fixture
+def empty_hub_cache(monkeypatch):
+    """Behave as on a fresh machine whatever the local Hugging Face cache holds."""
+    monkeypatch.setattr(modeling, "_in_hub_cache", lambda repo_id: False)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return gpt2_tokenizer_from_package()
+
+
+def test_tokenizer_is_gpt2s_real_bpe(tokenizer):
+    assert tokenizer("Hello world")["input_ids"] == [15496, 995]
+    assert tokenizer.eos_token == "<|endoftext|>" and tokenizer.eos_token_id == 50256
+    assert len(tokenizer) == 50257
+    assert tokenizer("<|endoftext|>")["input_ids"] == [50256]
+    assert tokenizer.pad_token == tokenizer.eos_token
+    text = "Byte-level BPE round-trips anything: naïve café, 日本語, 😀"
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+
+
+def test_offline_tokenizer_knows_the_offline_context(empty_hub_cache):
+    tokenizer = load_tokenizer("gpt2")
+    assert tokenizer.model_max_length == OfflineModelConfig().n_positions
+    assert tokenizer("Hello world")["input_ids"] == [15496, 995]
+
+
+def test_name_resolution_order(monkeypatch):
+    assert resolve_model_name() == "gpt2"
+    monkeypatch.setenv("GPT2LAB_MODEL", "distilgpt2")
+    assert resolve_model_name() == "distilgpt2"
+    assert resolve_model_name("gpt2-medium") == "gpt2-medium"
+
+
+def test_offline_fallback_never_touches_the_network(empty_hub_cache, no_network):
+    source = locate_model("gpt2")
+    assert source.kind == "offline" and source.is_fallback
+    assert "HF_HUB_OFFLINE=1" in source.reason
+    assert no_network == []
+
+
+def test_fallback_can_be_made_an_error(empty_hub_cache, no_network):
+    with pytest.raises(ModelNotAvailableError, match="Cannot load 'gpt2'.*HF_HUB_OFFLINE"):
+        load_model("gpt2", allow_offline_fallback=False)
+
+
+def test_offline_model_loads_with_a_banner(empty_hub_cache, capsys, caplog):
+    model, tokenizer = load_model_and_tokenizer(device="cpu")
+    banner = capsys.readouterr().err
+    assert "Asked for : gpt2" in banner and "gpt2lab-tiny" in banner
+    assert "RANDOM weights" in banner and "not pretrained GPT-2" in banner
+    assert isinstance(model, GPT2LMHeadModel) and not model.training
+    config = OfflineModelConfig()
+    assert (model.config.n_layer, model.config.n_embd) == (config.n_layer, config.n_embd)
+    assert model.config.vocab_size == len(tokenizer)
+    # the transformers 5 "loss_type=None" warning is silenced by naming the loss
+    ids = tokenizer("To be or not to be", return_tensors="pt")["input_ids"]
+    loss = model(ids, labels=ids).loss
+    assert torch.isfinite(loss)
+    assert "loss_type" not in capsys.readouterr().err + caplog.text
+
+
+def test_offline_model_selected_by_name_is_not_a_fallback(no_network):
+    source = locate_model(OFFLINE_MODEL_NAME)
+    assert source.is_offline_model and not source.is_fallback
+
+
+def test_offline_weights_depend_only_on_the_seed():
+    torch.manual_seed(99)
+    before = torch.rand(1)
+    a, b, c = build_offline_model(seed=1), build_offline_model(seed=1), build_offline_model(seed=2)
+    torch.manual_seed(99)
+    assert torch.equal(torch.rand(1), before)  # the global generator is left alone
+    weight = "transformer.h.0.attn.c_attn.weight"
+    assert torch.equal(a.state_dict()[weight], b.state_dict()[weight])
+    assert not torch.equal(a.state_dict()[weight], c.state_dict()[weight])
+
+
+def test_parameter_count_counts_tied_weights_once():
+    model = build_offline_model()
+    assert model.lm_head.weight is model.transformer.wte.weight
+    assert count_parameters(model) == model.num_parameters() == 16_090_880
+
+
+def test_save_and_load_round_trip(tmp_path, tokenizer, capsys):
+    model = build_offline_model(seed=3).eval()
+    target = save_model(model, tokenizer, tmp_path / "model")
+    save_model(model, tokenizer, tmp_path / "model")  # overwriting works too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging leftovers
+    assert (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
+    capsys.readouterr()
+
+    loaded, loaded_tokenizer = load_model_and_tokenizer(target, device="cpu")
+    assert "offline model" not in capsys.readouterr().err  # a real folder: no banner
+    assert locate_model(target).kind == "local"
+    ids = tokenizer("Good morrow, cousin", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, loaded(ids).logits)
+    assert loaded_tokenizer("Hello world")["input_ids"] == [15496, 995]
+    assert loaded_tokenizer.pad_token == "<|endoftext|>"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("./no/such/model", "There is no folder"),
+        ("runs/latest/model", "There is no folder"),
+        ("not a name!!", "neither an existing folder nor a valid Hub model name"),
+    ],
+)
+def test_bad_model_names_get_clear_errors(name, message, no_network):
+    with pytest.raises(ModelNotAvailableError, match=message):
+        load_model(name)
+
+
+def test_a_folder_that_is_not_a_model(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelNotAvailableError, match="holds no config.json"):
+        load_model(tmp_path)
+    with pytest.raises(ModelNotAvailableError, match="is a file"):
+        load_model(tmp_path / "notes.txt")

@@ -140,3 +140,11 @@ def test_a_folder_that_is_not_a_model(tmp_path):
         load_model(tmp_path)
     with pytest.raises(ModelNotAvailableError, match="is a file"):
         load_model(tmp_path / "notes.txt")
+
+
+def test_trained_model_is_found_only_when_saved(tmp_path, monkeypatch, tokenizer):
+    monkeypatch.setenv("GPT2LAB_TRAINED_MODEL", str(tmp_path / "finetuned"))
+    assert modeling.trained_model_dir() == tmp_path / "finetuned"
+    assert modeling.find_trained_model() is None
+    save_model(build_offline_model(), tokenizer, tmp_path / "finetuned")
+    assert modeling.find_trained_model() == tmp_path / "finetuned"

@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 from importlib import metadata
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -41,6 +42,11 @@ def is_quick_mode() -> bool:
 def quick_or_full(quick: T, full: T) -> T:
     """Pick the quick-mode value or the full value: the one place sizes are switched."""
     return quick if is_quick_mode() else full
+
+
+def project_root() -> Path:
+    """The course's root folder (the one holding ``notebooks/``, ``src/``, ``data/``)."""
+    return Path(__file__).resolve().parents[2]
 
 
 def in_colab() -> bool:

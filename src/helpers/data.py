@@ -1,0 +1,622 @@
+"""Dataset preparation: load documents, clean them, split, tokenize, pack into blocks.
+
+The path of the data::
+
+    files -> load_documents -> clean_documents -> split_documents
+          -> tokenize_documents -> pack_into_blocks -> DatasetDict of fixed-size blocks
+
+Every step returns a ``datasets`` object, so each can be looked at on its own;
+:func:`build_lm_dataset` runs them all. A document is one unit of text that belongs
+together (a play, a file, a CSV row); splits never cut across documents unless the
+contiguous split is chosen on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import datasets
+import numpy as np
+from datasets import Dataset, DatasetDict
+from transformers import PreTrainedTokenizerBase
+
+from helpers.environment import is_online
+
+TEXT_SUFFIXES = {".txt", ".text", ".md"}
+SplitMethod = Literal["auto", "document", "contiguous"]
+# below this many documents "auto" cuts the text instead of assigning whole documents
+MIN_DOCUMENTS_FOR_DOCUMENT_SPLIT = 10
+
+
+class DataError(ValueError):
+    """Bad input data or settings; the message names the problem and the fix."""
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide the "Downloading data" bars that ``datasets`` shows even for local files."""
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def _check_text_file(path: Path, encoding: str) -> None:
+    """Fail early, naming the file, on binary or wrongly encoded input."""
+    raw = path.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise DataError(f"{path} looks like a binary file (it contains NUL bytes), not text.")
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        bad = raw[error.start : error.start + 4]
+        raise DataError(
+            f"{path} is not valid {encoding} (at byte {error.start}: {bad!r}). Pass "
+            f"encoding='latin-1' or encoding='cp1252' if it is an older Western file, "
+            f"or convert it to UTF-8."
+        ) from error
+
+
+def _text_files(folder: Path) -> list[Path]:
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+    )
+    if not files:
+        raise DataError(
+            f"The folder {folder} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))}). "
+            f"Put one .txt file per document there."
+        )
+    return files
+
+
+def _load_text_files(files: list[Path], encoding: str, root: Path) -> Dataset:
+    for path in files:
+        _check_text_file(path, encoding)
+    with _quiet_datasets():
+        loaded = datasets.load_dataset(
+            "text",
+            data_files=[str(p) for p in files],
+            sample_by="document",  # one row per file, line breaks kept
+            encoding=encoding,
+            split="train",
+        )
+    names = [str(p.relative_to(root)) if p != root else p.name for p in files]
+    return loaded.add_column("source", names)
+
+
+def _load_table(path: Path, kind: str, column: str, encoding: str) -> Dataset:
+    _check_text_file(path, encoding)
+    try:
+        with _quiet_datasets():
+            if kind == "csv":
+                table = datasets.load_dataset(
+                    "csv", data_files=str(path), encoding=encoding, split="train"
+                )
+            else:
+                table = datasets.load_dataset("json", data_files=str(path), split="train")
+    except Exception as error:  # the builders raise DatasetGenerationError with the cause inside
+        cause = error.__cause__ or error
+        raise DataError(f"Could not read {path} as {kind.upper()}: {cause}") from error
+    where = "column" if kind == "csv" else "field"
+    if column not in table.column_names:
+        raise DataError(
+            f"{path} has no {where} named {column!r}; it has: {', '.join(table.column_names)}. "
+            f"Pass text_column=<one of those>."
+        )
+    table = table.select_columns([column]).rename_column(column, "text")
+    table = table.map(lambda row: {"text": "" if row["text"] is None else str(row["text"])})
+    return table.add_column("source", [f"{path.name}:{i + 1}" for i in range(len(table))])
+
+
+def load_documents(
+    source: str | Path,
+    *,
+    text_column: str = "text",
+    encoding: str = "utf-8",
+    split: str = "train",
+) -> Dataset:
+    """Load documents into a ``Dataset`` with columns ``text`` and ``source``.
+
+    ``source`` may be a ``.txt`` file (one document), a folder of ``.txt`` files (one
+    document each, sorted by path), a ``.csv`` file (one document per row, text in
+    ``text_column``), a ``.jsonl`` file (one document per line, text in the field
+    ``text_column``), or, online only, the name of a Hugging Face Hub dataset.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return _load_text_files(_text_files(path), encoding, path)
+    if path.is_file():
+        if path.stat().st_size == 0:
+            raise DataError(f"{path} is empty: there is no text to learn from.")
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            return _load_table(path, "csv", text_column, encoding)
+        if suffix in {".jsonl", ".json"}:
+            return _load_table(path, "json", text_column, encoding)
+        return _load_text_files([path], encoding, path)
+    if str(source).count("/") <= 1 and not str(source).startswith((".", "/", "~")):
+        return _load_hub_dataset(str(source), text_column, split)
+    raise DataError(f"There is no file or folder {path}. Check the path.")
+
+
+def _load_hub_dataset(name: str, text_column: str, split: str) -> Dataset:
+    if not is_online():
+        raise DataError(
+            f"{name!r} is not a local file or folder, and Hub datasets need internet, which "
+            f"this machine does not have. Give a path to a .txt/.csv/.jsonl file or a folder."
+        )
+    try:
+        table = datasets.load_dataset(name, split=split)
+    except Exception as error:
+        raise DataError(f"Could not load the Hub dataset {name!r}: {error}") from error
+    if text_column not in table.column_names:
+        raise DataError(
+            f"The Hub dataset {name!r} has no column {text_column!r}; it has: "
+            f"{', '.join(table.column_names)}. Pass text_column=<one of those>."
+        )
+    table = table.select_columns([text_column]).rename_column(text_column, "text")
+    return table.add_column("source", [f"{name}:{i}" for i in range(len(table))])
+
+
+# -------------------------------------------------------------------------- cleaning
+
+_GUTENBERG_START = re.compile(
+    r"^\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK.*?\*{3}[^\n]*\n", re.I | re.M
+)
+_GUTENBERG_END = re.compile(r"^\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK", re.I | re.M)
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+_MANY_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def normalize_unicode(text: str) -> str:
+    """NFC: one code point sequence per character ("é" is one code point, not e + ´)."""
+    return unicodedata.normalize("NFC", text)
+
+
+def normalize_whitespace(text: str) -> str:
+    """Unix line endings, no trailing spaces, at most one blank line in a row."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _TRAILING_SPACE.sub("\n", text)
+    return _MANY_BLANK_LINES.sub("\n\n", text).strip()
+
+
+def strip_gutenberg_boilerplate(text: str) -> str:
+    """Keep only what lies between Project Gutenberg's START and END markers, if present."""
+    start = _GUTENBERG_START.search(text)
+    if start:
+        text = text[start.end() :]
+    end = _GUTENBERG_END.search(text)
+    if end:
+        text = text[: end.start()]
+    return text
+
+
+@dataclass
+class CleaningConfig:
+    """Which cleaning steps run; each can be switched off."""
+
+    unicode_nfc: bool = True
+    whitespace: bool = True
+    strip_gutenberg: bool = True
+    min_characters: int = 20  # documents with fewer non-space characters are dropped
+    deduplicate: bool = True
+
+
+@dataclass
+class CleaningStep:
+    name: str
+    documents_before: int
+    documents_after: int
+    characters_before: int
+    characters_after: int
+
+    @property
+    def documents_removed(self) -> int:
+        return self.documents_before - self.documents_after
+
+    @property
+    def characters_removed(self) -> int:
+        return self.characters_before - self.characters_after
+
+
+@dataclass
+class CleaningReport:
+    """What each cleaning step removed."""
+
+    steps: list[CleaningStep] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{'step':<22}{'documents removed':>19}{'characters removed':>20}"]
+        for step in self.steps:
+            lines.append(
+                f"{step.name:<22}{step.documents_removed:>19,}{step.characters_removed:>20,}"
+            )
+        return "\n".join(lines)
+
+    _repr_pretty_ = lambda self, printer, cycle: printer.text(str(self))  # noqa: E731
+
+
+def _characters(dataset: Dataset) -> int:
+    return sum(len(text) for text in dataset["text"])
+
+
+@_quiet_datasets()
+def clean_documents(
+    documents: Dataset, config: CleaningConfig | None = None
+) -> tuple[Dataset, CleaningReport]:
+    """Run the enabled cleaning steps in order and report what each removed."""
+    config = config or CleaningConfig()
+    report = CleaningReport()
+
+    def record(name: str, before: Dataset, after: Dataset) -> Dataset:
+        report.steps.append(
+            CleaningStep(name, len(before), len(after), _characters(before), _characters(after))
+        )
+        return after
+
+    def rewrite(name: str, function: Callable[[str], str], dataset: Dataset) -> Dataset:
+        changed = dataset.map(lambda row: {"text": function(row["text"])}, desc=name)
+        return record(name, dataset, changed)
+
+    if config.unicode_nfc:
+        documents = rewrite("unicode NFC", normalize_unicode, documents)
+    if config.strip_gutenberg:
+        documents = rewrite("Gutenberg boilerplate", strip_gutenberg_boilerplate, documents)
+    if config.whitespace:
+        documents = rewrite("whitespace", normalize_whitespace, documents)
+    minimum = config.min_characters
+    kept = documents.filter(lambda row: len("".join(row["text"].split())) >= minimum)
+    documents = record(f"near-empty (<{minimum} chars)", documents, kept)
+    if config.deduplicate:
+        seen: set[bytes] = set()
+        keep: list[int] = []
+        for index, text in enumerate(documents["text"]):
+            digest = hashlib.sha1(text.encode("utf-8")).digest()
+            if digest not in seen:
+                seen.add(digest)
+                keep.append(index)
+        documents = record("exact duplicates", documents, documents.select(keep))
+    if len(documents) == 0:
+        raise DataError(
+            "No documents are left after cleaning: every one was empty or shorter than "
+            f"min_characters={minimum}. Check the input, or lower min_characters."
+        )
+    return documents, report
+
+
+# ------------------------------------------------------------------------- splitting
+
+
+def _check_fractions(validation_fraction: float, test_fraction: float) -> None:
+    if not 0 < validation_fraction < 1:
+        raise DataError(
+            f"validation_fraction={validation_fraction} must be between 0 and 1 (exclusive), "
+            f"e.g. 0.1 for 10 %."
+        )
+    if not 0 <= test_fraction < 1 or validation_fraction + test_fraction >= 1:
+        raise DataError(
+            f"test_fraction={test_fraction} must be in [0, 1) and leave room for training "
+            f"(validation + test = {validation_fraction + test_fraction} must be below 1)."
+        )
+
+
+def split_by_document(
+    documents: Dataset, validation_fraction: float = 0.1, test_fraction: float = 0.0, seed: int = 0
+) -> DatasetDict:
+    """Assign whole documents to train / validation (/ test): no text is in two splits.
+
+    The order is shuffled with ``seed``; each held-out split gets at least one document.
+    """
+    _check_fractions(validation_fraction, test_fraction)
+    needed = 2 + (test_fraction > 0)
+    if len(documents) < needed:
+        raise DataError(
+            f"Splitting by document needs at least {needed} documents, there are "
+            f"{len(documents)}. Use split_method='contiguous' for a single long text."
+        )
+    order = np.random.default_rng(seed).permutation(len(documents))
+    n_validation = max(1, round(validation_fraction * len(documents)))
+    n_test = max(1, round(test_fraction * len(documents))) if test_fraction > 0 else 0
+    if n_validation + n_test >= len(documents):
+        raise DataError(
+            f"With {len(documents)} documents, validation_fraction={validation_fraction} and "
+            f"test_fraction={test_fraction} leave no document for training. Lower them, or "
+            f"use split_method='contiguous'."
+        )
+    parts = {
+        "train": order[n_validation + n_test :],
+        "validation": order[:n_validation],
+    }
+    if n_test:
+        parts["test"] = order[n_validation : n_validation + n_test]
+    return DatasetDict({name: documents.select(sorted(idx)) for name, idx in parts.items()})
+
+
+def _cut_at_line(text: str, position: int) -> int:
+    """Move a cut to the start of the next line (or word, for text without line breaks)."""
+    for boundary in ("\n", " "):
+        found = text.find(boundary, position)
+        if found != -1:
+            return found + 1
+    return position
+
+
+def split_contiguous(
+    documents: Dataset, validation_fraction: float = 0.1, test_fraction: float = 0.0
+) -> DatasetDict:
+    """Join all documents in order and hold out the *last* fraction (as nanoGPT does).
+
+    For one long text (a single file). Documents are joined with a blank line; the cut
+    falls at a line boundary. Validation text then comes from a place the model never saw
+    in training, but its style may differ from the rest: that is the price of one text.
+    """
+    _check_fractions(validation_fraction, test_fraction)
+    text = "\n\n".join(documents["text"])
+    held_out = validation_fraction + test_fraction
+    train_end = _cut_at_line(text, int(len(text) * (1 - held_out)))
+    validation_end = _cut_at_line(text, int(len(text) * (1 - test_fraction)))
+    pieces = {"train": text[:train_end], "validation": text[train_end:validation_end]}
+    if test_fraction > 0:
+        pieces["test"] = text[validation_end:]
+    for name, piece in pieces.items():
+        if not piece.strip():
+            raise DataError(
+                f"The contiguous split left the {name} split empty: the text is too short "
+                f"({len(text):,} characters) for these fractions."
+            )
+    return DatasetDict(
+        {
+            name: Dataset.from_dict({"text": [piece], "source": [f"contiguous:{name}"]})
+            for name, piece in pieces.items()
+        }
+    )
+
+
+def split_documents(
+    documents: Dataset,
+    method: SplitMethod = "auto",
+    validation_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+) -> tuple[DatasetDict, str]:
+    """Split by document or contiguously; ``"auto"`` picks by the number of documents.
+
+    Returns the splits and the method actually used.
+    """
+    if method == "auto":
+        many = len(documents) >= MIN_DOCUMENTS_FOR_DOCUMENT_SPLIT
+        method = "document" if many else "contiguous"
+    if method == "document":
+        return split_by_document(documents, validation_fraction, test_fraction, seed), method
+    if method == "contiguous":
+        return split_contiguous(documents, validation_fraction, test_fraction), method
+    raise DataError(f"split method {method!r} is unknown: use 'auto', 'document' or 'contiguous'.")
+
+
+# ---------------------------------------------------------------- tokenizing & packing
+
+
+@_quiet_datasets()
+def tokenize_documents(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase) -> DatasetDict:
+    """Token ids of each document with ``<|endoftext|>`` appended, as one column.
+
+    The end-of-text token marks where one document stops and the next begins once
+    they are packed together, so the model learns not to carry context across.
+    """
+    eos = tokenizer.eos_token_id
+
+    def encode(batch: dict[str, list[str]]) -> dict[str, list[list[int]]]:
+        ids = tokenizer(batch["text"], verbose=False)["input_ids"]
+        return {"input_ids": [doc + [eos] for doc in ids]}
+
+    return splits.map(encode, batched=True, remove_columns=["text", "source"], desc="tokenizing")
+
+
+@_quiet_datasets()
+def pack_into_blocks(tokenized: DatasetDict, block_size: int) -> DatasetDict:
+    """Concatenate each split's tokens and cut them into blocks of ``block_size``.
+
+    Every token is kept, in order, except the last ``total % block_size`` of each split
+    (too few for a full block). ``labels`` are a copy of ``input_ids``: the model shifts
+    them by one position itself when it computes the loss.
+    """
+    if block_size < 2:
+        raise DataError(f"block_size={block_size} is too small: use at least 2 (e.g. 128).")
+
+    def group(batch: dict[str, list[list[int]]]) -> dict[str, list[list[int]]]:
+        stream = [token for doc in batch["input_ids"] for token in doc]
+        usable = len(stream) // block_size * block_size
+        blocks = [stream[i : i + block_size] for i in range(0, usable, block_size)]
+        return {"input_ids": blocks, "labels": [list(block) for block in blocks]}
+
+    # batch_size=None: the whole split at once, so only one remainder is dropped per split
+    return tokenized.map(group, batched=True, batch_size=None, desc=f"packing into {block_size}")
+
+
+def pad_lines(
+    documents: Dataset, tokenizer: PreTrainedTokenizerBase, block_size: int
+) -> PaddingReport:
+    """The naive alternative, measured: one line per example, padded to ``block_size``.
+
+    Lines longer than a block are truncated (those tokens are lost); shorter ones are
+    filled with pad tokens that cost compute and teach nothing.
+    """
+    lines = [line for text in documents["text"] for line in text.split("\n") if line.strip()]
+    lengths = [len(ids) for ids in tokenizer(lines, verbose=False)["input_ids"]]
+    return PaddingReport.from_lengths(lengths, block_size)
+
+
+@dataclass
+class PaddingReport:
+    """Token accounting of a padded dataset."""
+
+    examples: int
+    real_tokens: int
+    pad_tokens: int
+    truncated_tokens: int
+
+    @property
+    def pad_fraction(self) -> float:
+        """Share of all positions in the batch that are padding."""
+        return self.pad_tokens / max(1, self.real_tokens + self.pad_tokens)
+
+    @classmethod
+    def from_lengths(cls, lengths: list[int], block_size: int) -> PaddingReport:
+        kept = [min(length, block_size) for length in lengths]
+        return cls(
+            examples=len(lengths),
+            real_tokens=sum(kept),
+            pad_tokens=sum(block_size - k for k in kept),
+            truncated_tokens=sum(lengths) - sum(kept),
+        )
+
+
+def packing_report(tokenized: DatasetDict, block_size: int) -> dict[str, PaddingReport]:
+    """The same accounting for packing: no pad at all, only each split's remainder is lost."""
+    reports = {}
+    for name, split in tokenized.items():
+        total = sum(len(ids) for ids in split["input_ids"])
+        reports[name] = PaddingReport(total // block_size, total - total % block_size, 0,
+                                      total % block_size)  # fmt: skip
+    return reports
+
+
+# --------------------------------------------------------------------- the whole path
+
+
+@dataclass
+class DatasetStats:
+    """Sizes along the way, per split."""
+
+    split_method: str
+    block_size: int
+    documents: dict[str, int]
+    characters: dict[str, int]
+    tokens: dict[str, int]
+    blocks: dict[str, int]
+    cleaning: CleaningReport
+    document_lengths: list[int] = field(repr=False, default_factory=list)
+
+    @property
+    def chars_per_token(self) -> float:
+        """Characters per token over all splits (used to turn loss into bits per character)."""
+        return sum(self.characters.values()) / max(1, sum(self.tokens.values()))
+
+    @property
+    def leftover_tokens(self) -> int:
+        """Tokens dropped by packing: each split's last, incomplete block."""
+        return sum(self.tokens.values()) - self.block_size * sum(self.blocks.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "split_method": self.split_method,
+            "block_size": self.block_size,
+            "documents": self.documents,
+            "characters": self.characters,
+            "tokens": self.tokens,
+            "blocks": self.blocks,
+            "chars_per_token": round(self.chars_per_token, 4),
+        }
+
+    def __str__(self) -> str:
+        rows = [f"{'split':<12}{'documents':>10}{'characters':>13}{'tokens':>11}{'blocks':>8}"]
+        for name in self.documents:
+            rows.append(
+                f"{name:<12}{self.documents[name]:>10,}{self.characters[name]:>13,}"
+                f"{self.tokens[name]:>11,}{self.blocks[name]:>8,}"
+            )
+        rows.append(
+            f"split: {self.split_method}, block_size: {self.block_size}, "
+            f"chars/token: {self.chars_per_token:.2f}"
+        )
+        return "\n".join(rows)
+
+    _repr_pretty_ = lambda self, printer, cycle: printer.text(str(self))  # noqa: E731
+
+
+def check_block_size(block_size: int, tokenizer: PreTrainedTokenizerBase) -> None:
+    """A block must fit in the model's context (``tokenizer.model_max_length``)."""
+    context = tokenizer.model_max_length
+    if block_size > context:
+        raise DataError(
+            f"block_size={block_size} is larger than the model's context of {context} tokens. "
+            f"Use block_size <= {context}."
+        )
+    if block_size < 2:
+        raise DataError(f"block_size={block_size} is too small: use at least 2 (e.g. 128).")
+
+
+def _check_enough_tokens(tokens: dict[str, int], block_size: int) -> None:
+    for name, count in tokens.items():
+        if count < block_size:
+            largest = 2 ** int(np.log2(max(2, count)))
+            raise DataError(
+                f"The {name} split has only {count:,} tokens, fewer than one block of "
+                f"{block_size}. Use block_size={largest} or less, add more text"
+                + (", or raise validation_fraction." if name != "train" else ".")
+            )
+
+
+@_quiet_datasets()
+def build_lm_dataset(
+    source: str | Path | Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    block_size: int = 128,
+    *,
+    validation_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    split_method: SplitMethod = "auto",
+    cleaning: CleaningConfig | None = None,
+    text_column: str = "text",
+    encoding: str = "utf-8",
+    max_documents: int | None = None,
+) -> tuple[DatasetDict, DatasetStats]:
+    """From raw text to packed blocks ready for training, with statistics.
+
+    ``source`` is anything :func:`load_documents` accepts, or a loaded ``Dataset`` of
+    documents. ``max_documents`` keeps the first N documents (quick runs).
+    """
+    check_block_size(block_size, tokenizer)
+    _check_fractions(validation_fraction, test_fraction)
+    documents = (
+        source
+        if isinstance(source, Dataset)
+        else load_documents(source, text_column=text_column, encoding=encoding)
+    )
+    if max_documents is not None:
+        documents = documents.select(range(min(max_documents, len(documents))))
+    documents, report = clean_documents(documents, cleaning)
+    splits, method = split_documents(
+        documents, split_method, validation_fraction, test_fraction, seed
+    )
+    tokenized = tokenize_documents(splits, tokenizer)
+    tokens = {
+        name: sum(len(ids) for ids in split["input_ids"]) for name, split in tokenized.items()
+    }
+    _check_enough_tokens(tokens, block_size)
+    packed = pack_into_blocks(tokenized, block_size)
+    stats = DatasetStats(
+        split_method=method,
+        block_size=block_size,
+        documents={name: len(split) for name, split in splits.items()},
+        characters={name: _characters(split) for name, split in splits.items()},
+        tokens=tokens,
+        blocks={name: len(split) for name, split in packed.items()},
+        cleaning=report,
+        document_lengths=[len(text) for text in documents["text"]],
+    )
+    return packed, stats

@@ -1,0 +1,244 @@
+from pathlib import Path
+
+import pytest
+from datasets import Dataset
+
+from helpers.data import (
+    CleaningConfig,
+    DataError,
+    PaddingReport,
+    build_lm_dataset,
+    clean_documents,
+    load_documents,
+    normalize_whitespace,
+    pack_into_blocks,
+    packing_report,
+    split_by_document,
+    split_contiguous,
+    split_documents,
+    strip_gutenberg_boilerplate,
+    tokenize_documents,
+)
+from helpers.modeling import gpt2_tokenizer_from_package
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return gpt2_tokenizer_from_package(model_max_length=256)
+
+
+def documents(n: int, words: int = 40) -> Dataset:
+    texts = [" ".join(f"doc{i}word{j}" for j in range(words)) for i in range(n)]
+    return Dataset.from_dict({"text": texts, "source": [f"d{i}" for i in range(n)]})
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def test_every_format_loads_the_same_documents():
+    folder = load_documents(FIXTURES / "docs_folder")
+    csv = load_documents(FIXTURES / "docs.csv", text_column="body")
+    jsonl = load_documents(FIXTURES / "docs.jsonl", text_column="body")
+    as_text = [[normalize_whitespace(t) for t in d["text"]] for d in (folder, csv, jsonl)]
+    assert len(as_text[0]) == 3
+    assert as_text[0] == as_text[1] == as_text[2]
+    assert folder["source"] == ["doc1.txt", "doc2.txt", "doc3.txt"]
+    assert csv["source"][0] == "docs.csv:1"
+
+
+def test_a_single_text_file_is_one_document():
+    single = load_documents(FIXTURES / "docs_folder" / "doc2.txt")
+    assert len(single) == 1 and single["text"][0].startswith("All:\nSpeak, speak.")
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(DataError, match="There is no file or folder .*nope"):
+        load_documents(tmp_path / "nope" / "corpus.txt")
+
+
+def test_empty_file_and_empty_folder(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(DataError, match="empty.txt is empty"):
+        load_documents(tmp_path / "empty.txt")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(DataError, match="holds no text files"):
+        load_documents(tmp_path / "folder")
+
+
+def test_binary_file(tmp_path):
+    (tmp_path / "model.txt").write_bytes(b"\x00\x01\x02binary")
+    with pytest.raises(DataError, match="model.txt looks like a binary file"):
+        load_documents(tmp_path / "model.txt")
+
+
+def test_non_utf8_file_says_which_encoding_to_try(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("Café au lait, s'il vous plaît.".encode("latin-1"))
+    with pytest.raises(DataError, match="latin.txt is not valid utf-8.*encoding='latin-1'"):
+        load_documents(path)
+    assert load_documents(path, encoding="latin-1")["text"][0].startswith("Café")
+
+
+def test_missing_column_and_field_list_what_exists():
+    with pytest.raises(DataError, match="no column named 'text'; it has: id, body"):
+        load_documents(FIXTURES / "docs.csv")
+    with pytest.raises(DataError, match="no field named 'content'; it has: id, body"):
+        load_documents(FIXTURES / "docs.jsonl", text_column="content")
+
+
+def test_hub_names_need_internet():
+    with pytest.raises(DataError, match="Hub datasets need internet"):
+        load_documents("tiny_shakespeare")
+
+
+# --------------------------------------------------------------- cleaning
+
+
+def test_cleaning_reports_what_each_step_removed():
+    raw = Dataset.from_dict(
+        {
+            "text": [
+                "Header\n*** START OF THE PROJECT GUTENBERG EBOOK HAMLET ***\nTo be, or not "
+                "to be\r\n\r\n\r\n\r\nthat is the question.   \n*** END OF THE PROJECT "
+                "GUTENBERG EBOOK HAMLET ***\nlicence text",
+                "  \n ",
+                "Cafe\u0301 society is a long enough document.",
+                "Café society is a long enough document.",
+            ],
+            "source": ["a", "b", "c", "d"],
+        }
+    )
+    cleaned, report = clean_documents(raw)
+    assert cleaned["text"] == [
+        "To be, or not to be\n\nthat is the question.",
+        "Café society is a long enough document.",
+    ]
+    removed = {step.name: step.documents_removed for step in report.steps}
+    assert removed["exact duplicates"] == 1  # equal only after NFC normalisation
+    assert removed["near-empty (<20 chars)"] == 1
+    gutenberg = next(s for s in report.steps if s.name == "Gutenberg boilerplate")
+    assert gutenberg.characters_removed > len("licence text")
+    assert "exact duplicates" in str(report)
+
+
+def test_cleaning_steps_can_be_switched_off():
+    raw = Dataset.from_dict({"text": ["same text here, long enough"] * 2, "source": ["a", "b"]})
+    kept, report = clean_documents(raw, CleaningConfig(deduplicate=False))
+    assert len(kept) == 2 and all(step.name != "exact duplicates" for step in report.steps)
+
+
+def test_gutenberg_text_without_markers_is_left_alone():
+    assert strip_gutenberg_boilerplate("plain text") == "plain text"
+
+
+def test_nothing_left_after_cleaning_is_an_error():
+    with pytest.raises(DataError, match="No documents are left after cleaning"):
+        clean_documents(Dataset.from_dict({"text": ["hi", ""], "source": ["a", "b"]}))
+
+
+# -------------------------------------------------------------- splitting
+
+
+def test_document_splits_never_share_a_document():
+    docs = documents(50)
+    splits = split_by_document(docs, validation_fraction=0.2, test_fraction=0.1, seed=3)
+    sources = {name: set(split["source"]) for name, split in splits.items()}
+    assert sources["train"].isdisjoint(sources["validation"])
+    assert sources["train"].isdisjoint(sources["test"])
+    assert sources["validation"].isdisjoint(sources["test"])
+    assert set().union(*sources.values()) == set(docs["source"])
+    assert (len(splits["validation"]), len(splits["test"])) == (10, 5)
+
+
+def test_same_seed_same_split_other_seed_other_split():
+    docs = documents(40)
+    first = split_by_document(docs, 0.25, seed=7)["validation"]["source"]
+    assert split_by_document(docs, 0.25, seed=7)["validation"]["source"] == first
+    assert split_by_document(docs, 0.25, seed=8)["validation"]["source"] != first
+
+
+def test_contiguous_split_holds_out_the_end_at_a_line_boundary():
+    text = "\n".join(f"line {i}" for i in range(1000))
+    docs = Dataset.from_dict({"text": [text], "source": ["one"]})
+    splits = split_contiguous(docs, validation_fraction=0.1)
+    train, validation = splits["train"]["text"][0], splits["validation"]["text"][0]
+    assert train + validation == text
+    assert validation.startswith("line ") and train.endswith("\n")
+    assert 0.08 < len(validation) / len(text) < 0.12
+
+
+def test_auto_split_picks_by_document_count():
+    assert split_documents(documents(20))[1] == "document"
+    assert split_documents(documents(2))[1] == "contiguous"
+
+
+@pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5])
+def test_validation_fraction_outside_0_1(fraction):
+    with pytest.raises(DataError, match="validation_fraction=.*between 0 and 1"):
+        split_by_document(documents(10), validation_fraction=fraction)
+
+
+def test_too_few_documents_for_a_document_split():
+    with pytest.raises(DataError, match="needs at least 2 documents.*contiguous"):
+        split_by_document(documents(1))
+
+
+# ---------------------------------------------------------------- packing
+
+
+def test_packing_keeps_every_token_in_order_but_the_remainder(tokenizer):
+    splits, _ = split_documents(documents(12, words=30), "document", 0.25, seed=0)
+    tokenized = tokenize_documents(splits, tokenizer)
+    block_size = 37
+    packed = pack_into_blocks(tokenized, block_size)
+    for name in splits:
+        stream = [t for ids in tokenized[name]["input_ids"] for t in ids]
+        flat = [t for block in packed[name]["input_ids"] for t in block]
+        remainder = len(stream) % block_size
+        assert flat == stream[: len(stream) - remainder]
+        assert all(len(block) == block_size for block in packed[name]["input_ids"])
+        assert packed[name]["labels"] == packed[name]["input_ids"]
+        assert packing_report(tokenized, block_size)[name].truncated_tokens == remainder
+
+
+def test_documents_end_with_end_of_text(tokenizer):
+    splits, _ = split_documents(documents(12), "document", 0.25, seed=0)
+    tokenized = tokenize_documents(splits, tokenizer)
+    assert all(ids[-1] == tokenizer.eos_token_id for ids in tokenized["train"]["input_ids"])
+    assert sum(ids.count(tokenizer.eos_token_id) for ids in tokenized["train"]["input_ids"]) == len(
+        splits["train"]
+    )
+
+
+def test_padding_report_counts_waste():
+    report = PaddingReport.from_lengths([2, 4, 10], block_size=4)
+    assert (report.real_tokens, report.pad_tokens, report.truncated_tokens) == (10, 2, 6)
+    assert report.pad_fraction == pytest.approx(2 / 12)
+
+
+# --------------------------------------------------------- the whole path
+
+
+def test_build_lm_dataset_from_a_folder(tokenizer):
+    packed, stats = build_lm_dataset(
+        FIXTURES / "docs_folder", tokenizer, block_size=8, split_method="document", seed=1
+    )
+    assert set(packed) == {"train", "validation"}
+    assert stats.documents == {"train": 2, "validation": 1}
+    assert stats.blocks["train"] == stats.tokens["train"] // 8
+    assert 2 < stats.chars_per_token < 6
+    assert "chars/token" in str(stats)
+
+
+def test_fewer_tokens_than_one_block_says_what_would_work(tokenizer):
+    with pytest.raises(
+        DataError, match=r"only \d+ tokens, fewer than one block of 256.*block_size="
+    ):
+        build_lm_dataset(FIXTURES / "docs_folder", tokenizer, block_size=256)
+
+
+def test_block_size_larger_than_the_context(tokenizer):
+    with pytest.raises(DataError, match="block_size=512 is larger than the model's context of 256"):
+        build_lm_dataset(FIXTURES / "docs_folder", tokenizer, block_size=512)

@@ -148,3 +148,32 @@ def test_trained_model_is_found_only_when_saved(tmp_path, monkeypatch, tokenizer
     assert modeling.find_trained_model() is None
     save_model(build_offline_model(), tokenizer, tmp_path / "finetuned")
     assert modeling.find_trained_model() == tmp_path / "finetuned"
+
+
+def test_a_folder_with_only_the_model_gets_gpt2s_tokenizer(tmp_path, capsys):
+    build_offline_model().save_pretrained(tmp_path / "model_only")
+    _, tokenizer = load_model_and_tokenizer(tmp_path / "model_only", device="cpu")
+    assert len(tokenizer) == 50257 and tokenizer("Hello world")["input_ids"] == [15496, 995]
+    assert tokenizer.model_max_length == OfflineModelConfig().n_positions
+    assert "holds no tokenizer files" in capsys.readouterr().err
+
+
+def test_a_non_gpt2_folder_without_tokenizer_is_an_error(tmp_path):
+    from transformers import GPT2Config
+
+    GPT2LMHeadModel(GPT2Config(vocab_size=100, n_layer=1, n_embd=8, n_head=2)).save_pretrained(
+        tmp_path / "small_vocab"
+    )
+    with pytest.raises(ModelNotAvailableError, match="holds a model but no tokenizer"):
+        load_model_and_tokenizer(tmp_path / "small_vocab")
+
+
+def test_broken_folders_get_clear_errors(tmp_path, tokenizer):
+    save_model(build_offline_model(), tokenizer, tmp_path / "no_weights")
+    (tmp_path / "no_weights" / "model.safetensors").unlink()
+    with pytest.raises(ModelNotAvailableError, match="Could not load the model .*no_weights"):
+        load_model(tmp_path / "no_weights")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{not json")
+    with pytest.raises(ModelNotAvailableError, match="config.json in .*bad' cannot be read"):
+        load_model(tmp_path / "bad")

@@ -235,24 +235,63 @@ def _ready_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerB
     return tokenizer
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
+
+
+def _gpt2_shaped(folder: Path) -> GPT2Config | None:
+    """The folder's config if it is a GPT-2 with GPT-2's vocabulary, else None."""
+    try:
+        config = GPT2Config.from_pretrained(folder)
+    except (OSError, ValueError) as error:
+        raise ModelNotAvailableError(f"The config.json in '{folder}' cannot be read: {error}")
+    is_gpt2 = config.model_type == "gpt2" and config.vocab_size == GPT2_VOCAB_SIZE
+    return config if is_gpt2 else None
+
+
+def _local_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
+    """A saved folder's tokenizer; GPT-2's own when only the model was saved there."""
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        config = _gpt2_shaped(folder)
+        if config is None:
+            raise ModelNotAvailableError(
+                f"The folder '{folder}' holds a model but no tokenizer, and it is not a GPT-2 "
+                f"with GPT-2's vocabulary. Save the tokenizer next to the model "
+                f"(tokenizer.save_pretrained(folder), or helpers.modeling.save_model)."
+            )
+        print(f"'{folder}' holds no tokenizer files: using GPT-2's tokenizer.", file=sys.stderr)
+        return gpt2_tokenizer_from_package(config.n_positions)
+    try:
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError) as error:
+        if (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+            # a folder with only vocab.json + merges.txt: build the tokenizer from them
+            return GPT2TokenizerFast(
+                vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt")
+            )
+        raise ModelNotAvailableError(
+            f"Could not load the tokenizer saved in '{folder}': {error}"
+        ) from error
+
+
 def _load_tokenizer_for(source: ModelSource) -> PreTrainedTokenizerBase:
     if source.kind == "offline":
         return gpt2_tokenizer_from_package(OfflineModelConfig().n_positions)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            source.location, local_files_only=source.kind != "hub"
-        )
-    except (OSError, ValueError) as error:
-        folder = Path(source.location)
-        if source.kind == "local" and (folder / "vocab.json").is_file():
-            # a folder with only vocab.json + merges.txt: build the tokenizer from them
-            tokenizer = GPT2TokenizerFast(
-                vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt")
+    if source.kind == "local":
+        tokenizer = _local_tokenizer(Path(source.location))
+    else:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                source.location, local_files_only=source.kind != "hub"
             )
-        else:
+        except (OSError, ValueError) as error:
             raise ModelNotAvailableError(
-                f"Could not load a tokenizer from '{source.location}' ({source.reason}): {error}"
+                f"Could not load a tokenizer for '{source.location}' ({source.reason}): {error}"
             ) from error
+    if len(tokenizer) < 2:
+        raise ModelNotAvailableError(
+            f"The tokenizer loaded from '{source.location}' is empty ({len(tokenizer)} tokens): "
+            f"its files are incomplete. Save it again with tokenizer.save_pretrained()."
+        )
     return _ready_tokenizer(tokenizer)
 
 

@@ -243,7 +243,9 @@ def _gpt2_shaped(folder: Path) -> GPT2Config | None:
     try:
         config = GPT2Config.from_pretrained(folder)
     except (OSError, ValueError) as error:
-        raise ModelNotAvailableError(f"The config.json in '{folder}' cannot be read: {error}")
+        raise ModelNotAvailableError(
+            f"The config.json in '{folder}' cannot be read: {error}"
+        ) from error
     is_gpt2 = config.model_type == "gpt2" and config.vocab_size == GPT2_VOCAB_SIZE
     return config if is_gpt2 else None
 

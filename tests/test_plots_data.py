@@ -16,4 +16,4 @@ def test_length_histogram_counts_every_document():
 def test_padding_vs_packing_shows_both_shares():
     figure = padding_vs_packing(0.9, 0.001)
     labels = [text.get_text() for text in figure.axes[0].texts]
-    assert labels == ["90.0% wasted", "0.1% wasted"]
+    assert labels == ["0.1% wasted", "90.0% wasted"]

@@ -32,9 +32,9 @@ def length_histogram(
 
 def padding_vs_packing(pad_fraction: float, packed_leftover_fraction: float) -> Figure:
     """Share of each batch that is real text vs waste, for padded lines and packed blocks."""
-    figure, axis = plt.subplots(figsize=(7, 2.2))
-    names = ["one line per example, padded", "packed blocks"]
-    waste = [pad_fraction, packed_leftover_fraction]
+    figure, axis = plt.subplots(figsize=(7, 2.6))
+    names = ["packed blocks", "one line per example, padded"]
+    waste = [packed_leftover_fraction, pad_fraction]
     real = [1 - w for w in waste]
     axis.barh(names, real, color="#55a868", label="real tokens")
     axis.barh(names, waste, left=real, color="#c44e52", label="padding / dropped")
@@ -42,7 +42,7 @@ def padding_vs_packing(pad_fraction: float, packed_leftover_fraction: float) -> 
         axis.text(1.01, row, f"{share:.1%} wasted", va="center")
     axis.set_xlim(0, 1.25)
     axis.set_xlabel("share of token positions")
-    axis.legend(loc="lower right", fontsize=8)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.4, -0.3), ncol=2, fontsize=8)
     figure.tight_layout()
     return figure
 

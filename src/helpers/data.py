@@ -35,6 +35,11 @@ SplitMethod = Literal["auto", "document", "contiguous"]
 MIN_DOCUMENTS_FOR_DOCUMENT_SPLIT = 10
 
 
+COURSE_SPLIT: dict[str, Any] = {"validation_fraction": 0.1, "test_fraction": 0.1, "seed": 0}
+"""The course's one split of its corpus (notebooks 03, 05, 06 pass it to the same calls,
+so every notebook agrees on which works are training, validation and test)."""
+
+
 class DataError(ValueError):
     """Bad input data or settings; the message names the problem and the fix."""
 

@@ -242,3 +242,18 @@ def test_fewer_tokens_than_one_block_says_what_would_work(tokenizer):
 def test_block_size_larger_than_the_context(tokenizer):
     with pytest.raises(DataError, match="block_size=512 is larger than the model's context of 256"):
         build_lm_dataset(FIXTURES / "docs_folder", tokenizer, block_size=512)
+
+
+def test_sample_passages_are_reproducible_runs_of_lines():
+    from helpers.data import sample_passages
+
+    texts = ["\n".join(f"play{d} line{i}" for i in range(30)) for d in range(3)]
+    passages = sample_passages(texts, count=5, lines=4, seed=1)
+    assert passages == sample_passages(texts, count=5, lines=4, seed=1)
+    for passage in passages:
+        rows = passage.split("\n")
+        play = rows[0].split()[0]
+        first = int(rows[0].split("line")[1])
+        assert rows == [f"{play} line{first + k}" for k in range(4)]
+    with pytest.raises(DataError, match="fewer than count=100"):
+        sample_passages(texts, count=100, lines=29)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,6 +409,24 @@ def split_documents(
     if method == "contiguous":
         return split_contiguous(documents, validation_fraction, test_fraction), method
     raise DataError(f"split method {method!r} is unknown: use 'auto', 'document' or 'contiguous'.")
+
+
+def sample_passages(texts: Sequence[str], count: int, lines: int = 8, seed: int = 0) -> list[str]:
+    """``count`` random excerpts of ``lines`` consecutive non-blank lines from ``texts``.
+
+    Held-out passages serve as human reference text, and their first lines as prompts.
+    """
+    if count < 1 or lines < 1:
+        raise DataError(f"count={count} and lines={lines} must both be at least 1.")
+    nonblank = [[line for line in text.split("\n") if line.strip()] for text in texts]
+    starts = [(i, j) for i, doc in enumerate(nonblank) for j in range(len(doc) - lines + 1)]
+    if len(starts) < count:
+        raise DataError(
+            f"The texts hold {len(starts)} passages of {lines} lines, fewer than count={count}."
+        )
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(starts), size=count, replace=False)
+    return ["\n".join(nonblank[i][j : j + lines]) for i, j in (starts[k] for k in sorted(chosen))]
 
 
 # ---------------------------------------------------------------- tokenizing & packing

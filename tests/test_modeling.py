@@ -177,3 +177,28 @@ def test_broken_folders_get_clear_errors(tmp_path, tokenizer):
     (tmp_path / "bad" / "config.json").write_text("{not json")
     with pytest.raises(ModelNotAvailableError, match="config.json in .*bad' cannot be read"):
         load_model(tmp_path / "bad")
+
+
+def test_course_model_prefers_argument_then_env_then_trained_then_default(
+    tmp_path, monkeypatch, tokenizer
+):
+    monkeypatch.setenv("GPT2LAB_TRAINED_MODEL", str(tmp_path / "finetuned"))
+    assert modeling.course_model_choice()[0] is None
+    assert "No fine-tuned model" in modeling.course_model_choice()[1]
+    save_model(build_offline_model(), tokenizer, tmp_path / "finetuned")
+    assert modeling.course_model_choice() == (
+        str(tmp_path / "finetuned"),
+        f"Using the fine-tuned model saved in {tmp_path / 'finetuned'}.",
+    )
+    monkeypatch.setenv("GPT2LAB_MODEL", OFFLINE_MODEL_NAME)
+    assert modeling.course_model_choice()[0] == OFFLINE_MODEL_NAME
+    assert modeling.course_model_choice("distilgpt2")[0] == "distilgpt2"
+
+
+def test_load_course_model_uses_the_trained_model(tmp_path, monkeypatch, tokenizer, capsys):
+    monkeypatch.setenv("GPT2LAB_TRAINED_MODEL", str(tmp_path / "finetuned"))
+    save_model(build_offline_model(seed=5), tokenizer, tmp_path / "finetuned")
+    model, _, source = modeling.load_course_model(device="cpu")
+    assert source.kind == "local" and "fine-tuned model saved" in capsys.readouterr().out
+    expected = build_offline_model(seed=5).state_dict()["transformer.wte.weight"]
+    assert torch.equal(model.state_dict()["transformer.wte.weight"], expected)

@@ -113,6 +113,38 @@ def find_trained_model() -> Path | None:
     return folder if (folder / "config.json").is_file() else None
 
 
+def course_model_choice(name_or_path: str | os.PathLike | None = None) -> tuple[str | None, str]:
+    """Which model the notebooks after 03 (and the CLI) use, and a sentence saying why.
+
+    An explicit argument or ``$GPT2LAB_MODEL`` wins; else the fine-tuned model notebook 03
+    saved (:func:`find_trained_model`); else the default (``None``: ``gpt2``, or offline
+    the offline model).
+    """
+    if name_or_path is not None and str(name_or_path).strip():
+        return str(name_or_path), f"Using the model you asked for: {name_or_path}."
+    if os.environ.get(MODEL_ENV_VAR, "").strip():
+        chosen = os.environ[MODEL_ENV_VAR].strip()
+        return chosen, f"Using {MODEL_ENV_VAR}={chosen}."
+    trained = find_trained_model()
+    if trained is not None:
+        return str(trained), f"Using the fine-tuned model saved in {trained}."
+    return None, (
+        f"No fine-tuned model in {trained_model_dir()} yet (notebook 03 or "
+        f"`python -m helpers train` saves one there): using the default model instead."
+    )
+
+
+def load_course_model(
+    name_or_path: str | os.PathLike | None = None, device: str | torch.device | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, ModelSource]:
+    """:func:`course_model_choice`, loaded, with its reason printed and its source returned."""
+    chosen, reason = course_model_choice(name_or_path)
+    print(reason)
+    source = locate_model(chosen)
+    model, tokenizer = load_model_and_tokenizer(chosen, device)
+    return model, tokenizer, source
+
+
 def _looks_like_path(name: str) -> bool:
     """Hub names are ``name`` or ``owner/name``; anything else is meant as a folder."""
     return (

@@ -292,8 +292,22 @@ output_ids = model.generate(
     pad_token_id=tokenizer.eos_token_id,  # GPT-2 has no pad token; say which one to use
 )
 new_tokens = output_ids[0, inputs["input_ids"].shape[1] :]
-print(prompt + "|" + tokenizer.decode(new_tokens, skip_special_tokens=True))
+continuation = tokenizer.decode(new_tokens, skip_special_tokens=True)
+print(prompt + "|" + continuation)
 assert len(new_tokens) <= max_new_tokens
+
+# %% [markdown]
+# The run report (`make run` writes `runs/latest/index.html`) keeps what this notebook
+# found:
+
+# %%
+from helpers.report import record
+
+record("environment", report)
+record("model", {"asked_for": source.requested, "source": source.kind,
+                 "location": source.location, "offline_model": source.is_offline_model,
+                 "parameters": n_params, "layers": config.n_layer, "width": config.n_embd,
+                 "context": config.n_positions, "first_continuation": prompt + continuation})
 
 # %% [markdown]
 # The `|` marks where the prompt ends. With the offline model the continuation is noise,

@@ -267,6 +267,11 @@ print(stats)
 _ = length_histogram(stats.document_lengths, title="Shakespeare: characters per work")
 assert stats.blocks["train"] == len(lm_dataset["train"]) > 0
 
+from helpers.report import record
+
+record("data", {**stats.as_dict(), "padded_lines_pad_fraction": round(padded.pad_fraction, 4),
+                "cleaning": str(stats.cleaning)})
+
 # %% [markdown]
 # About 3.2 characters per token: lower than the ~4 of modern English prose, because of
 # archaic spellings, names, and the many short lines (each line break is a token).

@@ -37,7 +37,8 @@ $(CORPUS): | $(STAMP)
 run: $(STAMP) $(CORPUS)
 	@echo "Executing the course (HF_HUB_OFFLINE=$(HF_HUB_OFFLINE), GPT2LAB_QUICK=$${GPT2LAB_QUICK:-0}) into $(RUN_DIR)/"
 	@rm -rf $(RUN_DIR)
-	HF_HUB_OFFLINE=$(HF_HUB_OFFLINE) $(BIN)/python -m helpers run-notebooks --dir notebooks --output $(RUN_DIR)
+	HF_HUB_OFFLINE=$(HF_HUB_OFFLINE) GPT2LAB_RUN_DIR=$(CURDIR)/$(RUN_DIR) \
+		$(BIN)/python -m helpers run-notebooks --dir notebooks --output $(RUN_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks notebooks
@@ -49,6 +50,7 @@ check-notebooks: $(STAMP)
 # The tests train and save a quick model: keep it away from the course's own models/.
 test: lint check-notebooks $(CORPUS)
 	GPT2LAB_QUICK=1 HF_HUB_OFFLINE=1 GPT2LAB_TRAINED_MODEL=$(CURDIR)/runs/test/finetuned \
+		GPT2LAB_RUN_DIR=$(CURDIR)/runs/test \
 		$(BIN)/python -m pytest tests \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks/
 

@@ -14,7 +14,9 @@ def test_recorded_figures_end_up_in_summary_and_index(tmp_path):
     record(
         "training",
         {"before_ppl": 50000.0, "after_ppl": 210.5,
-         "history": {"train_loss": [[1, 10.0], [2, 8.0]], "eval": [[2, 8.5]]}},
+         "history": {"train": [{"step": 1, "loss": 10.0, "smoothed_loss": 10.0},
+                              {"step": 2, "loss": 8.0, "smoothed_loss": 9.0}],
+                    "eval": [{"step": 2, "val_loss": 8.5}]}},
         tmp_path,
     )  # fmt: skip
     record("evaluation", {"table": [{"decoder": "greedy", "distinct_2": 0.2}]}, tmp_path)

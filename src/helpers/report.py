@@ -70,9 +70,11 @@ def collect(directory: str | Path | None = None) -> dict[str, Any]:
 
 
 def _training_curve_png(history: dict[str, Any]) -> str | None:
-    """The loss curves of a training history, as a base64 PNG (None without data)."""
-    train = history.get("train_loss") or []
-    evaluation = history.get("eval") or []
+    """Loss curves of a saved training history (``training.TrainingHistory.to_dict()``:
+    ``train`` records with ``step`` and ``smoothed_loss``, ``eval`` records with ``step``
+    and ``val_loss``), as a base64 PNG; None without data."""
+    train = [(r["step"], r.get("smoothed_loss", r.get("loss"))) for r in history.get("train", [])]
+    evaluation = [(r["step"], r["val_loss"]) for r in history.get("eval", [])]
     if not train and not evaluation:
         return None
     import matplotlib

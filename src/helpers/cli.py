@@ -71,6 +71,121 @@ def _cmd_dataset_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quick() -> bool:
+    from helpers.environment import is_quick_mode
+
+    return is_quick_mode()
+
+
+def _flags_from_dataclass(parser: argparse.ArgumentParser, settings_class: type) -> None:
+    """One ``--flag`` per field of a settings dataclass: its default, type and help text."""
+    from dataclasses import MISSING, fields
+
+    for item in fields(settings_class):
+        flag = "--" + item.name.replace("_", "-")
+        help_text = item.metadata.get("help", "")
+        default = item.default if item.default is not MISSING else None
+        if item.default_factory is not MISSING:
+            default = item.default_factory()
+        if isinstance(default, bool):
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
+            continue
+        kind = item.metadata.get("type") or (type(default) if default is not None else int)
+        choices = item.metadata.get("choices")
+        help_text = f"{help_text} (default: {default})"
+        parser.add_argument(flag, type=kind, default=default, choices=choices, help=help_text)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import os
+    from dataclasses import fields
+
+    from helpers.decoding import DecodingSettings, generate_text
+    from helpers.modeling import (
+        MODEL_ENV_VAR,
+        find_trained_model,
+        load_model_and_tokenizer,
+        locate_model,
+    )
+
+    settings = DecodingSettings(**{f.name: getattr(args, f.name) for f in fields(DecodingSettings)})
+    settings.validate()  # bad flags fail before the model is loaded
+    name = args.model
+    if name is None and not os.environ.get(MODEL_ENV_VAR, "").strip():
+        trained = find_trained_model()  # the fine-tuned model, when one has been saved
+        name = str(trained) if trained is not None else None
+    source = locate_model(name)
+    print(f"model: {source.requested} ({source.kind}: {source.location})", file=sys.stderr)
+    model, tokenizer = load_model_and_tokenizer(name, args.device)
+    prompts = args.prompt or [""]
+    texts = generate_text(model, tokenizer, prompts, settings=settings)
+    for index, text in enumerate(texts):
+        prompt = prompts[index // settings.num_return_sequences]
+        print(f"--- {index + 1} ({settings.strategy})")
+        print(prompt + text)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import os
+    from dataclasses import fields
+
+    from helpers.data import build_lm_dataset
+    from helpers.modeling import load_tokenizer
+    from helpers.training import TrainingConfig, train
+
+    config = TrainingConfig(**{f.name: getattr(args, f.name) for f in fields(TrainingConfig)})
+    tokenizer = load_tokenizer(config.model)
+    dataset, stats = build_lm_dataset(
+        args.data,
+        tokenizer,
+        config.block_size,
+        validation_fraction=args.validation_fraction,
+        test_fraction=args.test_fraction,
+        seed=args.split_seed,
+        split_method=args.split,
+        text_column=args.text_column,
+        encoding=args.encoding,
+        max_documents=args.max_documents,
+    )
+    if os.environ.get("RANK", "0") == "0":  # one report, however many processes
+        print(stats, end="\n\n")
+    chars_per_token = stats.characters["validation"] / max(1, stats.tokens["validation"])
+    result = train(
+        config,
+        dataset,
+        chars_per_token=chars_per_token,
+        data_description=(
+            f"`{args.data}`: {stats.documents['train']:,} training documents, "
+            f"{stats.tokens['train']:,} tokens in {stats.blocks['train']:,} blocks of "
+            f"{config.block_size}; validation {stats.tokens['validation']:,} tokens "
+            f"({stats.split_method} split, {chars_per_token:.2f} characters per token)."
+        ),
+    )
+    return 130 if result.interrupted else 0
+
+
+def _cmd_app(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from helpers.app import AppConfig, build_app, launch
+    from helpers.modeling import load_course_model
+
+    config = AppConfig(**{f.name: getattr(args, f.name) for f in fields(AppConfig)})
+    model, tokenizer, source = load_course_model(args.model, args.device)
+    app, url = launch(build_app(model, tokenizer, source, config), config, block=False)
+    print(f"GPT-2 Lab app on {url} (Ctrl+C or SIGTERM stops it)", flush=True)
+    try:
+        app.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.close()
+    return 0
+
+
 def _cmd_check_notebooks(args: argparse.Namespace) -> int:
     from helpers.notebooks import check_notebooks
 
@@ -101,6 +216,10 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
     print(f"\nExecuted {len(runs)} notebook(s) in {total:.0f} s; results in {Path(args.output)}/")
     for run in runs:
         print(f"  {run.name}: {run.html}")
+    from helpers.report import build_report
+
+    index, summary = build_report(args.output)
+    print(f"Report of the run: {index} (figures in {summary.name})")
     return 1 if failed or len(runs) < len(stems) else 0
 
 
@@ -146,6 +265,71 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--seed", type=int, default=0)
     stats.add_argument("--model", default=None, help="whose tokenizer (default: as load_model)")
     stats.set_defaults(run=_cmd_dataset_stats)
+
+    generate = commands.add_parser(
+        "generate", help="continue prompts with greedy, beam search or sampling"
+    )
+    generate.add_argument(
+        "--prompt", action="append", help="a prompt (repeat for several; default: empty)"
+    )
+    generate.add_argument(
+        "--model",
+        default=None,
+        help="folder, Hub name or gpt2lab-tiny (default: the fine-tuned model if saved, "
+        "else $GPT2LAB_MODEL or gpt2)",
+    )
+    generate.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
+    from helpers.decoding import DecodingSettings
+
+    _flags_from_dataclass(generate, DecodingSettings)
+    generate.set_defaults(run=_cmd_generate)
+
+    train = commands.add_parser(
+        "train",
+        help="fine-tune (or, offline, train from scratch) a model on text; resumable",
+        description="Train on a text file or folder (.txt/.csv/.jsonl); the best model is "
+        "saved with save_pretrained. Re-running the same command resumes from the latest "
+        "checkpoint. Several processes (GPUs, or CPU processes with gloo): "
+        "accelerate launch --multi_gpu --num_processes N -m helpers train ...",
+    )
+    train.add_argument("--data", default="data/shakespeare", help="a .txt/.csv/.jsonl or folder")
+    from helpers.data import COURSE_SPLIT
+    from helpers.training import TrainingConfig
+
+    train.add_argument(
+        "--validation-fraction", type=float, default=COURSE_SPLIT["validation_fraction"]
+    )
+    train.add_argument(
+        "--test-fraction",
+        type=float,
+        default=COURSE_SPLIT["test_fraction"],
+        help="held out, never trained on (default: the course's split)",
+    )
+    train.add_argument("--split-seed", type=int, default=COURSE_SPLIT["seed"])
+    train.add_argument("--split", default="auto", choices=["auto", "document", "contiguous"])
+    train.add_argument("--text-column", default="text", help="column/field of a .csv/.jsonl")
+    train.add_argument("--encoding", default="utf-8", help="text encoding of the files")
+    train.add_argument("--max-documents", type=int, default=None, help="use the first N only")
+    _flags_from_dataclass(train, TrainingConfig)
+    train.add_argument("--lr", dest="learning_rate", type=float, help="same as --learning-rate")
+    train.add_argument("--output", dest="output_dir", help="same as --output-dir")
+    # quick mode (GPT2LAB_QUICK=1) shrinks the run, as in the notebooks
+    train.set_defaults(run=_cmd_train, **vars(TrainingConfig.for_mode()) if _quick() else {})
+    train.set_defaults(output_dir=TrainingConfig().output_dir)
+
+    app = commands.add_parser(
+        "app", help="serve the model in a small web app (Gradio) with feedback buttons"
+    )
+    app.add_argument(
+        "--model",
+        default=None,
+        help="folder, Hub name or gpt2lab-tiny (default: the fine-tuned model if saved)",
+    )
+    app.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
+    from helpers.app import AppConfig
+
+    _flags_from_dataclass(app, AppConfig)
+    app.set_defaults(run=_cmd_app)
 
     check = commands.add_parser(
         "check-notebooks", help="check every .py/.ipynb notebook pair is present and in sync"

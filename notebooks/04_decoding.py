@@ -1,0 +1,626 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Decoding strategies
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/main/notebooks/04_decoding.ipynb)
+#
+# **Learning goals.** After this notebook you can
+# 1. explain why turning next-token probabilities into text is a *search problem*, and
+#    why the obvious searches (greedy, beam) produce dull, repetitive text;
+# 2. write greedy search, beam search and sampling yourself, with a KV cache and a
+#    batch of padded prompts, and prove them equal to `model.generate` token for token;
+# 3. state what temperature, top-k, top-p (nucleus), the repetition penalty and n-gram
+#    blocking do to the distribution, as formulas and on a plot;
+# 4. choose settings for your model with the interactive playground.
+#
+# Every decoder used here lives in `helpers.decoding`, and is short on purpose: each
+# section prints the source it runs, then checks it against the library.
+
+# %%
+# GPT-2 Lab bootstrap: on Colab, fetch the course and install it (Colab's torch is kept).
+# Locally this cell does nothing: `make run` / `make lab` installed everything already.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    COURSE_REPO = "https://github.com/gpt2-lab/gpt2-lab"
+    COURSE_DIR = "/content/gpt2-lab"
+    if not os.path.isdir(COURSE_DIR):
+        subprocess.run(["git", "clone", "--depth", "1", COURSE_REPO, COURSE_DIR], check=True)
+    # requirements.txt asks for torch>=2.4, which Colab's CUDA build already satisfies
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", COURSE_DIR], check=True)
+    sys.path.insert(0, os.path.join(COURSE_DIR, "src"))  # editable installs need a restart
+    os.chdir(os.path.join(COURSE_DIR, "notebooks"))
+
+# %% [markdown]
+# ## 0 · Which model?
+#
+# Decoding is most interesting with a model that has learned something. Notebook 03
+# saves the fine-tuned model in `models/finetuned` (or `$GPT2LAB_TRAINED_MODEL`); we use
+# it when it is there. Otherwise we say so and load the default model: pretrained `gpt2`
+# when the Hub is reachable, else the **offline model** (random weights, see notebook 01).
+# With the offline model the *text* is noise, but every mechanism below works the same,
+# and every equality check is just as strict.
+
+# %%
+import torch
+
+from helpers.environment import get_device, quick_or_full, set_seed
+from helpers.modeling import (
+    find_trained_model,
+    load_model_and_tokenizer,
+    locate_model,
+    trained_model_dir,
+)
+
+set_seed(0)
+device = get_device()
+trained = find_trained_model()
+if trained is not None:
+    print(f"Using the fine-tuned model that notebook 03 saved in {trained}.")
+else:
+    print(
+        f"No fine-tuned model in {trained_model_dir()} (notebook 03 saves one there).\n"
+        "Using the default model instead."
+    )
+model, tokenizer = load_model_and_tokenizer(trained, device=device)
+source = locate_model(trained)
+print(f"model: {source.requested} -> {source.kind} ({source.location}) on {model.device}")
+
+NEW_TOKENS = quick_or_full(12, 40)  # new tokens per continuation (quick mode: fewer)
+EOS = tokenizer.eos_token_id
+PROMPTS = ["To be, or not to be, that is the", "Once upon a time"]
+
+# %% [markdown]
+# ## 1 · Decoding is a search
+#
+# A language model gives the probability of a continuation $y = y_1 \dots y_T$ of a
+# prompt $x$ one token at a time (notebook 01):
+#
+# $$p(y \mid x) = \prod_{t=1}^{T} p(y_t \mid x, y_{<t}), \qquad
+#   \log p(y \mid x) = \sum_{t=1}^{T} \log p(y_t \mid x, y_{<t}).$$
+#
+# *Decoding* is choosing $y$. If we wanted the single most likely continuation, we would
+# have to compare all $V^T$ of them: $50{,}257^{20} \approx 10^{94}$ for twenty tokens,
+# more than there are atoms in the universe. So every practical decoder looks at a tiny
+# part of this tree. Here is a toy tree of three-word sentences, small enough to search
+# completely:
+
+# %%
+TREE = {  # next-word probabilities after each prefix
+    ("The",): {"cat": 0.5, "storm": 0.4, "end": 0.1},
+    ("The", "cat"): {"sat": 0.4, "ran": 0.3, "slept": 0.3},
+    ("The", "storm"): {"broke": 0.9, "passed": 0.06, "grew": 0.04},
+    ("The", "end"): {"came": 0.7, "is": 0.3},
+}
+
+
+def sentence_probability(words: tuple[str, ...]) -> float:
+    """p(y | x) by the chain rule: the product of the step probabilities."""
+    prob = 1.0
+    for t in range(1, len(words)):
+        prob *= TREE[words[:t]][words[t]]
+    return prob
+
+
+def toy_greedy(prefix=("The",), steps=2):
+    for _ in range(steps):
+        options = TREE[prefix]
+        prefix = prefix + (max(options, key=options.get),)
+    return prefix
+
+
+def toy_beam(beams=2, prefix=("The",), steps=2):
+    running = [prefix]
+    for _ in range(steps):
+        candidates = [seq + (word,) for seq in running for word in TREE[seq]]
+        running = sorted(candidates, key=sentence_probability, reverse=True)[:beams]
+    return running[0]
+
+
+every_sentence = [("The", a, b) for a in TREE[("The",)] for b in TREE[("The", a)]]
+best = max(every_sentence, key=sentence_probability)
+for name, words in [("greedy", toy_greedy()), ("beam (2)", toy_beam()), ("best", best)]:
+    print(f"{name:<9} {' '.join(words):<16} p = {sentence_probability(words):.2f}")
+
+assert toy_greedy() == ("The", "cat", "sat") and sentence_probability(toy_greedy()) == 0.2
+assert toy_beam() == best == ("The", "storm", "broke")
+
+# %% [markdown]
+# Greedy takes "cat" because it is the best *first* word, and is then stuck with a
+# branch whose best continuation has probability 0.4: $0.5 \times 0.4 = 0.20$. The
+# high-probability word "broke" hides behind the second-best first word:
+# $0.4 \times 0.9 = 0.36$. Beam search with two beams keeps both first words alive and
+# finds it. Neither is guaranteed to find the best sentence in a real model, and —
+# section 4 — the best sentence is not even what we want.
+
+# %% [markdown]
+# ## 2 · Greedy search, with a KV cache, on a padded batch
+#
+# Greedy search appends the most likely token at every step:
+# $y_t = \arg\max_i z_i$ where $z = f_\theta(x, y_{<t})$ are the logits. All our
+# token-by-token decoders share one loop, `token_steps`, and differ only in *how the
+# next token is chosen* (`choose`); the loop also handles end-of-text: a row that
+# produced `<|endoftext|>` is finished, gets padding from then on, and the loop stops
+# when every row is finished. It yields the ids after every token, so an app can show
+# the text as it grows; `token_by_token` just runs it to the end.
+
+# %%
+import inspect
+
+from IPython.display import Markdown, display
+
+from helpers.decoding import greedy, most_likely, token_steps
+
+
+def show(function) -> None:
+    """Display the source code of a function or class from the helpers."""
+    display(Markdown(f"```python\n{inspect.getsource(function)}```"))
+
+
+show(token_steps)
+show(most_likely)
+show(greedy)
+
+# %% [markdown]
+# To decode several prompts at once they must have the same length, so the shorter ones
+# are padded. A decoder-only model continues the *last* column, so padding goes on the
+# **left**, and an attention mask (1 = real token, 0 = padding) keeps the padding out of
+# attention. `encode_prompts` does that (and starts an empty prompt from
+# `<|endoftext|>`). Then the check that matters: `model.generate` with the same settings
+# must give exactly the same token ids.
+
+# %%
+from helpers.decoding import context_length, encode_prompts
+
+input_ids, attention_mask = encode_prompts(
+    tokenizer, PROMPTS, context_length(model) - NEW_TOKENS, device=model.device
+)
+print("input ids:\n", input_ids.tolist(), "\nattention mask:\n", attention_mask.tolist())
+
+
+def same_as_generate(ours: torch.Tensor, seed: int | None = None, **settings) -> bool:
+    """Run model.generate on the same batch with the same settings (and the same random
+    seed) and compare the token ids, all of them."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    settings = {"max_new_tokens": NEW_TOKENS, **settings}
+    theirs = model.generate(
+        input_ids, attention_mask=attention_mask, eos_token_id=EOS, pad_token_id=EOS, **settings
+    )
+    return ours.shape == theirs.shape and torch.equal(ours, theirs)
+
+
+def continuations(ids: torch.Tensor) -> list[str]:
+    return tokenizer.batch_decode(ids[:, input_ids.shape[1] :], skip_special_tokens=True)
+
+
+greedy_ids = greedy(model, input_ids, NEW_TOKENS, attention_mask=attention_mask, eos_token_id=EOS)
+for prompt, text in zip(PROMPTS, continuations(greedy_ids), strict=True):
+    print(f"{prompt}|{text}")
+assert same_as_generate(greedy_ids, do_sample=False, num_beams=1)
+
+# %% [markdown]
+# ### The KV cache
+#
+# In a transformer layer, position $t$ attends to the *keys* $k_s = W_K h_s$ and *values*
+# $v_s = W_V h_s$ of all positions $s \le t$. In a causal model those never change once
+# computed: a later token cannot alter an earlier position. So instead of running the
+# whole sequence again for every new token (step $t$ costs work for all $t$ positions,
+# $O(T^2)$ positions processed in total), we keep every layer's keys and values in a
+# **KV cache** and feed only the newest token (one position per step, $O(T)$ in total;
+# attention still reads all $t$ cached keys). transformers 5 provides the cache as
+# `DynamicCache`, passed to the model as `cache=`. Two more details: positions count real
+# tokens only, so a padded prompt gets the same position embeddings as it would alone;
+# and only the last position's logits are computed (`logits_to_keep=1`), which saves a
+# product with the 50,257-row output matrix for every position of the prompt.
+
+# %%
+from helpers.decoding import CachedForward
+
+show(CachedForward)
+
+# %% tags=["nbval-ignore-output"]
+import time
+
+timings, outputs = {}, {}
+for use_cache in (True, False):
+    start = time.perf_counter()
+    outputs[use_cache] = greedy(model, input_ids, NEW_TOKENS, attention_mask, EOS, use_cache=use_cache)
+    timings[use_cache] = time.perf_counter() - start
+    assert same_as_generate(outputs[use_cache], do_sample=False, use_cache=use_cache)
+print(f"with the cache: {timings[True]:.3f} s, without: {timings[False]:.3f} s")
+print("the same tokens either way:", torch.equal(outputs[True], outputs[False]))
+
+# %% [markdown]
+# The cache changes the cost, not the result (the two computations may differ in the
+# last digits of rounding, which could only matter between two virtually tied tokens).
+# It saves more the longer the text and the larger the batch (section 12).
+#
+# **Greedy's failure.** Greedy text tends to loop: once a phrase has been produced, the
+# model finds repeating it likely, which makes the next repetition likelier still. Let
+# us measure how often greedy repeats itself over a longer continuation — as the share of
+# its new tokens that complete a 3-token sequence (a *trigram*) it has written before.
+
+# %%
+LONG = quick_or_full(30, 80)
+
+
+def repeated_trigram_share(ids: list[int]) -> float:
+    """Share of the tokens that end a trigram already seen earlier in the sequence."""
+    seen, repeats = set(), 0
+    for i in range(2, len(ids)):
+        trigram = tuple(ids[i - 2 : i + 1])
+        repeats += trigram in seen
+        seen.add(trigram)
+    return repeats / max(1, len(ids) - 2)
+
+
+long_ids = greedy(model, input_ids[:1], LONG, eos_token_id=EOS)[0, input_ids.shape[1] :]
+print(tokenizer.decode(long_ids, skip_special_tokens=True))
+print(f"\nrepeated trigrams: {repeated_trigram_share(long_ids.tolist()):.0%} of the new tokens")
+
+# %% [markdown]
+# A well-trained model also loops under greedy decoding, only in better grammar
+# (pretrained GPT-2 is famous for repeating the same sentence). Section 8 shows two
+# cures.
+#
+# ## 3 · Beam search
+#
+# Beam search keeps the $B$ most likely partial continuations (*beams*) instead of one.
+# At each step it extends every beam by every token, scores each candidate by its total
+# log-probability, and keeps the best. A candidate that produces `<|endoftext|>` (or
+# reaches the length limit) is finished and goes to a pool of $B$ finished hypotheses,
+# scored with a **length penalty** $\alpha$:
+#
+# $$\text{score}(y) = \frac{\log p(y \mid x)}{|y|^{\alpha}}.$$
+#
+# Every log-probability is negative, so without normalisation ($\alpha = 0$) each extra
+# token lowers the score and short hypotheses win; $\alpha = 1$ compares the average
+# log-probability per token; a larger $\alpha$ favours longer hypotheses, a negative one
+# shorter ones. Once the pool is full, the search stops when no running beam can still
+# beat the pool's worst hypothesis (`early_stopping=False` judges that at the current
+# length, `"never"` at the longest possible, a safe bound), or, with
+# `early_stopping=True`, as soon as the pool is full. Our version keeps $2B$ candidates
+# per step so that $B$ beams survive even if $B$ of them end, and mirrors `generate`'s
+# rules exactly, so the two agree token for token.
+
+# %%
+from helpers.decoding import beam_search
+
+show(beam_search)
+
+# %%
+BEAM_SETTINGS = [
+    dict(num_beams=4, num_return_sequences=3),
+    dict(num_beams=4, length_penalty=0.6, early_stopping=True, no_repeat_ngram_size=2),
+]
+for settings in BEAM_SETTINGS:
+    beam_ids = beam_search(
+        model, input_ids, NEW_TOKENS, attention_mask=attention_mask, eos_token_id=EOS, **settings
+    )
+    print(settings)
+    for text in continuations(beam_ids):
+        print(f"   |{text}")
+    assert same_as_generate(beam_ids, do_sample=False, **settings)
+
+# %% [markdown]
+# With `num_return_sequences=3` each prompt gets its three best hypotheses, best first.
+# Both runs equal `generate`'s output, token for token, including which hypotheses ended
+# early and how they were padded.
+#
+# ## 4 · Why the most likely text is bland — and sampling
+#
+# Greedy and beam search *maximise* probability. Holtzman et al. ("The Curious Case of
+# Neural Text Degeneration", ICLR 2020) compared the per-token probability of human
+# text with that of beam-search text: people's word choices keep surprising the model,
+# while maximisation produces text with uniformly high probability, which reads as
+# generic and falls into repetition loops. Human text is not the mode of the
+# distribution; it is a *typical sample* from it.
+#
+# So: **sample**. Draw each token at random from the model's distribution,
+# $y_t \sim \mathrm{softmax}(z)$. Every plausible continuation now has its chance, in
+# proportion to its probability. The risk moves to the other end: the vocabulary has
+# 50,257 tokens, and the thousands of individually unlikely ones together hold real
+# probability mass, so pure sampling now and then picks a nonsensical token, and one bad
+# token derails the rest of the text. The next three tools reshape the distribution
+# before drawing.
+#
+# ## 5 · Temperature
+#
+# Divide the logits by a temperature $T > 0$ before the softmax:
+#
+# $$p_i(T) = \frac{e^{z_i / T}}{\sum_j e^{z_j / T}}.$$
+#
+# $T = 1$ is the model's distribution; $T \to 0$ puts all mass on the largest logit
+# (greedy); $T \to \infty$ tends to the uniform distribution. The order of the tokens
+# never changes, only how far apart their probabilities are. Worked example with
+# $z = (2, 1, 0)$: at $T=1$, $p = (0.665, 0.245, 0.090)$; at $T=0.5$ the logits become
+# $(4, 2, 0)$ and $p = (0.867, 0.117, 0.016)$; at $T=2$, $p = (0.506, 0.307, 0.186)$.
+
+# %%
+from helpers.decoding import apply_temperature
+from helpers.plots import temperature_curves
+
+show(apply_temperature)
+z = torch.tensor([[2.0, 1.0, 0.0]])
+for temperature, expected in [(1.0, [0.665, 0.245, 0.090]), (0.5, [0.867, 0.117, 0.016]),
+                              (2.0, [0.506, 0.307, 0.186])]:
+    probs = torch.softmax(apply_temperature(z, temperature), dim=-1)[0]
+    print(f"T = {temperature}: p = {[round(p, 3) for p in probs.tolist()]}")
+    assert torch.allclose(probs, torch.tensor(expected), atol=5e-4)
+
+words = ["the", "a", "his", "my", "that", "one", "this", "no"]
+toy_logits = torch.tensor([[3.0, 2.4, 1.5, 1.2, 0.8, 0.3, 0.0, -1.0]])
+curves = {t: torch.softmax(apply_temperature(toy_logits, t), -1)[0].tolist() for t in
+          (0.5, 1.0, 2.0)}
+_ = temperature_curves(words, curves)
+
+# %% [markdown]
+# ## 6 · Top-k
+#
+# Keep only the $k$ most likely tokens and renormalise:
+#
+# $$p'_i \propto \begin{cases} p_i & \text{if } z_i \ge z_{(k)} \\ 0 & \text{otherwise}
+#   \end{cases}$$
+#
+# where $z_{(k)}$ is the $k$-th largest logit (tokens tied with it stay). Fan et al.
+# (2018) used $k = 10$ for story generation; $k = 40$–$50$ is common for GPT-2. Its
+# weakness: $k$ is fixed. When the model is sure (after "the United", "States" holds
+# nearly all the mass) $k = 50$ still admits 49 poor tokens; when it is unsure (the first
+# word of a sentence) 50 may cut off many good ones.
+
+# %%
+from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+
+from helpers.decoding import filter_top_k
+
+show(filter_top_k)
+print(filter_top_k(torch.tensor([[3.0, 1.0, 2.0, 2.0, 0.0]]), 2))  # the tie at 2.0 stays
+logits = CachedForward(model, attention_mask, *input_ids.shape)(input_ids)
+for k in (1, 10, 50):
+    assert torch.equal(filter_top_k(logits, k), TopKLogitsWarper(k)(input_ids, logits))
+
+# %% [markdown]
+# ## 7 · Top-p, the nucleus
+#
+# Holtzman et al. (2020) proposed keeping the smallest set of most likely tokens whose
+# probabilities add up to at least $p$, the **nucleus**. With the probabilities sorted,
+# $p_{(1)} \ge p_{(2)} \ge \dots$, keep the first $m$ tokens, where
+#
+# $$m = \min\Big\{ j : \sum_{i \le j} p_{(i)} \ge p \Big\}.$$
+#
+# The number of candidates now adapts: a confident distribution keeps one or two tokens,
+# a flat one keeps many. Temperature is applied first, then top-k, then top-p — the order
+# `generate` uses. Here is the cut on the model's next-token distribution after the
+# first prompt, at $T = 0.7$ and $p = 0.9$, and then the twelve likeliest tokens before
+# and after adding top-k 5 (the kept mass is measured after temperature):
+
+# %%
+from helpers.decoding import DecodingSettings, filter_top_p, next_token_view
+from helpers.plots import next_token_bars, nucleus_cut
+
+show(filter_top_p)
+TOP_P, TEMPERATURE = 0.9, 0.7
+view = next_token_view(
+    model, tokenizer, PROMPTS[0], DecodingSettings("top-p", temperature=TEMPERATURE, top_p=TOP_P)
+)
+kept_count = int(view.kept.sum())
+print(f"top-p {TOP_P} at T = {TEMPERATURE} keeps {kept_count:,} of {view.kept.numel():,} "
+      f"tokens, holding {view.kept_mass:.1%} of the probability")
+_ = nucleus_cut(view.scaled_probs.sort(descending=True).values.tolist(), TOP_P, kept_count)
+
+# the same distribution before and after top-k 5 and the nucleus: the colour marks what stays
+both = next_token_view(
+    model, tokenizer, PROMPTS[0], DecodingSettings("sample", temperature=0.7, top_k=5, top_p=0.9)
+)
+top = both.scaled_probs.topk(12).indices
+_ = next_token_bars(
+    [tokenizer.decode([int(i)]) for i in top],
+    both.scaled_probs[top].tolist(),
+    both.final_probs[top].tolist(),
+    both.kept[top].tolist(),
+    both.kept_mass,
+    title=f"'{PROMPTS[0]}' -> next token, T = 0.7, top-k 5, top-p 0.9",
+)
+
+# the nucleus is as small as it can be: it holds p, one token fewer would not
+sorted_kept = view.scaled_probs[view.kept].sort().values
+assert view.kept_mass >= TOP_P and view.kept_mass - float(sorted_kept[0]) < TOP_P
+scaled = apply_temperature(logits, TEMPERATURE)
+for p in (1e-6, 0.5, 0.9, 1.0):
+    assert torch.equal(filter_top_p(scaled, p), TopPLogitsWarper(p)(input_ids, scaled))
+
+# %% [markdown]
+# With the offline model the distribution is nearly flat (random weights): the nucleus
+# holds most of the vocabulary, the bars are all about equally short, and top-k 5 keeps
+# only a sliver of the mass. With a trained model a handful of tokens hold most of the
+# mass, the nucleus is small, and top-k 5 may keep more than it. Either way the rules are
+# the same, and they equal transformers' `TopKLogitsWarper` and `TopPLogitsWarper`.
+#
+# ## 8 · Repetition penalty and n-gram blocking
+#
+# Two cures for loops. The **repetition penalty** of the CTRL paper (Keskar et al.,
+# 2019) lowers the logit of every token that already occurs in the text, once, by a
+# factor $\theta$ (1.2 is the paper's suggestion):
+#
+# $$z_i \leftarrow \begin{cases} z_i / \theta & z_i > 0 \\ z_i \cdot \theta & z_i \le 0
+#   \end{cases} \quad \text{for each token } i \text{ already in } (x, y_{<t}).$$
+#
+# **n-gram blocking** forbids exactly what a loop is: if the last $n-1$ tokens occurred
+# before, followed by token $w$, then $w$ is banned ($z_w = -\infty$), so no $n$-gram
+# can appear twice. It is blunt — a text about New York may name the city only once with
+# $n = 2$ — but it never lets a loop start.
+
+# %%
+from helpers.decoding import ban_repeated_ngrams, penalize_repetition
+
+show(penalize_repetition)
+show(ban_repeated_ngrams)
+
+
+def repeated_ngrams(ids: list[int], n: int) -> int:
+    """How many n-grams occur again later in the sequence."""
+    grams = [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
+    return len(grams) - len(set(grams))
+
+
+blocked = beam_search(
+    model, input_ids[:1], LONG, num_beams=1, no_repeat_ngram_size=2, eos_token_id=EOS
+)[0]
+blocked = blocked[: int((blocked == EOS).nonzero()[0]) if (blocked == EOS).any() else None]
+plain = greedy(model, input_ids[:1], LONG, eos_token_id=EOS)[0]
+print(f"repeated bigrams, greedy: {repeated_ngrams(plain.tolist(), 2)}; "
+      f"greedy with no_repeat_ngram_size=2: {repeated_ngrams(blocked.tolist(), 2)}")
+assert repeated_ngrams(blocked.tolist(), 2) == repeated_ngrams(input_ids[0].tolist(), 2)
+
+# %% [markdown]
+# With blocking, the only repeated bigrams left are those already in the prompt.
+#
+# ## 9 · Sampling, checked against `generate`
+#
+# Our sampler applies the transforms in `generate`'s order — penalties, temperature,
+# top-k, top-p — then draws with `torch.multinomial`. Seeding torch's random generator
+# with the same number before both runs makes them draw the same random numbers, so a
+# correct implementation gives *the same text*, not merely text of the same kind.
+
+# %%
+from helpers.decoding import sample, sampler, transform_logits
+
+show(transform_logits)
+show(sampler)
+show(sample)
+
+# %%
+SAMPLE_SETTINGS = [
+    dict(temperature=1.0, top_k=0, top_p=1.0),  # pure sampling
+    dict(temperature=0.7, top_k=50, top_p=1.0),
+    dict(temperature=0.8, top_k=0, top_p=0.9),
+    dict(temperature=1.0, top_k=40, top_p=0.95, repetition_penalty=1.2),
+]
+for seed, settings in enumerate(SAMPLE_SETTINGS):
+    torch.manual_seed(seed)
+    sampled = sample(
+        model, input_ids, NEW_TOKENS, attention_mask=attention_mask, eos_token_id=EOS, **settings
+    )
+    print(settings)
+    for text in continuations(sampled):
+        print(f"   |{text}")
+    assert same_as_generate(sampled, seed=seed, do_sample=True, **settings)
+
+# %% [markdown]
+# ## 10 · All strategies side by side
+#
+# The notebooks, the command line (`python -m helpers generate --strategy top-p --top-p
+# 0.9 --prompt "..."`) and the later app all go through one front door,
+# `generate_text(model, tokenizer, prompts, strategy, **settings)`: strings in, strings
+# out, with the checks of every setting (try `temperature=0`). Here is every strategy on
+# the same batch, each checked against `generate` once more, and through the front door:
+
+# %%
+from helpers.decoding import generate_kwargs, generate_text, make_settings, run_decoder
+
+STRATEGY_TABLE = [
+    ("greedy", {}),
+    ("beam", dict(num_beams=4)),
+    ("beam", dict(num_beams=4, no_repeat_ngram_size=2)),
+    ("sample", dict(seed=0)),
+    ("sample", dict(temperature=0.7, seed=0)),
+    ("top-k", dict(top_k=50, seed=0)),
+    ("top-p", dict(top_p=0.9, seed=0)),
+    ("top-p", dict(top_p=0.9, repetition_penalty=1.2, seed=0)),
+]
+rows = ["| strategy | settings | continuation | = `generate` |", "|---|---|---|---|"]
+for strategy, options in STRATEGY_TABLE:
+    settings = make_settings(strategy=strategy, max_new_tokens=NEW_TOKENS, **options)
+    ours = run_decoder(model, input_ids, attention_mask, settings, eos_token_id=EOS)
+    equal = same_as_generate(ours, seed=settings.seed, **generate_kwargs(settings))
+    text = continuations(ours)[0]
+    assert equal and text == generate_text(model, tokenizer, PROMPTS, settings=settings)[0]
+    shown = ", ".join(f"{k}={v}" for k, v in options.items()) or "–"
+    cell = text.replace("|", "\\|").replace("\n", " ")
+    rows.append(f"| {strategy} | {shown} | {PROMPTS[0]} **{cell}** | {'yes' if equal else 'NO'} |")
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# (The seed makes a sampled row reproducible; change it and the sampled rows change,
+# the greedy and beam rows never do.)
+#
+# ## 11 · The playground
+#
+# Type a prompt, pick a strategy, move the sliders. The chart shows the next-token
+# distribution after the prompt, before and after the current temperature, top-k and
+# top-p, with the tokens that stay possible in colour and the mass they hold in the
+# title. **Generate** writes a continuation; **Step** appends one token to the prompt and
+# redraws, so you can watch the distribution change token by token. Things to try:
+# temperature 0.3 vs 1.5 at top-p 1.0; top-k 5 vs top-p 0.5 on a confident and on an
+# unsure prompt; beam search with 1, 2 and 8 beams.
+
+# %% tags=["nbval-ignore-output"]
+from helpers.widgets import DecodingPlayground
+
+playground = DecodingPlayground(model, tokenizer, PROMPTS[0])
+display(playground)
+
+# %% [markdown]
+# ## 12 · How fast, and what the cache buys
+#
+# `benchmarks/generation.py` times our decoders against `generate` with the same
+# settings, alternating in one process, on the offline model's shape (4 layers × 256,
+# the full 50,257-token vocabulary), 16-token prompts and 64 new tokens, median of 5.
+# Measured with `--threads 1` on a 2-core CPU that other jobs were using at the same
+# time (one thread per process keeps such a comparison fair); new tokens per second:
+#
+# | strategy | ours, batch 1 | `generate`, batch 1 | ours, batch 8 | `generate`, batch 8 |
+# |---|---|---|---|---|
+# | greedy | 220 | 211 | 598 | 581 |
+# | beam search, 4 beams | 91 | 86 | 280 | 273 |
+# | sampling, top-k 50 | 142 | 141 | 302 | 300 |
+# | sampling, $T$ 0.8, top-p 0.9 | 92 | 88 | 147 | 144 |
+#
+# Ours is as fast as `generate` (1.01–1.06×) and gives the same tokens in every case:
+# both spend their time in the same model calls. The KV cache, greedy, 256 new tokens:
+# 212 vs 67 tokens/s without it at batch 1 (3.1×), 498 vs 83 at batch 8 (6.0×);
+# `generate` gains the same (2.9×, 6.1×). The gain grows with the length, the batch and
+# the model: each step of this small model is mostly fixed overhead, while a position of
+# GPT-2 small (12 × 768) costs about 27 times more compute to recompute.
+#
+# ## Summary
+#
+# * Decoding searches a tree of $V^T$ continuations; greedy follows one branch, beam
+#   search $B$, and both maximise $\log p(y \mid x)$, which gives safe, bland, loopy text.
+# * Sampling draws $y_t \sim \mathrm{softmax}(z / T)$; temperature sharpens or flattens,
+#   top-k keeps a fixed number of tokens, top-p the smallest set holding mass $p$.
+# * The repetition penalty divides (or multiplies) the logits of tokens already used;
+#   n-gram blocking forbids repeating any $n$ tokens.
+# * A decoder is a loop around one model call per token; the KV cache makes each call
+#   cost one position instead of all; left padding and an attention mask decode a batch.
+# * Our decoders are a few dozen lines each and give exactly `generate`'s tokens.
+#
+# ## Exercises
+#
+# 1. In the toy tree, change one probability so that greedy search finds the best
+#    sentence. Then change it so that beam search with 2 beams does *not*.
+# 2. Compute by hand the distribution of $z = (2, 1, 0)$ at $T = 0.25$. Which $T$ makes
+#    the first token's probability 0.99?
+# 3. Take a distribution where one token has probability 0.95. Which tokens do top-k 50
+#    and top-p 0.9 keep? Now one where 1,000 tokens each have 0.001.
+# 4. Run beam search with `length_penalty` $-1$, $0$, $1$ and $2$ and compare the
+#    lengths of the best hypotheses. Explain the order you see.
+# 5. Remove `logits_to_keep=1` from `CachedForward` and time greedy again. Why does it
+#    matter so much for a 50,257-token vocabulary?
+# 6. Why does `generate` apply top-k *before* top-p? Find two settings where swapping the
+#    order would change the kept set.

@@ -1,0 +1,320 @@
+"""A small web app for a trained model, built on Gradio.
+
+Type a prompt, pick a decoding strategy and its settings (defaults from the model's
+``generation_config.json``), and watch several samples appear token by token. Each sample
+has 👍 / 👎 buttons that append the prompt, the settings, the text and the rating to a
+JSONL file: the feedback that notebook 07 reads back. The model is loaded once; requests
+are queued; prompt length and ``max_new_tokens`` are capped; bad settings get a message,
+not a traceback. Presentation only: generation is :func:`helpers.decoding.stream_text`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from helpers.decoding import STRATEGIES, DecodingSettings, settings_from_generation_config
+from helpers.decoding import stream_text as decoding_stream_text
+from helpers.environment import project_root
+from helpers.modeling import ModelSource
+
+MAX_SAMPLES = 4
+
+
+def default_feedback_file() -> Path:
+    """``feedback/feedback.jsonl`` in the course folder (git-ignored)."""
+    return project_root() / "feedback" / "feedback.jsonl"
+
+
+@dataclass
+class AppConfig:
+    """How the app is served and what it allows."""
+
+    host: str = field(default="127.0.0.1", metadata={"help": "0.0.0.0 to serve on the network"})
+    port: int = field(default=7860, metadata={"help": "port (0: any free port)"})
+    share: bool = field(default=False, metadata={"help": "public Gradio link (Colab)"})
+    max_prompt_characters: int = field(default=2000, metadata={"help": "longest prompt"})
+    max_new_tokens_cap: int = field(default=200, metadata={"help": "most tokens per sample"})
+    feedback_file: str = field(
+        default_factory=lambda: str(default_feedback_file()),
+        metadata={"help": "where 👍/👎 ratings are appended (JSONL)"},
+    )
+    concurrency: int = field(default=1, metadata={"help": "requests generated at once"})
+
+
+class RequestError(ValueError):
+    """A request the app refuses; the message is shown to the user."""
+
+
+def check_request(
+    prompt: str, settings: dict[str, Any], samples: int, config: AppConfig
+) -> DecodingSettings:
+    """Turn the form's values into checked :class:`DecodingSettings`, or raise RequestError."""
+    if len(prompt) > config.max_prompt_characters:
+        raise RequestError(
+            f"The prompt has {len(prompt):,} characters; the limit is "
+            f"{config.max_prompt_characters:,}. Shorten it."
+        )
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise RequestError(f"Ask for 1 to {MAX_SAMPLES} samples (got {samples}).")
+    values = dict(settings)
+    values["max_new_tokens"] = int(values.get("max_new_tokens", 40))
+    if values["max_new_tokens"] > config.max_new_tokens_cap:
+        raise RequestError(
+            f"max_new_tokens={values['max_new_tokens']} is above this app's limit of "
+            f"{config.max_new_tokens_cap}."
+        )
+    for name in ("top_k", "num_beams", "no_repeat_ngram_size"):
+        if name in values:
+            values[name] = int(values[name])
+    if values.get("seed") in ("", None) or (
+        isinstance(values.get("seed"), float) and values["seed"] < 0
+    ):
+        values["seed"] = None
+    elif "seed" in values:
+        values["seed"] = int(values["seed"])
+    values["num_return_sequences"] = 1 if values.get("strategy") == "greedy" else samples
+    try:
+        chosen = DecodingSettings(**values)
+        chosen.validate()
+    except (TypeError, ValueError) as error:
+        raise RequestError(str(error)) from error
+    return chosen
+
+
+def filters_for_strategy(strategy: str, top_k: float, top_p: float) -> tuple[int, float]:
+    """Switch on the filter a strategy is named after when it is off (top-k 50, top-p 0.9)."""
+    top_k, top_p = int(top_k), float(top_p)
+    if strategy == "top-k" and top_k == 0:
+        top_k = 50
+    if strategy == "top-p" and top_p >= 1.0:
+        top_p = 0.9
+    return top_k, top_p
+
+
+_feedback_lock = threading.Lock()
+
+
+def record_feedback(
+    path: str | os.PathLike, prompt: str, settings: dict[str, Any], text: str, rating: int
+) -> dict[str, Any]:
+    """Append one rating (+1 or -1) as a JSON line; returns the record written."""
+    if rating not in (1, -1):
+        raise RequestError(f"rating must be +1 or -1 (got {rating}).")
+    if not text.strip():
+        raise RequestError("There is no text to rate yet: generate first.")
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "prompt": prompt,
+        "settings": settings,
+        "text": text,
+        "rating": rating,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _feedback_lock, open(path, "a", encoding="utf-8") as file:
+        file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    return record
+
+
+def read_feedback(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every record of a feedback file (an absent file has none); bad lines are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+    return records
+
+
+def model_label(source: ModelSource) -> str:
+    """One honest line about the model being served."""
+    if source.is_offline_model:
+        return (
+            "⚠️ **Offline model, untrained** (random weights, not GPT-2): its text is noise. "
+            "Train one with notebook 03 or `python -m helpers train`."
+        )
+    where = {"local": "fine-tuned model in", "hub-cache": "cached Hub model", "hub": "Hub model"}
+    return f"**Model:** {where[source.kind]} `{source.location}`"
+
+
+def stream_samples(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    settings: DecodingSettings,
+) -> Iterator[list[str]]:
+    """The samples so far, after each new token (beam search: once, at the end)."""
+    yield from decoding_stream_text(model, tokenizer, [prompt], settings=settings)
+
+
+def build_app(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    source: ModelSource,
+    config: AppConfig | None = None,
+):
+    """The Gradio Blocks of the app (not launched)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    config = config or AppConfig()
+    defaults = settings_from_generation_config(model.generation_config)
+    default_tokens = min(defaults.max_new_tokens, config.max_new_tokens_cap)
+
+    with gr.Blocks(title="GPT-2 Lab") as app:
+        gr.Markdown("# GPT-2 Lab · text generation")
+        gr.Markdown(model_label(source), elem_id="model-label")
+        prompt = gr.Textbox(label="Prompt", lines=3, elem_id="prompt", max_length=None)
+        with gr.Row():
+            strategy = gr.Dropdown(
+                list(STRATEGIES), value=defaults.strategy, label="Strategy", elem_id="strategy"
+            )
+            samples = gr.Number(
+                value=2, minimum=1, maximum=MAX_SAMPLES, precision=0, label="Samples", elem_id="n"
+            )
+            max_new_tokens = gr.Slider(
+                1,
+                config.max_new_tokens_cap,
+                value=default_tokens,
+                step=1,
+                label="Max new tokens",
+                elem_id="max-new-tokens",
+            )
+        with gr.Row():
+            temperature = gr.Slider(
+                0.05,
+                2.0,
+                value=defaults.temperature,
+                step=0.05,
+                label="Temperature",
+                elem_id="temperature",
+            )
+            top_k = gr.Slider(
+                0, 200, value=defaults.top_k, step=1, label="Top-k (0: off)", elem_id="top-k"
+            )
+            top_p = gr.Slider(
+                0.05, 1.0, value=defaults.top_p, step=0.01, label="Top-p (1: off)", elem_id="top-p"
+            )
+        with gr.Row():
+            num_beams = gr.Slider(
+                1, 8, value=defaults.num_beams, step=1, label="Beams", elem_id="beams"
+            )
+            repetition_penalty = gr.Slider(
+                1.0, 2.0, value=defaults.repetition_penalty, step=0.05, label="Repetition penalty"
+            )
+            seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", elem_id="seed")
+        generate = gr.Button("Generate", variant="primary", elem_id="generate")
+        strategy.change(
+            filters_for_strategy, inputs=[strategy, top_k, top_p], outputs=[top_k, top_p]
+        )
+        status = gr.Markdown("", elem_id="status")
+        used_settings = gr.State({})
+        outputs, ups, downs = [], [], []
+        with gr.Row():
+            for i in range(MAX_SAMPLES):
+                with gr.Column(visible=i < 2) as column:
+                    text = gr.Textbox(
+                        label=f"Sample {i + 1}",
+                        lines=8,
+                        interactive=False,
+                        elem_id=f"sample-{i + 1}",
+                    )
+                    with gr.Row():
+                        up = gr.Button("👍", size="sm", elem_id=f"up-{i + 1}")
+                        down = gr.Button("👎", size="sm", elem_id=f"down-{i + 1}")
+                outputs.append((column, text))
+                ups.append(up)
+                downs.append(down)
+
+        def on_generate(prompt_text, strategy_name, n, tokens, temp, k, p, beams, penalty, s):
+            n = int(n or 1)
+            form = {
+                "strategy": strategy_name,
+                "max_new_tokens": tokens,
+                "temperature": temp,
+                "top_k": k,
+                "top_p": p,
+                "num_beams": beams,
+                "repetition_penalty": penalty,
+                "seed": None if s is None or s < 0 else s,
+            }
+            try:
+                chosen = check_request(prompt_text or "", form, n, config)
+            except RequestError as error:
+                unchanged = [gr.update()] * (2 * MAX_SAMPLES)
+                yield [f"⚠️ {error}", {}] + unchanged
+                return
+            count = chosen.num_return_sequences  # greedy gives one sample whatever n says
+            shown = [gr.update(visible=i < count) for i in range(MAX_SAMPLES)]
+            used = asdict(chosen)
+            texts: list[str] = []
+            for texts in stream_samples(model, tokenizer, prompt_text or "", chosen):
+                padded = list(texts) + [""] * (MAX_SAMPLES - len(texts))
+                yield ["Generating…", used] + shown + padded[:MAX_SAMPLES]
+            padded = list(texts) + [""] * (MAX_SAMPLES - len(texts))
+            yield [f"Done: {len(texts)} sample(s).", used] + shown + padded[:MAX_SAMPLES]
+
+        inputs = [
+            prompt,
+            strategy,
+            samples,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            num_beams,
+            repetition_penalty,
+            seed,
+        ]
+        generate.click(
+            on_generate,
+            inputs=inputs,
+            outputs=[status, used_settings] + [c for c, _ in outputs] + [t for _, t in outputs],
+            concurrency_limit=config.concurrency,
+        )
+
+        def rate(index: int, rating: int):
+            def handler(prompt_text, settings, text):
+                try:
+                    record_feedback(config.feedback_file, prompt_text or "", settings, text, rating)
+                except RequestError as error:
+                    return f"⚠️ {error}"
+                mark = "👍" if rating > 0 else "👎"
+                return f"Saved {mark} for sample {index + 1} to `{config.feedback_file}`."
+
+            return handler
+
+        for i, (_, text) in enumerate(outputs):
+            ups[i].click(rate(i, 1), inputs=[prompt, used_settings, text], outputs=status)
+            downs[i].click(rate(i, -1), inputs=[prompt, used_settings, text], outputs=status)
+    app.queue(max_size=32)
+    return app
+
+
+def launch(app: Any, config: AppConfig, block: bool = True) -> tuple[Any, str]:
+    """Serve the app; returns (app, local URL). Offline-safe settings, as NOTES.md says."""
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    _, url, _ = app.launch(
+        server_name=config.host,
+        server_port=config.port or None,
+        share=config.share,
+        ssr_mode=False,
+        prevent_thread_lock=not block,
+        quiet=True,
+    )
+    return app, url

@@ -1,0 +1,82 @@
+"""``python -m helpers train`` end to end, on a small text file and the offline model."""
+
+import json
+
+import pytest
+import torch
+
+from helpers.cli import main
+
+LINES = [
+    "To be, or not to be, that is the question:",
+    "Whether 'tis nobler in the mind to suffer",
+    "The slings and arrows of outrageous fortune,",
+    "Or to take arms against a sea of troubles",
+]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "verse.txt"
+    path.write_text("\n".join(LINES * 60) + "\n", encoding="utf-8")
+    return path
+
+
+def args(text_file, out, *extra):
+    return [
+        "train",
+        "--data", str(text_file),
+        "--output-dir", str(out),
+        "--model", "gpt2lab-tiny",
+        "--split", "contiguous",
+        "--max-steps", "3",
+        "--batch-size", "2",
+        "--block-size", "32",
+        "--eval-every", "0",
+        "--eval-batches", "2",
+        "--no-progress-bar",
+        *extra,
+    ]  # fmt: skip
+
+
+def test_train_saves_resumes_and_refuses_changed_settings(text_file, tmp_path, capsys):
+    out = tmp_path / "model"
+    assert main(args(text_file, out, "--lr", "0.01", "--grad-accum", "2", "--seed", "7")) == 0
+    printed = capsys.readouterr().out
+    assert "training finished: step 3 of 3" in printed and "bits/char" in printed
+    saved = json.loads((out / "training_args.json").read_text())
+    assert (saved["learning_rate"], saved["grad_accum"], saved["seed"]) == (0.01, 2, 7)
+    assert saved["resolved"]["trained_from_scratch"] is True
+    assert "trained *from scratch*" in (out / "README.md").read_text()
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+
+    # the same command again: resumes from the last checkpoint, nothing left to do
+    assert main(args(text_file, out, "--lr", "0.01", "--grad-accum", "2", "--seed", "7")) == 0
+    assert "Nothing to do" in capsys.readouterr().out
+
+    # other settings: one clear line, with the ways out
+    assert main(args(text_file, out, "--lr", "0.01", "--grad-accum", "4", "--seed", "7")) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # (after the offline model's banner)
+    assert last.startswith("error: The checkpoints in") and "grad_accum: 2 there, 4 now" in last
+    assert "--no-resume" in last and "Traceback" not in err
+
+
+def test_bad_training_flags_give_one_clear_line(text_file, tmp_path, capsys):
+    assert main(args(text_file, tmp_path / "m", "--learning-rate", "-1")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: learning_rate must be > 0") and "Traceback" not in err
+
+
+def test_missing_data_gives_one_clear_line(tmp_path, capsys):
+    assert main(args(tmp_path / "nothing.txt", tmp_path / "m")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "nothing.txt" in err

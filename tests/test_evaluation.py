@@ -1,0 +1,65 @@
+import math
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from helpers.decoding import generate_text
+from helpers.evaluation import DEFAULT_DECODERS, compare_decoders
+from helpers.metrics import NgramIndex
+from helpers.modeling import gpt2_tokenizer_from_package
+
+PROMPTS = ["To be, or not to be", "Friends, Romans, countrymen"]
+HUMAN = [
+    "Now is the winter of our discontent made glorious summer by this sun of York.",
+    "Is this a dagger which I see before me, the handle toward my hand?",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return gpt2_tokenizer_from_package(model_max_length=64)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=64, initializer_range=0.3)
+    model = GPT2LMHeadModel(config).eval()
+    model.loss_type = "ForCausalLM"
+    return model
+
+
+def test_every_decoder_gets_a_row_with_every_metric(model, tokenizer):
+    table = compare_decoders(
+        model, tokenizer, PROMPTS, HUMAN, max_new_tokens=12, samples_per_prompt=2
+    )
+    assert [row["decoder"] for row in table.rows] == list(DEFAULT_DECODERS)
+    for row in table.rows:
+        assert row["perplexity"] > 1 and 0 <= row["distinct_2"] <= 1
+        assert 0 <= row["js_divergence"] <= 1
+    assert len(table.samples["greedy"]) == len(PROMPTS)  # greedy: one per prompt
+    assert len(table.samples["top-p 0.9"]) == 2 * len(PROMPTS)
+    text = str(table)
+    assert "self-BLEU" in text and "human text of the corpus" in text
+    assert "<table>" in table._repr_html_()
+
+
+def test_memorisation_columns_catch_copied_text(model, tokenizer):
+    greedy = generate_text(model, tokenizer, PROMPTS, "greedy", max_new_tokens=16)
+    index = NgramIndex(tokenizer(greedy)["input_ids"], n=8)  # "training data" = its own output
+    table = compare_decoders(
+        model, tokenizer, PROMPTS, HUMAN, {"greedy": {"strategy": "greedy"}},
+        training_index=index, max_new_tokens=16,
+    )  # fmt: skip
+    assert table.rows[0]["copied_share"] == pytest.approx(1.0)
+    assert table.rows[0]["longest_copy"] >= 8
+
+
+def test_reference_model_adds_a_column(model, tokenizer):
+    table = compare_decoders(
+        model, tokenizer, PROMPTS[:1], HUMAN, {"greedy": {"strategy": "greedy"}},
+        reference_model=model, max_new_tokens=8,
+    )  # fmt: skip
+    row = table.rows[0]
+    assert math.isclose(row["reference_perplexity"], row["perplexity"], rel_tol=1e-6)

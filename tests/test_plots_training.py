@@ -1,0 +1,56 @@
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from helpers.plots import LiveLossPlot, learning_rate_curve, loss_curves  # noqa: E402
+from helpers.training import TrainingHistory  # noqa: E402
+
+
+def history(steps: int = 10) -> TrainingHistory:
+    train = [
+        {"step": s, "loss": 5 / s, "smoothed_loss": 5 / math.sqrt(s), "lr": 1e-3}
+        for s in range(1, steps + 1)
+    ]
+    evals = [{"step": s, "val_loss": v} for s, v in [(0, 6.0), (5, 2.0), (10, 2.5)]]
+    return TrainingHistory(train=train, eval=evals)
+
+
+def test_loss_curves_draw_train_smoothed_and_validation():
+    figure = loss_curves(history())
+    lines = figure.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == [
+        "train (per log)",
+        "train (smoothed)",
+        "validation",
+    ]
+    assert list(lines[2].get_ydata()) == [6.0, 2.0, 2.5]
+    assert [t.get_text() for t in figure.axes[0].texts] == ["best 2.000"]
+
+
+def test_loss_curves_accept_the_saved_json_form():
+    figure = loss_curves(history().to_dict())
+    assert len(figure.axes[0].get_lines()) == 3
+
+
+def test_learning_rate_curve_marks_the_end_of_warmup():
+    rates = [i / 10 for i in range(10)] + [1.0 - i / 100 for i in range(90)]
+    figure = learning_rate_curve(rates, warmup_steps=10)
+    curve, marker = figure.axes[0].get_lines()
+    assert list(curve.get_ydata()) == rates
+    assert list(marker.get_xdata()) == [10, 10]
+
+
+def test_live_plot_redraws_at_most_every_min_seconds():
+    always = LiveLossPlot(min_seconds=0.0)
+    for _ in range(3):
+        always(history())
+    assert always.redraws == 3
+    assert len(always.axis.get_lines()) == 3
+    rarely = LiveLossPlot(min_seconds=3600)
+    for _ in range(3):
+        rarely(history())
+    assert rarely.redraws == 1  # the first call draws, the rest wait
+    rarely.redraw()
+    assert rarely.redraws == 2

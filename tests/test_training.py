@@ -1,0 +1,570 @@
+"""helpers.training on a tiny GPT-2 (2 layers x 32, 64-token vocabulary) and synthetic data."""
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from datasets import Dataset, DatasetDict
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from helpers import training
+from helpers.modeling import gpt2_tokenizer_from_package, load_model_and_tokenizer
+from helpers.training import (
+    CheckpointMismatchError,
+    EvalResult,
+    NonFiniteLossError,
+    TrainingConfig,
+    TrainingHistory,
+    TrainingOutOfMemoryError,
+    choose_precision,
+    chunked_lm_loss,
+    evaluate_model,
+    latest_checkpoint,
+    learning_rate_schedule,
+    list_checkpoints,
+    train,
+)
+
+VOCAB, BLOCK = 64, 16
+
+
+def pattern_rows(n: int, seed: int) -> list[list[int]]:
+    """Arithmetic sequences mod VOCAB: after two tokens the rest is predictable."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        start = int(torch.randint(0, VOCAB, (1,), generator=g))
+        step = int(torch.randint(1, 4, (1,), generator=g))
+        rows.append([(start + step * i) % VOCAB for i in range(BLOCK)])
+    return rows
+
+
+def make_data(train_rows: int = 64, val_rows: int = 16, seed: int = 0) -> DatasetDict:
+    train_ids, val_ids = pattern_rows(train_rows, seed), pattern_rows(val_rows, seed + 1)
+    return DatasetDict(
+        train=Dataset.from_dict({"input_ids": train_ids, "labels": train_ids}),
+        validation=Dataset.from_dict({"input_ids": val_ids, "labels": val_ids}),
+    )
+
+
+def make_model(seed: int = 0) -> GPT2LMHeadModel:
+    config = GPT2Config(
+        n_layer=2,
+        n_embd=32,
+        n_head=2,
+        vocab_size=VOCAB,
+        n_positions=BLOCK,
+        bos_token_id=VOCAB - 1,
+        eos_token_id=VOCAB - 1,
+    )
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(config)
+    model.loss_type = "ForCausalLM"
+    return model
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models train faster on one thread (and do not fight other processes)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return gpt2_tokenizer_from_package()
+
+
+def config(out: Path, **overrides) -> TrainingConfig:
+    settings = dict(
+        output_dir=str(out),
+        max_steps=12,
+        batch_size=8,
+        learning_rate=1e-2,
+        warmup_fraction=0.1,
+        eval_every=4,
+        log_every=1,
+        checkpoint_every=4,
+        keep_checkpoints=2,
+        progress_bar=False,
+        loss_chunk_tokens=32,
+        seed=3,
+    )
+    return TrainingConfig(**{**settings, **overrides})
+
+
+def run(out: Path, tokenizer, data=None, model=None, **overrides):
+    return train(
+        config(out, **overrides),
+        data if data is not None else make_data(),
+        model=model if model is not None else make_model(),
+        tokenizer=tokenizer,
+    )
+
+
+def losses(history: TrainingHistory) -> list[tuple[int, float, float]]:
+    return [(r["step"], r["loss"], r["lr"]) for r in history.train]
+
+
+def test_loss_goes_down_on_a_learnable_pattern(tmp_path, tokenizer):
+    result = run(tmp_path, tokenizer, max_steps=40, eval_every=10)
+    first, last = result.history.eval[0], result.history.eval[-1]
+    assert first["step"] == 0 and last["step"] == 40
+    assert last["val_loss"] < 0.6 * first["val_loss"]
+    assert result.history.train[-1]["loss"] < 0.6 * result.history.train[0]["loss"]
+    assert result.best_val_loss == pytest.approx(min(e["val_loss"] for e in result.history.eval))
+
+
+def test_resume_after_ctrl_c_gives_the_same_steps_and_weights(tmp_path, tokenizer):
+    # 64 rows / batch 8 = 8 batches = 4 steps per epoch with accumulation 2: 3 epochs
+    settings = dict(grad_accum=2, precision="fp32", checkpoint_every=0)
+    straight = run(tmp_path / "straight", tokenizer, **settings)
+
+    def ctrl_c_at_step_5(history):
+        if history.train and history.train[-1]["step"] == 5:
+            raise KeyboardInterrupt
+
+    first = train(
+        config(tmp_path / "stopped", **settings),
+        make_data(),
+        model=make_model(),
+        tokenizer=tokenizer,
+        on_log=ctrl_c_at_step_5,
+    )
+    assert first.interrupted and first.completed_steps == 5
+    assert [p.name for p in list_checkpoints(tmp_path / "stopped" / "checkpoints")] == [
+        "checkpoint-000005"
+    ]
+    # a fresh process would build a fresh model: different initial weights must not matter
+    resumed = run(tmp_path / "stopped", tokenizer, model=make_model(seed=99), **settings)
+    assert resumed.resumed_from.name == "checkpoint-000005"
+    assert resumed.completed_steps == 12
+    assert [s for s, _, _ in losses(resumed.history)] == list(range(1, 13))
+    for (s1, loss1, lr1), (s2, loss2, lr2) in zip(
+        losses(straight.history), losses(resumed.history), strict=True
+    ):
+        assert s1 == s2 and lr1 == pytest.approx(lr2, abs=1e-12)
+        assert loss1 == pytest.approx(loss2, abs=1e-6), f"step {s1} differs"
+    for p1, p2 in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.allclose(p1, p2, atol=1e-6)
+
+
+def test_a_killed_run_resumes_from_its_last_periodic_checkpoint(tmp_path, tokenizer):
+    settings = dict(precision="fp32")  # dropout on: the RNG state must be restored too
+    straight = run(tmp_path / "straight", tokenizer, **settings)
+
+    def killed_at_step_7(history):
+        if history.train and history.train[-1]["step"] == 7:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(
+            config(tmp_path / "killed", **settings),
+            make_data(),
+            model=make_model(),
+            tokenizer=tokenizer,
+            on_log=killed_at_step_7,
+        )
+    assert latest_checkpoint(tmp_path / "killed" / "checkpoints").name == "checkpoint-000004"
+    resumed = run(tmp_path / "killed", tokenizer, **settings)
+    assert resumed.resumed_from.name == "checkpoint-000004"
+    for (s1, loss1, lr1), (s2, loss2, lr2) in zip(
+        losses(straight.history), losses(resumed.history), strict=True
+    ):
+        assert (s1, lr1) == (s2, pytest.approx(lr2, abs=1e-12))
+        assert loss1 == pytest.approx(loss2, abs=1e-6), f"step {s1} differs"
+    assert [e["val_loss"] for e in resumed.history.eval] == pytest.approx(
+        [e["val_loss"] for e in straight.history.eval], abs=1e-6
+    )
+
+
+def test_a_half_written_checkpoint_is_skipped(tmp_path, tokenizer):
+    run(tmp_path, tokenizer, max_steps=8, keep_checkpoints=5)
+    folder = tmp_path / "checkpoints"
+    good = latest_checkpoint(folder)
+    assert good.name == "checkpoint-000008"
+    broken = folder / "checkpoint-000012"  # as if the machine died while copying it
+    shutil.copytree(good, broken)
+    (broken / "optimizer.bin").unlink()
+    truncated = folder / "checkpoint-000016"
+    shutil.copytree(good, truncated)
+    (truncated / "model.safetensors").write_bytes(b"half")
+    shutil.copytree(good, folder / ".tmp-checkpoint-000020")
+
+    assert latest_checkpoint(folder) == good
+    resumed = run(tmp_path, tokenizer, max_steps=8, keep_checkpoints=5)
+    assert resumed.resumed_from == good
+
+
+def test_only_the_last_k_checkpoints_are_kept(tmp_path, tokenizer):
+    run(tmp_path, tokenizer, max_steps=10, checkpoint_every=2, keep_checkpoints=3)
+    names = [p.name for p in list_checkpoints(tmp_path / "checkpoints")]
+    assert names == ["checkpoint-000006", "checkpoint-000008", "checkpoint-000010"]
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+
+
+def test_a_nan_loss_stops_with_a_message_and_keeps_the_good_checkpoint(tmp_path, tokenizer):
+    model = make_model()
+    forwards = {"n": 0}
+
+    def poison_after_six_batches(module, inputs, output):
+        forwards["n"] += module.training
+        return output * float("nan") if forwards["n"] > 6 else output
+
+    model.transformer.ln_f.register_forward_hook(poison_after_six_batches)
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at step 7 .*checkpoint-000004"):
+        run(tmp_path, tokenizer, model=model)
+    good = latest_checkpoint(tmp_path / "checkpoints")
+    assert good.name == "checkpoint-000004"
+    state = json.loads((good / "trainer_state.json").read_text())
+    assert state["run"]["completed_steps"] == 4
+    assert all(math.isfinite(r["loss"]) for r in state["run"]["history"]["train"])
+
+
+def test_out_of_memory_says_what_to_lower(tmp_path, tokenizer, monkeypatch):
+    def no_memory(self, input_ids, labels):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(training.CausalLMObjective, "forward", no_memory)
+    with pytest.raises(TrainingOutOfMemoryError, match="Lower --batch-size .* --grad-accum"):
+        run(tmp_path, tokenizer)
+
+
+def test_warmup_then_cosine_linear_and_constant_schedules():
+    cosine = learning_rate_schedule(
+        TrainingConfig(learning_rate=1.0, warmup_fraction=0.1, min_lr_ratio=0.1), 100
+    )
+    assert cosine[0] == 0.0 and cosine[5] == pytest.approx(0.5) and cosine[10] == 1.0
+    assert all(a < b for a, b in zip(cosine[:10], cosine[1:11], strict=True))  # warmup rises
+    assert all(a >= b for a, b in zip(cosine[10:], cosine[11:], strict=False))  # then decays
+    assert cosine[55] == pytest.approx(0.1 + 0.9 * 0.5, abs=0.02)  # half-way: cosine midpoint
+    assert cosine[-1] == pytest.approx(0.1, abs=0.01)
+
+    linear = learning_rate_schedule(
+        TrainingConfig(learning_rate=1.0, warmup_fraction=0.0, lr_schedule="linear"), 10
+    )
+    assert linear == pytest.approx([1.0 - i / 10 for i in range(10)])
+    constant = learning_rate_schedule(
+        TrainingConfig(learning_rate=0.5, warmup_fraction=0.2, lr_schedule="constant"), 10
+    )
+    assert constant[:2] == pytest.approx([0.0, 0.25]) and set(constant[2:]) == {0.5}
+
+
+def test_the_schedule_used_in_training_is_the_planned_one(tmp_path, tokenizer):
+    result = run(tmp_path, tokenizer, max_steps=12)
+    planned = learning_rate_schedule(config(tmp_path, max_steps=12), 12)
+    # a record at step s shows the rate the next step will use
+    assert [r["lr"] for r in result.history.train[:-1]] == pytest.approx(planned[1:])
+
+
+def test_history_is_saved_as_json_with_metrics(tmp_path, tokenizer):
+    result = train(
+        config(tmp_path, max_steps=8),
+        make_data(),
+        model=make_model(),
+        tokenizer=tokenizer,
+        chars_per_token=2.0,
+    )
+    saved = TrainingHistory.load(tmp_path / "history.json")
+    assert saved == result.history
+    assert [r["step"] for r in saved.train] == list(range(1, 9))
+    assert {"loss", "smoothed_loss", "lr", "tokens_per_second", "epoch"} <= set(saved.train[0])
+    assert [e["step"] for e in saved.eval] == [0, 4, 8]
+    for e in saved.eval:
+        assert e["perplexity"] == pytest.approx(math.exp(e["val_loss"]))
+        assert e["bits_per_char"] == pytest.approx(e["val_loss"] / math.log(2) / 2.0)
+    assert all(r["tokens_per_second"] > 0 for r in saved.train)
+
+
+def test_the_saved_model_reloads_and_generates(tmp_path, tokenizer):
+    from transformers import pipeline
+
+    result = run(tmp_path, tokenizer)
+    for name in ["config.json", "model.safetensors", "generation_config.json", "tokenizer.json"]:
+        assert (tmp_path / name).is_file(), name
+    model, loaded_tokenizer = load_model_and_tokenizer(str(tmp_path), "cpu")
+    assert loaded_tokenizer.eos_token_id == tokenizer.eos_token_id
+    # the best model is the saved one: its validation loss is the best one recorded
+    again = evaluate_model(model, make_data()["validation"], precision=result.precision)
+    assert again.loss == pytest.approx(result.best_val_loss, rel=1e-3)
+
+    generator = pipeline("text-generation", model=str(tmp_path), device="cpu")
+    out = generator("A", max_new_tokens=5, do_sample=False)[0]["generated_text"]
+    assert out.startswith("A") and len(out) > 1
+
+    args = json.loads((tmp_path / "training_args.json").read_text())
+    assert args["max_steps"] == 12 and args["resolved"]["precision"] == result.precision
+    card = (tmp_path / "README.md").read_text()
+    assert "from scratch" in card and "random initial weights" in card
+    assert f"{result.best_val_loss:.4f}" in card
+
+
+def test_the_card_of_a_pretrained_base_says_fine_tuned(tmp_path):
+    summary = {"metrics": {"perplexity": "12.3"}, "training": {"steps": "10 of 10"}}
+    path = training.write_model_card(
+        tmp_path,
+        base_model="gpt2",
+        from_scratch=False,
+        data_description="Tiny Shakespeare",
+        summary=summary,
+    )
+    card = path.read_text()
+    assert "`gpt2` (pretrained weights), fine-tuned" in card and "from scratch" not in card
+    assert "| perplexity | 12.3 |" in card and "Tiny Shakespeare" in card
+
+
+def test_changed_settings_refuse_to_resume_unless_told(tmp_path, tokenizer):
+    run(tmp_path, tokenizer, max_steps=8)
+    with pytest.raises(CheckpointMismatchError, match=r"learning_rate: 0.01 there, 0.02 now"):
+        run(tmp_path, tokenizer, max_steps=8, learning_rate=2e-2)
+    fresh = run(tmp_path, tokenizer, max_steps=8, learning_rate=2e-2, resume=False)
+    assert fresh.resumed_from is None and fresh.completed_steps == 8
+
+
+def test_rerunning_a_finished_run_does_nothing(tmp_path, tokenizer):
+    first = run(tmp_path, tokenizer, max_steps=4)
+    again = run(tmp_path, tokenizer, max_steps=4)
+    assert again.completed_steps == 4 and again.history == first.history
+    assert again.final_eval.loss == pytest.approx(first.final_eval.loss)
+
+
+def test_early_stopping_stops_when_validation_stops_improving(tmp_path, tokenizer):
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randint(0, VOCAB, (24, BLOCK), generator=g).tolist()  # nothing to learn
+    data = DatasetDict(
+        train=Dataset.from_dict({"input_ids": noise[:16], "labels": noise[:16]}),
+        validation=Dataset.from_dict({"input_ids": noise[16:], "labels": noise[16:]}),
+    )
+    result = run(
+        tmp_path,
+        tokenizer,
+        data=data,
+        max_steps=200,
+        eval_every=2,
+        learning_rate=3e-2,
+        early_stopping_patience=2,
+    )
+    assert result.stopped_early and result.completed_steps < 200
+    evals = [e["val_loss"] for e in result.history.eval]
+    best = evals.index(min(evals))
+    assert len(evals[best + 1 :]) >= 2  # stopped after two evaluations without improvement
+
+
+def test_chunked_loss_equals_plain_cross_entropy():
+    torch.manual_seed(0)
+    hidden = torch.randn(37, 8, requires_grad=True)
+    weight = torch.randn(50, 8, requires_grad=True)
+    labels = torch.randint(0, 50, (37,))
+    labels[[3, 10]] = -100
+    total, count = chunked_lm_loss(hidden, weight, labels, chunk_tokens=5)
+    (total / count).backward()
+    h2, w2 = hidden.detach().clone().requires_grad_(), weight.detach().clone().requires_grad_()
+    expected = F.cross_entropy(h2 @ w2.t(), labels)
+    expected.backward()
+    assert count == 35 and (total / count).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.allclose(hidden.grad, h2.grad, atol=1e-6)
+    assert torch.allclose(weight.grad, w2.grad, atol=1e-6)
+
+
+def test_chunked_objective_matches_the_models_own_loss():
+    model = make_model().eval()
+    ids = torch.tensor(pattern_rows(4, 0))
+    expected = model(input_ids=ids, labels=ids).loss
+    for chunk in (0, 7, 256):
+        objective = training.CausalLMObjective(model, chunk_tokens=chunk)
+        assert objective.fused == (chunk > 0)
+        total, count = objective(ids, ids)
+        assert count == 4 * (BLOCK - 1)
+        assert (total / count).item() == pytest.approx(expected.item(), rel=1e-5)
+        sums, counts = objective.row_losses(ids, ids)
+        assert (sums.sum() / counts.sum()).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_evaluate_model_gives_perplexity_and_bits_per_char():
+    result = evaluate_model(make_model(), make_data()["validation"], chars_per_token=4.0)
+    assert result.tokens == 16 * (BLOCK - 1)
+    assert result.perplexity == pytest.approx(math.exp(result.loss))
+    assert result.bits_per_char == pytest.approx(result.loss / math.log(2) / 4.0)
+    assert EvalResult(2.0, 10).bits_per_char is None
+
+
+def test_precision_follows_the_hardware(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(training, "bf16_supported", lambda device: True)
+    assert choose_precision(cpu) == "bf16"
+    monkeypatch.setattr(training, "bf16_supported", lambda device: False)
+    assert choose_precision(cpu) == "fp32"
+    assert choose_precision(torch.device("cuda")) == "fp16"  # e.g. a T4
+    with pytest.raises(ValueError, match="fp16 training needs a CUDA GPU"):
+        choose_precision(cpu, "fp16")
+    with pytest.raises(ValueError, match="bf16 is not supported natively"):
+        choose_precision(cpu, "bf16")
+
+
+def test_the_run_reports_its_precision(tmp_path, tokenizer):
+    result = run(tmp_path, tokenizer, max_steps=2)
+    assert result.precision == choose_precision(torch.device("cpu"))
+    assert f"precision {result.precision}" in result.summary()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+        ({"batch_size": 0}, "batch_size must be a whole number >= 1"),
+        ({"lr_schedule": "exponential"}, "lr_schedule 'exponential' is unknown"),
+        ({"precision": "fp8"}, "precision 'fp8' is unknown"),
+        ({"warmup_fraction": 1.0}, r"warmup_fraction must be in \[0, 1\)"),
+        ({"max_steps": 0}, "max_steps must be >= 1"),
+    ],
+)
+def test_bad_settings_are_named(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        TrainingConfig(**overrides)
+
+
+def test_quick_mode_shrinks_the_run(monkeypatch):
+    monkeypatch.setenv("GPT2LAB_QUICK", "1")
+    quick = TrainingConfig.for_mode()
+    monkeypatch.setenv("GPT2LAB_QUICK", "0")
+    full = TrainingConfig.for_mode(seed=7)
+    assert quick.max_steps < full.max_steps and full.seed == 7
+    assert quick.block_size < full.block_size and quick.batch_size < full.batch_size
+
+
+def test_the_learning_rate_is_chosen_for_random_or_pretrained_weights(tmp_path, tokenizer):
+    result = run(tmp_path, tokenizer, max_steps=2, learning_rate=None)  # a config-built model
+    saved = json.loads((tmp_path / "training_args.json").read_text())
+    assert saved["learning_rate"] == training.FROM_SCRATCH_LEARNING_RATE
+    assert result.history.train[0]["lr"] <= training.FROM_SCRATCH_LEARNING_RATE
+    assert training.default_learning_rate(from_scratch=False) == 1e-4
+
+
+def rows(ids):
+    return Dataset.from_dict({"input_ids": ids, "labels": ids})
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"train": rows(pattern_rows(16, 0))}, "'train' and 'validation' splits"),
+        (
+            DatasetDict(train=Dataset.from_dict({"text": ["a"]}), validation=rows([[1, 2]])),
+            "'train' split must have an 'input_ids' column",
+        ),
+        (
+            DatasetDict(train=rows([[1] * 32] * 16), validation=rows([[1] * 32])),
+            "longer than the model's context of 16: use --block-size 16",
+        ),
+        (
+            DatasetDict(train=rows([[99] * BLOCK] * 16), validation=rows([[1] * BLOCK])),
+            "Token id 99 is outside the model's vocabulary of 64",
+        ),
+        (
+            DatasetDict(train=rows(pattern_rows(4, 0)), validation=rows(pattern_rows(2, 1))),
+            "Only 4 training blocks: fewer than one batch",
+        ),
+        (
+            DatasetDict(train=rows(pattern_rows(16, 0)), validation=rows([])),
+            "'validation' split is empty",
+        ),
+    ],
+)
+def test_bad_data_gives_one_clear_error(tmp_path, tokenizer, data, message):
+    with pytest.raises(ValueError, match=message):
+        run(tmp_path, tokenizer, data=data)
+
+
+DDP_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_training import make_data, make_model, config
+from helpers.modeling import gpt2_tokenizer_from_package
+from helpers.training import train
+result = train(config({out!r}, max_steps=6, checkpoint_every=3), make_data(),
+               model=make_model(), tokenizer=gpt2_tokenizer_from_package())
+print("RESULT", result.processes, result.completed_steps, result.history.eval[-1]["val_loss"])
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_processes_train_with_ddp_and_save_one_model(tmp_path):
+    script = tmp_path / "ddp_run.py"
+    out = tmp_path / "out"
+    script.write_text(
+        textwrap.dedent(DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out)))
+    )
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(free_port()),
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = [line.split() for line in completed.stdout.splitlines() if line.startswith("RESULT")]
+    assert [r[1:3] for r in results] == [["2", "6"], ["2", "6"]]  # both ranks, 6 steps each
+    assert results[0][3] == results[1][3]  # they agree on the validation loss
+    args = json.loads((out / "training_args.json").read_text())
+    assert args["resolved"]["processes"] == 2
+    assert (out / "model.safetensors").is_file()
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == [
+        "checkpoint-000003",
+        "checkpoint-000006",
+    ]
+    assert (out / "checkpoints" / "checkpoint-000006" / "random_states_1.pkl").is_file()
+
+
+def test_the_card_says_when_the_offline_model_stood_in(tmp_path, tokenizer):
+    from helpers.modeling import ModelSource
+
+    source = ModelSource("gpt2", "offline", "gpt2lab-tiny", "HF_HUB_OFFLINE=1 is set")
+    train(
+        config(tmp_path, max_steps=2),
+        make_data(),
+        model=make_model(),
+        tokenizer=tokenizer,
+        source=source,
+    )
+    card = (tmp_path / "README.md").read_text()
+    assert "`gpt2lab-tiny` with **random initial weights**" in card
+    assert "used in place of `gpt2` because HF_HUB_OFFLINE=1 is set" in card
+    args = json.loads((tmp_path / "training_args.json").read_text())
+    assert args["resolved"]["base_model"] == "gpt2lab-tiny"
+    assert args["resolved"]["trained_from_scratch"] is True
+
+
+def test_an_interrupted_run_does_not_claim_a_saved_model(tmp_path, tokenizer):
+    def stop(history):
+        raise KeyboardInterrupt
+
+    result = train(
+        config(tmp_path), make_data(), model=make_model(), tokenizer=tokenizer, on_log=stop
+    )
+    assert result.interrupted and not result.model_saved
+    assert "saved in" not in result.summary() and "re-run to resume" in result.summary()

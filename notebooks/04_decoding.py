@@ -59,25 +59,12 @@ if "google.colab" in sys.modules:
 import torch
 
 from helpers.environment import get_device, quick_or_full, set_seed
-from helpers.modeling import (
-    find_trained_model,
-    load_model_and_tokenizer,
-    locate_model,
-    trained_model_dir,
-)
+from helpers.modeling import load_course_model
 
 set_seed(0)
 device = get_device()
-trained = find_trained_model()
-if trained is not None:
-    print(f"Using the fine-tuned model that notebook 03 saved in {trained}.")
-else:
-    print(
-        f"No fine-tuned model in {trained_model_dir()} (notebook 03 saves one there).\n"
-        "Using the default model instead."
-    )
-model, tokenizer = load_model_and_tokenizer(trained, device=device)
-source = locate_model(trained)
+# the model notebook 03 fine-tuned, when it is there; otherwise the default, and it says so
+model, tokenizer, source = load_course_model(device=device)
 print(f"model: {source.requested} -> {source.kind} ({source.location}) on {model.device}")
 
 NEW_TOKENS = quick_or_full(12, 40)  # new tokens per continuation (quick mode: fewer)

@@ -99,25 +99,17 @@ def _flags_from_dataclass(parser: argparse.ArgumentParser, settings_class: type)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    import os
     from dataclasses import fields
 
     from helpers.decoding import DecodingSettings, generate_text
-    from helpers.modeling import (
-        MODEL_ENV_VAR,
-        find_trained_model,
-        load_model_and_tokenizer,
-        locate_model,
-    )
+    from helpers.modeling import course_model_choice, load_model_and_tokenizer, locate_model
 
     settings = DecodingSettings(**{f.name: getattr(args, f.name) for f in fields(DecodingSettings)})
     settings.validate()  # bad flags fail before the model is loaded
-    name = args.model
-    if name is None and not os.environ.get(MODEL_ENV_VAR, "").strip():
-        trained = find_trained_model()  # the fine-tuned model, when one has been saved
-        name = str(trained) if trained is not None else None
+    name, reason = course_model_choice(args.model)  # the fine-tuned model, when saved
     source = locate_model(name)
-    print(f"model: {source.requested} ({source.kind}: {source.location})", file=sys.stderr)
+    print(f"{reason}\nmodel: {source.requested} ({source.kind}: {source.location})",
+          file=sys.stderr)  # fmt: skip
     model, tokenizer = load_model_and_tokenizer(name, args.device)
     prompts = args.prompt or [""]
     texts = generate_text(model, tokenizer, prompts, settings=settings)

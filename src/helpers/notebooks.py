@@ -155,6 +155,8 @@ def execute_notebooks(
             timeout=timeout,
             kernel_name="python3",
             resources={"metadata": {"path": str(path.parent.resolve())}},
+            # the kernel's start-up notice about TCP is harmless; keep the progress lines clean
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
         start = time.perf_counter()
         error = ""

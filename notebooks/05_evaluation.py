@@ -314,10 +314,12 @@ _ = metric_bars(
 _ = quality_vs_diversity(names, table.column("ppl_gap"), table.column("distinct_2"))
 
 # %% [markdown]
-# **The quality–diversity trade-off.** Maximisation (greedy, beam) gives the lowest
-# generated-text perplexity and the least diversity: it loops. Pure sampling at
-# temperature 1 gives the most diversity and drifts into incoherence. Truncated
-# sampling (top-k, top-p) and lower temperatures sit between; the best decoder is the
+# **The quality–diversity trade-off.** Maximisation (greedy, beam) gives the least
+# diverse text: it loops (high rep-2, high self-BLEU, low distinct-2), and with a
+# well-trained model its text is *less* perplexing than human text. Pure sampling at
+# temperature 1 is the most diverse and drifts towards incoherence. Truncated sampling
+# (top-k, top-p) and lower temperatures sit between. Each continuation's perplexity is
+# scored after its prompt, as it was generated. The best decoder is the
 # one nearest the human text on *both* axes — bottom right in the scatter. Notebook 06
 # tunes the knobs to get there.
 #

@@ -154,3 +154,15 @@ def test_model_mode_is_restored(model, tokenizer):
 def test_bad_inputs(model, tokenizer, texts, kwargs, message):
     with pytest.raises(PerplexityError, match=message):
         perplexity(model, tokenizer, texts, **kwargs)
+
+
+def test_a_context_is_read_but_not_scored(model, tokenizer):
+    context, text = SHORT[0], SHORT[1]
+    context_ids, text_ids = tokenizer(context)["input_ids"], tokenizer(text)["input_ids"]
+    ids = context_ids + text_ids
+    truth = [token_logprob(model, ids[:t], ids[t]) for t in range(len(context_ids), len(ids))]
+    result = perplexity(model, tokenizer, [text], contexts=[context])
+    assert result.tokens == len(text_ids)
+    assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)
+    with pytest.raises(PerplexityError, match="one context per text"):
+        perplexity(model, tokenizer, [text, text], contexts=[context])

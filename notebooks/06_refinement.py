@@ -47,8 +47,7 @@ if "google.colab" in sys.modules:
     os.chdir(os.path.join(COURSE_DIR, "notebooks"))
 
 # %%
-from helpers.corpus import obtain_corpus
-from helpers.data import COURSE_SPLIT, build_lm_dataset, clean_documents, load_documents
+from helpers.data import COURSE_SPLIT, build_lm_dataset, course_documents
 from helpers.environment import get_device, is_quick_mode, quick_or_full, set_seed
 from helpers.modeling import load_tokenizer, locate_model
 
@@ -58,9 +57,7 @@ tokenizer = load_tokenizer()
 base = locate_model()
 print(f"base model: {base.requested} -> {base.kind} ({base.location})")
 
-documents = load_documents(obtain_corpus("shakespeare", quiet=True))
-documents = documents.select(range(quick_or_full(8, len(documents))))
-documents, _ = clean_documents(documents)
+documents = course_documents()  # cleaned; quick mode keeps the first 8 works
 
 # %% [markdown]
 # ## 1 · Training: learning rate × steps

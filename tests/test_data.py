@@ -257,3 +257,20 @@ def test_sample_passages_are_reproducible_runs_of_lines():
         assert rows == [f"{play} line{first + k}" for k in range(4)]
     with pytest.raises(DataError, match="fewer than count=100"):
         sample_passages(texts, count=100, lines=29)
+
+
+def test_course_documents_keeps_a_few_works_in_quick_mode(monkeypatch, tmp_path):
+    from helpers import corpus, data
+
+    folder = tmp_path / "shakespeare"
+    folder.mkdir()
+    for i in range(10):
+        (folder / f"work{i}.txt").write_text(f"Play {i}   \n\n\n\nEnter a long enough line.\n")
+    monkeypatch.setattr(corpus, "obtain_corpus", lambda name, quiet=False: folder)
+    monkeypatch.setenv("GPT2LAB_QUICK", "1")
+    quick = data.course_documents()
+    assert len(quick) == data.QUICK_MODE_WORKS
+    assert quick["text"][0] == "Play 0\n\nEnter a long enough line."  # cleaned
+    assert data.course_documents(clean=False)["text"][0].startswith("Play 0   \n")
+    monkeypatch.setenv("GPT2LAB_QUICK", "0")
+    assert len(data.course_documents()) == 10

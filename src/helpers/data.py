@@ -40,6 +40,10 @@ COURSE_SPLIT: dict[str, Any] = {"validation_fraction": 0.1, "test_fraction": 0.1
 so every notebook agrees on which works are training, validation and test)."""
 
 
+QUICK_MODE_WORKS = 8
+"""How many of the corpus's works quick mode (``GPT2LAB_QUICK=1``) keeps."""
+
+
 class DataError(ValueError):
     """Bad input data or settings; the message names the problem and the fix."""
 
@@ -409,6 +413,21 @@ def split_documents(
     if method == "contiguous":
         return split_contiguous(documents, validation_fraction, test_fraction), method
     raise DataError(f"split method {method!r} is unknown: use 'auto', 'document' or 'contiguous'.")
+
+
+def course_documents(clean: bool = True) -> Dataset:
+    """The course's Shakespeare corpus as documents, obtained if needed.
+
+    All 42 works, or the first :data:`QUICK_MODE_WORKS` in quick mode; cleaned unless
+    ``clean=False`` (for callers that clean later, like :func:`build_lm_dataset`).
+    """
+    from helpers.corpus import obtain_corpus
+    from helpers.environment import quick_or_full
+
+    documents = load_documents(obtain_corpus("shakespeare", quiet=True))
+    keep = min(len(documents), quick_or_full(QUICK_MODE_WORKS, len(documents)))
+    documents = documents.select(range(keep))
+    return clean_documents(documents)[0] if clean else documents
 
 
 def sample_passages(texts: Sequence[str], count: int, lines: int = 8, seed: int = 0) -> list[str]:

@@ -208,6 +208,12 @@ print(f"test      : {test_result}")
 #
 # Generated text far *less* perplexing than human text is repetitive (greedy loops);
 # far *more* perplexing, it is incoherent. Good decoding lands near the human value.
+#
+# One trap when scoring generated text: score the **token ids the decoder chose**, after
+# their prompt, not the decoded text encoded again. BPE encoding is not the inverse of a
+# decoder's choices: a model that writes `"\n"` four times has chosen token 198 four
+# times, but the text `"\n\n\n\n"` encodes as two `"\n\n"` tokens (628), which the
+# model never chose and may find very unlikely. `compare_decoders` keeps the ids.
 # Here are the diversity measures on tiny texts we can check by hand:
 
 # %%

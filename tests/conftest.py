@@ -27,3 +27,28 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list:
 
     monkeypatch.setattr(socket, "create_connection", refuse)
     return attempts
+
+
+@pytest.fixture
+def always_model():
+    """A factory: ``always_model(token)`` is a tiny GPT-2 whose every prediction is ``token``.
+
+    Its final layer norm ignores the input and outputs (a large multiple of) that token's
+    own embedding, so the tied output layer ranks it first with probability ~1.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    def build(token: int, vocab: int = 50257, positions: int = 64) -> GPT2LMHeadModel:
+        torch.manual_seed(0)
+        config = GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=vocab, n_positions=positions)
+        model = GPT2LMHeadModel(config).eval()
+        model.loss_type = "ForCausalLM"
+        with torch.no_grad():
+            embedding = model.transformer.wte.weight[token]
+            embedding.mul_(10 / embedding.norm())
+            model.transformer.ln_f.weight.zero_()
+            model.transformer.ln_f.bias.copy_(embedding * 5)
+        return model
+
+    return build

@@ -24,6 +24,7 @@ from helpers.decoding import (
     beam_search,
     filter_top_k,
     filter_top_p,
+    generate_continuations,
     generate_text,
     greedy,
     next_token_view,
@@ -416,6 +417,30 @@ def test_generate_text_matches_generate_on_a_padded_batch(word_model, tokenizer)
         expected[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
     )
     assert generate_text(word_model, tokenizer, prompts, "greedy", max_new_tokens=8) == new_text
+
+
+def test_continuations_keep_the_chosen_ids_up_to_end_of_text(word_model, tokenizer):
+    prompts = ["To be, or not to be", "Hello"]
+    eos = tokenizer.eos_token_id
+    result = generate_continuations(
+        word_model, tokenizer, prompts, "top-k", top_k=5, seed=3, num_return_sequences=2,
+        max_new_tokens=8,
+    )  # fmt: skip
+    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    assert result.prompt_ids == [encoded[0], encoded[0], encoded[1], encoded[1]]  # no padding
+    assert result.texts == generate_text(
+        word_model, tokenizer, prompts, "top-k", top_k=5, seed=3, num_return_sequences=2,
+        max_new_tokens=8,
+    )  # fmt: skip
+    for ids, text in zip(result.new_ids, result.texts, strict=True):
+        assert eos not in ids and len(ids) <= 8
+        assert tokenizer.decode(ids) == text
+
+
+def test_continuations_stop_at_end_of_text(always_model, tokenizer):
+    model = always_model(tokenizer.eos_token_id)
+    result = generate_continuations(model, tokenizer, ["Hello", "A b c"], max_new_tokens=6)
+    assert result.new_ids == [[], []] and result.texts == ["", ""]
 
 
 def test_an_empty_prompt_starts_from_end_of_text(word_model, tokenizer):

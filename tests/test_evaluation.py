@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from helpers.decoding import generate_text
+from helpers.decoding import generate_continuations
 from helpers.evaluation import DEFAULT_DECODERS, compare_decoders
 from helpers.metrics import NgramIndex
 from helpers.modeling import gpt2_tokenizer_from_package
@@ -46,8 +46,8 @@ def test_every_decoder_gets_a_row_with_every_metric(model, tokenizer):
 
 
 def test_memorisation_columns_catch_copied_text(model, tokenizer):
-    greedy = generate_text(model, tokenizer, PROMPTS, "greedy", max_new_tokens=16)
-    index = NgramIndex(tokenizer(greedy)["input_ids"], n=8)  # "training data" = its own output
+    greedy = generate_continuations(model, tokenizer, PROMPTS, "greedy", max_new_tokens=16)
+    index = NgramIndex(greedy.new_ids, n=8)  # "training data" = its own output
     table = compare_decoders(
         model, tokenizer, PROMPTS, HUMAN, {"greedy": {"strategy": "greedy"}},
         training_index=index, max_new_tokens=16,
@@ -63,3 +63,18 @@ def test_reference_model_adds_a_column(model, tokenizer):
     )  # fmt: skip
     row = table.rows[0]
     assert math.isclose(row["reference_perplexity"], row["perplexity"], rel_tol=1e-6)
+
+
+def test_generated_tokens_are_scored_as_chosen_not_re_encoded(always_model, tokenizer):
+    """A model that always says "\\n": its greedy text is "\\n\\n\\n...", which encodes
+    again as "\\n\\n" tokens the model never chose. Scoring those would report a huge
+    perplexity for text the model found near-certain."""
+    newline = tokenizer("\n")["input_ids"][0]
+    model = always_model(newline)
+    table = compare_decoders(
+        model, tokenizer, PROMPTS, HUMAN, {"greedy": {"strategy": "greedy"}},
+        max_new_tokens=10,
+    )  # fmt: skip
+    assert table.samples["greedy"] == ["\n" * 10] * len(PROMPTS)
+    assert tokenizer("\n" * 10)["input_ids"] != [newline] * 10
+    assert table.rows[0]["perplexity"] == pytest.approx(1.0, abs=1e-3)

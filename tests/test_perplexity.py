@@ -10,6 +10,7 @@ from helpers.perplexity import (
     naive_perplexity,
     perplexity,
     sliding_windows,
+    token_perplexity,
 )
 
 CONTEXT = 24
@@ -148,6 +149,8 @@ def test_model_mode_is_restored(model, tokenizer):
         (["Hi"], {}, "has 1 token"),
         (SHORT, {"max_length": 8, "stride": 9}, "stride=9 must be between 1 and max_length=8"),
         (SHORT, {"max_length": 8, "stride": -1}, "stride=-1"),
+        (SHORT, {"max_length": 8, "stride": 0}, "stride=0"),
+        (SHORT, {"max_length": 0}, "max_length=0"),
         (SHORT, {"max_length": 100}, "max_length=100 must be between 2 and the model's context"),
     ],
 )
@@ -166,3 +169,39 @@ def test_a_context_is_read_but_not_scored(model, tokenizer):
     assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)
     with pytest.raises(PerplexityError, match="one context per text"):
         perplexity(model, tokenizer, [text, text], contexts=[context])
+
+
+def test_token_ids_are_scored_as_given_not_as_their_text_encodes(model, tokenizer):
+    newline = tokenizer("\n")["input_ids"]
+    ids = tokenizer("Out, damned spot")["input_ids"] + newline * 4  # four "\n" tokens
+    assert tokenizer(tokenizer.decode(ids))["input_ids"] != ids  # text merges them: "\n\n"
+    context = tokenizer("Macbeth:")["input_ids"]
+    full = context + ids
+    truth = [token_logprob(model, full[:t], full[t]) for t in range(len(context), len(full))]
+    result = token_perplexity(model, [ids], characters=20, contexts=[context])
+    assert result.tokens == len(ids)
+    assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)
+    assert result.bits_per_character == pytest.approx(-sum(truth) / math.log(2) / 20, rel=1e-5)
+
+
+def test_token_perplexity_without_contexts_skips_the_first_token(model, tokenizer):
+    ids = tokenizer(LONG)["input_ids"]
+    truth = brute_force_windows(model, ids, CONTEXT, CONTEXT // 2)
+    result = token_perplexity(model, [ids], characters=len(LONG))
+    assert result.tokens == len(ids) - 1
+    assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("token_ids", "kwargs", "message"),
+    [
+        ([[5]], {"characters": 3}, "no token to score"),
+        ([[]], {"characters": 3, "contexts": [[1, 2]]}, "no token to score"),
+        ([[1, 2, 3]], {"characters": 0}, "characters=0"),
+        ([[1, 2, 3]], {"characters": 3, "contexts": [[1], [2]]}, "one context per text"),
+        ([[1, 2, 3]], {"characters": 3, "stride": 0}, "stride=0"),
+    ],
+)
+def test_token_perplexity_bad_inputs(model, token_ids, kwargs, message):
+    with pytest.raises(PerplexityError, match=message):
+        token_perplexity(model, token_ids, **kwargs)

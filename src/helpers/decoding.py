@@ -832,6 +832,49 @@ def _prepared(
     return settings, input_ids, mask
 
 
+@dataclass(frozen=True)
+class Continuations:
+    """What a decoder produced, per output row (grouped by prompt, like ``generate``).
+
+    ``prompt_ids`` is the prompt the row continued (without padding); ``new_ids`` the
+    tokens the decoder chose, up to its end-of-text (not included); ``texts`` those tokens
+    as text. Keep the ids when scoring a continuation: encoding its text again can give
+    other tokens than the ones chosen.
+    """
+
+    prompt_ids: list[list[int]]
+    new_ids: list[list[int]]
+    texts: list[str]
+
+
+def generate_continuations(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: str | Sequence[str],
+    strategy: str | None = None,
+    *,
+    settings: DecodingSettings | None = None,
+    **params: Any,
+) -> Continuations:
+    """:func:`generate_text`, keeping the token ids of each prompt and its continuation."""
+    settings, input_ids, mask = _prepared(model, tokenizer, prompts, strategy, settings, params)
+    eos = tokenizer.eos_token_id
+    output = run_decoder(model, input_ids, mask, settings, eos_token_id=eos).cpu()
+    width = input_ids.shape[1]
+    per_prompt = output.shape[0] // input_ids.shape[0]
+    prompt_rows = [
+        ids[keep.bool()].tolist() for ids, keep in zip(input_ids.cpu(), mask.cpu(), strict=True)
+    ]
+    new_ids = []
+    for row in output[:, width:].tolist():
+        new_ids.append(row[: row.index(eos)] if eos is not None and eos in row else row)
+    return Continuations(
+        prompt_ids=[prompt_rows[r // per_prompt] for r in range(output.shape[0])],
+        new_ids=new_ids,
+        texts=tokenizer.batch_decode(output[:, width:], skip_special_tokens=True),
+    )
+
+
 def generate_text(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -847,9 +890,9 @@ def generate_text(
     ``settings``. The result holds ``num_return_sequences`` strings per prompt, grouped by
     prompt. Bad parameters raise a ValueError that says which and what to use instead.
     """
-    settings, input_ids, mask = _prepared(model, tokenizer, prompts, strategy, settings, params)
-    output = run_decoder(model, input_ids, mask, settings, eos_token_id=tokenizer.eos_token_id)
-    return tokenizer.batch_decode(output[:, input_ids.shape[1] :], skip_special_tokens=True)
+    return generate_continuations(
+        model, tokenizer, prompts, strategy, settings=settings, **params
+    ).texts
 
 
 def stream_text(

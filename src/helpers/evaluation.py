@@ -16,7 +16,7 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from helpers.decoding import generate_text
+from helpers.decoding import Continuations, generate_continuations
 from helpers.metrics import (
     NgramIndex,
     distinct_n,
@@ -26,7 +26,7 @@ from helpers.metrics import (
     simctg_diversity,
     unigram_js_divergence,
 )
-from helpers.perplexity import perplexity
+from helpers.perplexity import perplexity, token_perplexity
 
 DEFAULT_DECODERS: dict[str, dict[str, Any]] = {
     "greedy": {"strategy": "greedy"},
@@ -92,11 +92,21 @@ class ComparisonTable:
         return [row[key] for row in self.rows]
 
 
-def _scorable(texts: Sequence[str], prompts: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The continuations perplexity can score (not blank), each with its prompt."""
-    per_prompt = max(1, len(texts) // max(1, len(prompts)))
-    pairs = [(t, prompts[i // per_prompt]) for i, t in enumerate(texts) if t.strip()]
-    return [t for t, _ in pairs], [p for _, p in pairs]
+def _continuation_perplexity(model: PreTrainedModel, generated: Continuations) -> float:
+    """Perplexity of the tokens the decoder chose, each read after its prompt.
+
+    The ids are scored as generated: the text encoded again could be other tokens.
+    """
+    rows = [i for i, ids in enumerate(generated.new_ids) if ids]
+    if not rows:
+        return math.nan
+    characters = sum(len(generated.texts[i]) for i in rows)
+    return token_perplexity(
+        model,
+        [generated.new_ids[i] for i in rows],
+        characters=max(1, characters),
+        contexts=[generated.prompt_ids[i] for i in rows],
+    ).perplexity
 
 
 def compare_decoders(
@@ -131,27 +141,20 @@ def compare_decoders(
             params.setdefault("num_beams", max(4, count))
         if strategy in ("sample", "top-k", "top-p"):
             params.setdefault("seed", seed)
-        texts = generate_text(
+        generated = generate_continuations(
             model, tokenizer, list(prompts), strategy, max_new_tokens=max_new_tokens,
             num_return_sequences=count, **params,
         )  # fmt: skip
+        texts = generated.texts
         samples[name] = texts
         row: dict[str, Any] = {"decoder": name}
-        # each continuation is scored after its prompt, as it was generated
-        scorable, contexts = _scorable(texts, list(prompts))
-        gen = (
-            perplexity(model, tokenizer, scorable, contexts=contexts).perplexity
-            if scorable
-            else math.nan
-        )
+        gen = _continuation_perplexity(model, generated)
         row["perplexity"] = gen
-        row["ppl_gap"] = abs(math.log(gen) - math.log(human.perplexity)) if scorable else math.nan
+        row["ppl_gap"] = (
+            math.nan if math.isnan(gen) else abs(math.log(gen) - math.log(human.perplexity))
+        )
         if reference_model is not None:
-            row["reference_perplexity"] = (
-                perplexity(reference_model, tokenizer, scorable, contexts=contexts).perplexity
-                if scorable
-                else math.nan
-            )
+            row["reference_perplexity"] = _continuation_perplexity(reference_model, generated)
         nonblank = [t for t in texts if t.strip()]
         row["distinct_2"] = distinct_n(nonblank, 2) if nonblank else math.nan
         row["rep_2"] = rep_n(nonblank, 2) if nonblank else math.nan
@@ -161,7 +164,7 @@ def compare_decoders(
             unigram_js_divergence(nonblank, human_texts) if nonblank else math.nan
         )
         if training_index is not None:
-            report = memorisation(tokenizer(texts, verbose=False)["input_ids"], training_index)
+            report = memorisation(generated.new_ids, training_index)
             row["copied_share"] = report.copied_share
             row["longest_copy"] = report.longest_copied_span
         rows.append(row)

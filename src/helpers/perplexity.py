@@ -79,11 +79,14 @@ def sliding_windows(
     return windows
 
 
-def _check(texts: Sequence[str], max_length: int, stride: int, context: int) -> None:
+def _check_texts(texts: Sequence[str]) -> None:
     if isinstance(texts, str):
         raise PerplexityError("Pass a list of texts, e.g. [text], not a single string.")
     if not texts or all(not text.strip() for text in texts):
         raise PerplexityError("There is no text to score: the list is empty or all blank.")
+
+
+def _check_windows(max_length: int, stride: int, context: int) -> None:
     if not 2 <= max_length <= context:
         raise PerplexityError(
             f"max_length={max_length} must be between 2 and the model's context ({context})."
@@ -110,7 +113,6 @@ def _context_length(model: PreTrainedModel) -> int:
     return int(model.config.max_position_embeddings)  # GPT-2 calls it n_positions
 
 
-@torch.no_grad()
 def perplexity(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -127,10 +129,11 @@ def perplexity(
     a few forward passes, not one each. ``contexts`` (one per text, e.g. the prompts of
     generated continuations) are read before each text but not scored.
     """
+    _check_texts(texts)
     context = _context_length(model)
-    max_length = max_length or context
-    stride = stride or max(1, max_length // 2)
-    _check(texts, max_length, stride, context)
+    _check_windows(
+        context if max_length is None else max_length, 1 if stride is None else stride, context
+    )
     if contexts is not None and len(contexts) != len(texts):
         raise PerplexityError(
             f"Give one context per text: {len(contexts)} contexts for {len(texts)} texts."
@@ -140,17 +143,62 @@ def perplexity(
         tokenizer(contexts[i], verbose=False)["input_ids"] if contexts is not None else []
         for i in kept
     ]
-    encoded = [
-        prefix + tokenizer(texts[i], verbose=False)["input_ids"]
-        for prefix, i in zip(prefixes, kept, strict=True)
-    ]
+    encoded = [tokenizer(texts[i], verbose=False)["input_ids"] for i in kept]
     for ids, prefix, i in zip(encoded, prefixes, kept, strict=True):
-        text = texts[i]
         if not prefix and len(ids) < 2:
             raise PerplexityError(
-                f"The text {text[:40]!r} has {len(ids)} token: perplexity needs at least 2 "
+                f"The text {texts[i][:40]!r} has {len(ids)} token: perplexity needs at least 2 "
                 f"(the first token has no context to be predicted from)."
             )
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return token_perplexity(
+        model,
+        encoded,
+        characters=sum(len(texts[i]) for i in kept),
+        max_length=max_length,
+        stride=stride,
+        batch_size=batch_size,
+        contexts=prefixes if contexts is not None else None,
+        pad_token_id=pad,
+    )
+
+
+@torch.no_grad()
+def token_perplexity(
+    model: PreTrainedModel,
+    token_ids: Sequence[Sequence[int]],
+    characters: int,
+    max_length: int | None = None,
+    stride: int | None = None,
+    batch_size: int = 8,
+    contexts: Sequence[Sequence[int]] | None = None,
+    pad_token_id: int = 0,
+) -> PerplexityResult:
+    """:func:`perplexity` of token sequences that are already ids, e.g. generated ones.
+
+    Scoring the ids a decoder produced, rather than its decoded text encoded again, scores
+    exactly the choices it made: decoding and re-encoding can merge tokens (two ``"\\n"``
+    become one ``"\\n\\n"``), and the merged tokens may be ones the model never chose.
+    ``characters`` (of the scored text) turns the loss into bits per character.
+    ``contexts`` (ids, one sequence per text) are read before each text, not scored.
+    """
+    context = _context_length(model)
+    max_length = context if max_length is None else max_length
+    stride = max(1, max_length // 2) if stride is None else stride
+    _check_windows(max_length, stride, context)
+    if contexts is not None and len(contexts) != len(token_ids):
+        raise PerplexityError(
+            f"Give one context per text: {len(contexts)} contexts for {len(token_ids)} texts."
+        )
+    prefixes = [list(c) for c in contexts] if contexts is not None else [[]] * len(token_ids)
+    encoded = [prefix + list(ids) for prefix, ids in zip(prefixes, token_ids, strict=True)]
+    if not any(len(ids) > max(1, len(p)) for ids, p in zip(encoded, prefixes, strict=True)):
+        raise PerplexityError(
+            "There is no token to score: every sequence is empty, or a single token without "
+            "context."
+        )
+    if characters < 1:
+        raise PerplexityError(f"characters={characters}: the scored text must have some.")
     windows = [
         Window(i, begin, end, first)
         for i, (ids, prefix) in enumerate(zip(encoded, prefixes, strict=True))
@@ -158,13 +206,12 @@ def perplexity(
     ]
     windows.sort(key=lambda w: w.end - w.begin)  # similar lengths together: little padding
     device = model.device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     total_nll, total_tokens = 0.0, 0
     with _eval_mode(model):
         for start in range(0, len(windows), batch_size):
             batch = windows[start : start + batch_size]
             width = max(w.end - w.begin for w in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            input_ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
             labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
             for row, w in enumerate(batch):
@@ -185,7 +232,6 @@ def perplexity(
             )
             total_nll += nll.item()
             total_tokens += int((labels[:, 1:] != IGNORE_INDEX).sum())
-    characters = sum(len(text) for text in texts if text.strip())
     mean_nll = total_nll / total_tokens
     return PerplexityResult(
         perplexity=math.exp(mean_nll),
@@ -215,7 +261,7 @@ def naive_perplexity(
     perplexity of the corpus.
     """
     context = _context_length(model)
-    _check(texts, context, context, context)
+    _check_texts(texts)
     per_text, truncated = [], 0
     with _eval_mode(model):
         for text in (t for t in texts if t.strip()):

@@ -375,6 +375,20 @@ def test_chunked_loss_equals_plain_cross_entropy():
     assert torch.allclose(weight.grad, w2.grad, atol=1e-6)
 
 
+def test_chunked_loss_is_exact_for_extreme_logits_and_any_shape():
+    """Reused scratch buffers must not leak between calls of other shapes, and a target
+    whose probability underflows float32 (logit gap > 100) still gets its finite loss."""
+    torch.manual_seed(1)
+    for tokens, chunk, scale in [(37, 8, 1.0), (5, 64, 40.0), (64, 16, 1.0)]:
+        hidden = (torch.randn(tokens, 8) * scale).requires_grad_()
+        weight = torch.randn(50, 8, requires_grad=True)
+        labels = torch.randint(0, 50, (tokens,))
+        total, count = chunked_lm_loss(hidden, weight, labels, chunk_tokens=chunk)
+        expected = F.cross_entropy(hidden @ weight.t(), labels, reduction="sum")
+        assert torch.isfinite(total) and count == tokens
+        assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_chunked_objective_matches_the_models_own_loss():
     model = make_model().eval()
     ids = torch.tensor(pattern_rows(4, 0))

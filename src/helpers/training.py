@@ -433,6 +433,22 @@ def chunked_lm_loss(
     return _ChunkedLinearCrossEntropy.apply(hidden, weight, labels, chunk_tokens)
 
 
+_SCRATCH: dict[tuple, torch.Tensor] = {}
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device):
+    """A reusable buffer. On a CPU, allocating the tens of megabytes of a logits chunk
+    anew for every chunk costs more than the arithmetic (fresh pages must be mapped and
+    zeroed); a GPU's caching allocator already reuses memory, so there it is just one."""
+    if device.type != "cpu":
+        return torch.empty(shape, dtype=dtype, device=device)
+    key = (name, dtype, device)
+    buffer = _SCRATCH.get(key)
+    if buffer is None or buffer.numel() < math.prod(shape):
+        buffer = _SCRATCH[key] = torch.empty(math.prod(shape), dtype=dtype, device=device)
+    return buffer[: math.prod(shape)].view(shape)
+
+
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, labels, chunk_tokens):
@@ -440,23 +456,31 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         count = keep.sum()
         target = labels.clamp(min=0)
         needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        grad_logits = (
-            torch.empty(hidden.shape[0], weight.shape[0], dtype=hidden.dtype, device=hidden.device)
-            if needs_grad
-            else None
-        )
-        rows = torch.arange(chunk_tokens, device=hidden.device)
-        for start in range(0, hidden.shape[0], chunk_tokens):
-            end = min(start + chunk_tokens, hidden.shape[0])
-            t, k = target[start:end], keep[start:end]
-            log_probs = torch.log_softmax(hidden[start:end] @ weight.t(), -1, dtype=torch.float32)
-            total -= (log_probs.gather(1, t[:, None]).squeeze(1) * k).sum()
+        tokens, vocab = hidden.shape[0], weight.shape[0]
+        device = hidden.device
+        total = torch.zeros((), dtype=torch.float32, device=device)
+        grad_logits = _scratch("grad", (tokens, vocab), hidden.dtype, device) if needs_grad else None
+        logits_buffer = _scratch("logits", (chunk_tokens, vocab), hidden.dtype, device)
+        probs_buffer = _scratch("probs", (chunk_tokens, vocab), torch.float32, device)
+        rows = torch.arange(chunk_tokens, device=device)
+        for start in range(0, tokens, chunk_tokens):
+            end = min(start + chunk_tokens, tokens)
+            n, t, k = end - start, target[start:end], keep[start:end]
+            logits = torch.mm(hidden[start:end], weight.t(), out=logits_buffer[:n])
+            probs = probs_buffer[:n]
+            probs.copy_(logits)  # float32 from here on
+            peak = probs.amax(-1, keepdim=True)
+            probs.sub_(peak).exp_()  # exp(z - max): no overflow
+            normaliser = probs.sum(-1, keepdim=True)
+            # -log p(target) = log sum exp(z) - z_target, without taking log of a tiny p
+            nll = normaliser.squeeze(1).log() + peak.squeeze(1) - logits[rows[:n], t].float()
+            total += (nll * k).sum()
             if needs_grad:  # d loss / d logits = softmax - one_hot, where the label counts
-                probs = log_probs.exp_()
-                probs[rows[: end - start], t] -= 1.0
-                probs[~k] = 0.0
-                grad_logits[start:end] = probs
+                probs.div_(normaliser)
+                probs[rows[:n], t] -= 1.0
+                if not bool(k.all()):
+                    probs[~k] = 0.0
+                grad_logits[start:end].copy_(probs)
         if needs_grad:
             ctx.save_for_backward(grad_logits @ weight, (grad_logits.t() @ hidden).float())
         ctx.mark_non_differentiable(count)

@@ -459,7 +459,9 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         tokens, vocab = hidden.shape[0], weight.shape[0]
         device = hidden.device
         total = torch.zeros((), dtype=torch.float32, device=device)
-        grad_logits = _scratch("grad", (tokens, vocab), hidden.dtype, device) if needs_grad else None
+        grad_logits = (
+            _scratch("grad", (tokens, vocab), hidden.dtype, device) if needs_grad else None
+        )
         logits_buffer = _scratch("logits", (chunk_tokens, vocab), hidden.dtype, device)
         probs_buffer = _scratch("probs", (chunk_tokens, vocab), torch.float32, device)
         rows = torch.arange(chunk_tokens, device=device)

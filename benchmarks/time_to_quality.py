@@ -5,7 +5,10 @@
 
 The text's first 90 % (by characters) is the training data, the last 10 % the validation
 data. Both are tokenized with GPT-2's tokenizer; the model is a ``GPT2LMHeadModel`` built
-from scratch. Training runs ``helpers.training.train`` with a time limit: a short
+from scratch. Every default is the course's own: the offline model's shape
+(``OfflineModelConfig``) and the from-scratch recipe of ``helpers.training`` (learning
+rates per part of the model, batch, schedule), so what wins here is what ``make run``
+trains. Training runs ``helpers.training.train`` with a time limit: a short
 calibration run first measures the step time, so the learning-rate schedule is planned to
 end when the time does. The whole validation text is then scored: its tokens are cut into
 blocks that overlap by one token, so every token but the first is predicted exactly once,
@@ -26,13 +29,23 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
 from datasets import Dataset, DatasetDict  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
+from transformers import GPT2LMHeadModel  # noqa: E402
 
 from helpers.environment import project_root  # noqa: E402
-from helpers.modeling import GPT2_VOCAB_SIZE, count_parameters, gpt2_tokenizer_from_package  # noqa: E402
-from helpers.training import TrainingConfig, evaluate_model, train  # noqa: E402
+from helpers.modeling import (  # noqa: E402
+    OfflineModelConfig,
+    build_offline_model,
+    count_parameters,
+    gpt2_tokenizer_from_package,
+)
+from helpers.training import (  # noqa: E402
+    FROM_SCRATCH_LEARNING_RATES,
+    FROM_SCRATCH_RECIPE,
+    TrainingConfig,
+    evaluate_model,
+    train,
+)
 
 DEFAULT_TEXT = project_root().parent / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -54,21 +67,16 @@ def scored_once(ids: list[int], block: int, pad: int) -> Dataset:
 
 
 def build_model(args: argparse.Namespace) -> GPT2LMHeadModel:
-    config = GPT2Config(
-        vocab_size=GPT2_VOCAB_SIZE,
-        n_positions=args.block_size,
+    """The offline model's architecture, in the shape the arguments give."""
+    shape = OfflineModelConfig(
         n_layer=args.layers,
         n_embd=args.width,
         n_head=args.heads,
-        bos_token_id=GPT2_VOCAB_SIZE - 1,
-        eos_token_id=GPT2_VOCAB_SIZE - 1,
-        resid_pdrop=args.dropout,
-        embd_pdrop=args.dropout,
-        attn_pdrop=args.dropout,
-        tie_word_embeddings=not args.untied,
+        n_positions=args.block_size,
+        tie_word_embeddings=args.tied,
+        dropout=args.dropout,
     )
-    torch.manual_seed(args.seed)
-    model = GPT2LMHeadModel(config)
+    model = build_offline_model(shape, seed=args.seed)
     model.loss_type = "ForCausalLM"
     return model
 
@@ -80,19 +88,29 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=None, help="run exactly this many steps (no time limit)"
     )
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--width", type=int, default=128)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--block-size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=1.2e-2)
-    parser.add_argument("--warmup-fraction", type=float, default=0.02)
-    parser.add_argument("--min-lr-ratio", type=float, default=0.05)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--dropout", type=float, default=0.0)
+    # the defaults are the course's: the offline model and its from-scratch recipe
+    shape, recipe, rates = OfflineModelConfig(), FROM_SCRATCH_RECIPE, FROM_SCRATCH_LEARNING_RATES
+    parser.add_argument("--layers", type=int, default=shape.n_layer)
+    parser.add_argument("--width", type=int, default=shape.n_embd)
+    parser.add_argument("--heads", type=int, default=shape.n_head)
+    parser.add_argument("--block-size", type=int, default=recipe["block_size"])
+    parser.add_argument("--batch-size", type=int, default=recipe["batch_size"])
+    parser.add_argument("--learning-rate", type=float, default=rates["body"])
+    parser.add_argument("--embedding-learning-rate", type=float, default=rates["embeddings"])
+    parser.add_argument("--output-learning-rate", type=float, default=rates["output"])
+    parser.add_argument("--warmup-fraction", type=float, default=recipe["warmup_fraction"])
+    parser.add_argument("--min-lr-ratio", type=float, default=recipe["min_lr_ratio"])
+    parser.add_argument("--lr-schedule", default=recipe.get("lr_schedule", "cosine"))
+    parser.add_argument("--weight-decay", type=float, default=recipe["weight_decay"])
+    parser.add_argument("--adam-beta1", type=float, default=recipe["adam_beta1"])
+    parser.add_argument("--adam-beta2", type=float, default=recipe["adam_beta2"])
+    parser.add_argument("--dropout", type=float, default=shape.dropout)
     parser.add_argument("--precision", default="auto")
     parser.add_argument(
-        "--untied", action="store_true", help="separate input and output embeddings"
+        "--tied",
+        action=argparse.BooleanOptionalAction,
+        default=shape.tie_word_embeddings,
+        help="share the token embedding with the output layer (GPT-2's choice)",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -122,8 +140,13 @@ def main() -> None:
     settings = dict(
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        embedding_learning_rate=args.embedding_learning_rate,
+        output_learning_rate=args.output_learning_rate,
+        adam_beta1=args.adam_beta1,
+        adam_beta2=args.adam_beta2,
         warmup_fraction=args.warmup_fraction,
         min_lr_ratio=args.min_lr_ratio,
+        lr_schedule=args.lr_schedule,
         weight_decay=args.weight_decay,
         precision=args.precision,
         eval_every=0,
@@ -148,7 +171,7 @@ def main() -> None:
         tokens_per_step = args.batch_size * args.block_size
         rates = sorted(r["tokens_per_second"] for r in calibration.history.train[2:])
         step_s = tokens_per_step / rates[len(rates) // 2]
-        planned = args.steps or max(10, int(args.seconds / step_s * 0.92))
+        planned = args.steps or max(10, int(args.seconds / step_s * 0.97))
         print(f"calibration: {step_s * 1000:.0f} ms/step -> planning {planned} steps")
 
         # 2. the timed run: the schedule ends at `planned`, the clock stops it at --seconds

@@ -122,8 +122,9 @@ print(format_environment(report))
 # $$N = \underbrace{Vd}_{\text{tokens}} + \underbrace{Pd}_{\text{positions}}
 #      + L\,(12d^2 + 13d) + \underbrace{2d}_{\text{final norm}} .$$
 #
-# The output layer adds nothing: it reuses the token embedding. Let us check the formula
-# against the real architecture. Building the models on PyTorch's `meta` device creates
+# In GPT-2 the output layer adds nothing: it reuses the token embedding (*tied* weights).
+# A model with a separate output layer (`tie_word_embeddings=False`, as the offline model
+# below) adds another $Vd$. Let us check the formula against the real architecture. Building the models on PyTorch's `meta` device creates
 # the shapes without allocating memory, so even the 1.5 B model costs nothing.
 
 # %%
@@ -133,9 +134,13 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from helpers.modeling import count_parameters
 
 
-def gpt2_parameter_formula(vocab: int, positions: int, layers: int, width: int) -> int:
-    """N = V d + P d + L (12 d^2 + 13 d) + 2 d."""
-    return vocab * width + positions * width + layers * (12 * width**2 + 13 * width) + 2 * width
+def gpt2_parameter_formula(
+    vocab: int, positions: int, layers: int, width: int, tied: bool = True
+) -> int:
+    """N = V d + P d + L (12 d^2 + 13 d) + 2 d, plus V d for a separate output layer."""
+    output_layer = 0 if tied else vocab * width
+    blocks = layers * (12 * width**2 + 13 * width)
+    return vocab * width + positions * width + blocks + 2 * width + output_layer
 
 
 GPT2_SIZES = {  # name: (layers, width, heads)
@@ -225,10 +230,12 @@ assert len(tokenizer) == 50257 and tokenizer.eos_token_id == 50256
 #
 # **About the offline model.** Pretrained GPT-2 weights cannot be obtained without
 # internet. The offline model is a *small GPT-2* built from a config: the same class
-# (`GPT2LMHeadModel`), the same real tokenizer, but 4 layers × 256 wide with a 256-token
-# context (about 16 M parameters) and **random weights**. It is not GPT-2 and knows no
+# (`GPT2LMHeadModel`), the same real tokenizer, but 2 layers × 128 wide with a 128-token
+# context (about 13 M parameters) and **random weights**. It is not GPT-2 and knows no
 # English: until it is trained (notebook 03) its text is noise. It exists so that every
-# notebook runs anywhere; on Colab you get the real `gpt2`.
+# notebook runs anywhere; on Colab you get the real `gpt2`. Two choices differ from
+# GPT-2, both made for training from scratch (notebook 03 explains them): its output
+# layer is separate from the token embedding, and it starts at zero.
 
 # %%
 from helpers.modeling import load_model_and_tokenizer, locate_model
@@ -247,7 +254,8 @@ else:
     print("These are pretrained weights.")
 
 formula = gpt2_parameter_formula(
-    config.vocab_size, config.n_positions, config.n_layer, config.n_embd
+    config.vocab_size, config.n_positions, config.n_layer, config.n_embd,
+    tied=config.tie_word_embeddings,
 )
 assert n_params == formula, "the model does not have GPT-2's architecture"
 
@@ -272,9 +280,10 @@ for prob, token_id in zip(top.values, top.indices, strict=True):
 assert torch.isclose(next_token_probs.sum(), torch.tensor(1.0, device=device), atol=1e-4)
 
 # %% [markdown]
-# An untrained model spreads its probability almost evenly: even its favourite tokens get
-# about 0.0001, barely above the uniform $1/50{,}257 \approx 0.00002$. Pretrained GPT-2
-# (on Colab) puts a large share of the mass on " question".
+# The untrained offline model has no favourites at all: its output layer starts at zero,
+# so every logit is 0 and every token gets exactly $1/50{,}257 \approx 0.00002$ (the
+# "top five" are ties, listed by token id). Pretrained GPT-2 (on Colab) puts a large
+# share of the mass on " question".
 #
 # ## 6 · A first continuation
 #
@@ -310,8 +319,9 @@ record("model", {"asked_for": source.requested, "source": source.kind,
                  "context": config.n_positions, "first_continuation": prompt + continuation})
 
 # %% [markdown]
-# The `|` marks where the prompt ends. With the offline model the continuation is noise,
-# often one token repeated, exactly what random weights give. With `gpt2` on Colab you
+# The `|` marks where the prompt ends. With the untrained offline model the continuation
+# is `!` repeated: every token ties, and greedy decoding breaks the tie by taking the
+# lowest id, 0, which is `!`. That is what an untrained model "knows". With `gpt2` on Colab you
 # will see fluent English that drifts and repeats itself: greedy decoding loves loops.
 # Notebook 04 shows why and what to do about it.
 #

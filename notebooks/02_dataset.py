@@ -281,7 +281,7 @@ record("data", {**stats.as_dict(), "padded_lines_pad_fraction": round(padded.pad
 #
 # **How much data is enough?** Rough guides, not laws: training a model *from scratch*
 # compute-optimally wants about 20 tokens per parameter (Hoffmann et al., 2022, the
-# "Chinchilla" paper), so even the 16 M-parameter offline model would like ~300 M tokens;
+# "Chinchilla" paper), so even the 13 M-parameter offline model would like ~270 M tokens;
 # our 1.5 M tokens teach it spelling and layout, not meaning. *Fine-tuning* a pretrained
 # GPT-2 needs far less, because it only adapts style: a few hundred thousand tokens
 # already give visibly Shakespearean text, and more helps until the model starts to

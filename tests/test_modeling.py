@@ -98,9 +98,22 @@ def test_offline_weights_depend_only_on_the_seed():
 
 
 def test_parameter_count_counts_tied_weights_once():
-    model = build_offline_model()
-    assert model.lm_head.weight is model.transformer.wte.weight
-    assert count_parameters(model) == model.num_parameters() == 16_090_880
+    tied = build_offline_model(OfflineModelConfig(tie_word_embeddings=True))
+    assert tied.lm_head.weight is tied.transformer.wte.weight
+    assert count_parameters(tied) == tied.num_parameters()
+    untied = build_offline_model()
+    assert untied.lm_head.weight is not untied.transformer.wte.weight
+    extra = untied.lm_head.weight.numel()  # 50,257 x width
+    assert count_parameters(untied) == count_parameters(tied) + extra == 13_278_976
+
+
+def test_the_offline_model_starts_with_every_token_equally_likely():
+    model = build_offline_model(seed=5).eval()
+    with torch.no_grad():
+        logits = model(torch.tensor([[15496, 995, 11]])).logits
+    assert torch.count_nonzero(logits) == 0  # a zero output layer: the uniform distribution
+    assert model.config.resid_pdrop == model.config.attn_pdrop == 0.0
+    assert any(p.abs().sum() > 0 for p in model.transformer.parameters())  # the rest is random
 
 
 def test_save_and_load_round_trip(tmp_path, tokenizer, capsys):

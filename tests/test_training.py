@@ -458,9 +458,61 @@ def test_quick_mode_shrinks_the_run(monkeypatch):
 def test_the_learning_rate_is_chosen_for_random_or_pretrained_weights(tmp_path, tokenizer):
     result = run(tmp_path, tokenizer, max_steps=2, learning_rate=None)  # a config-built model
     saved = json.loads((tmp_path / "training_args.json").read_text())
-    assert saved["learning_rate"] == training.FROM_SCRATCH_LEARNING_RATE
-    assert result.history.train[0]["lr"] <= training.FROM_SCRATCH_LEARNING_RATE
+    rates = training.FROM_SCRATCH_LEARNING_RATES
+    assert saved["learning_rate"] == rates["body"]
+    assert saved["embedding_learning_rate"] == rates["embeddings"]
+    assert saved["output_learning_rate"] == rates["output"]
+    assert result.history.train[0]["lr"] <= rates["body"]
     assert training.default_learning_rate(from_scratch=False) == 1e-4
+
+
+def test_pretrained_weights_get_one_learning_rate_unless_told_otherwise():
+    config = training.resolve_learning_rates(TrainingConfig(), from_scratch=False)
+    assert config.learning_rate == config.embedding_learning_rate == config.output_learning_rate
+    config = training.resolve_learning_rates(
+        TrainingConfig(learning_rate=0.01, output_learning_rate=0.002), from_scratch=True
+    )
+    assert (config.learning_rate, config.output_learning_rate) == (0.01, 0.002)
+    assert config.embedding_learning_rate == training.FROM_SCRATCH_LEARNING_RATES["embeddings"]
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_each_role_of_weight_gets_its_learning_rate_and_decay(tied):
+    config = GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=32, n_positions=16,
+                        tie_word_embeddings=tied)  # fmt: skip
+    model = GPT2LMHeadModel(config)
+    settings = TrainingConfig(
+        learning_rate=0.01, embedding_learning_rate=0.5, output_learning_rate=0.002,
+        weight_decay=0.1,
+    )  # fmt: skip
+    optimizer = training.build_optimizer(model, settings)
+    groups = {group["role"]: group for group in optimizer.param_groups}
+    listed = [id(p) for group in optimizer.param_groups for p in group["params"]]
+    assert len(listed) == len(set(listed)) == len({id(p) for p in model.parameters()})
+    output = groups["output"]["params"]
+    assert any(p is model.lm_head.weight for p in output)
+    assert (groups["output"]["lr"], groups["output"]["weight_decay"]) == (0.002, 0.1)
+    # a token embedding shared with the output layer is trained as the output layer
+    if tied:
+        assert "embeddings" not in groups
+    else:
+        assert [p is model.transformer.wte.weight for p in groups["embeddings"]["params"]] == [True]
+        assert (groups["embeddings"]["lr"], groups["embeddings"]["weight_decay"]) == (0.5, 0.0)
+    # positions are trained by every block: the body's rate, no decay
+    vectors = groups["vectors"]["params"]
+    assert any(p is model.transformer.wpe.weight for p in vectors)
+    assert groups["vectors"]["lr"] == 0.01 and groups["vectors"]["weight_decay"] == 0.0
+    assert groups["matrices"]["lr"] == 0.01 and groups["matrices"]["weight_decay"] == 0.1
+    assert all(p.dim() == 2 for p in groups["matrices"]["params"])
+
+
+def test_training_from_scratch_uses_the_benchmarks_recipe(monkeypatch):
+    monkeypatch.setenv("GPT2LAB_QUICK", "0")
+    config = TrainingConfig.for_mode(from_scratch=True, seed=3)
+    for name, value in training.FROM_SCRATCH_RECIPE.items():
+        assert getattr(config, name) == value
+    assert config.seed == 3
+    assert TrainingConfig.for_mode().weight_decay == TrainingConfig().weight_decay
 
 
 def rows(ids):

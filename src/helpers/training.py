@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from helpers.environment import bf16_supported, get_device, quick_or_full, set_seed
+from helpers.environment import bf16_supported, get_device, is_quick_mode, set_seed
 from helpers.modeling import (
     OFFLINE_MODEL_NAME,
     ModelSource,
@@ -54,8 +54,22 @@ ARGS_FILE = "training_args.json"
 LN2 = math.log(2)
 FINE_TUNING_LEARNING_RATE = 1e-4
 """Default peak learning rate when the weights are pretrained: adapt them gently."""
-FROM_SCRATCH_LEARNING_RATE = 3e-3
-"""Default peak learning rate when the weights start random (the offline model)."""
+FROM_SCRATCH_LEARNING_RATES = {"body": 3e-3, "embeddings": 1.0, "output": 6e-3}
+"""Default peak learning rates when the weights start random (the offline model), per
+part of the model. They won ``benchmarks/time_to_quality.py`` (60 s on 2 CPU cores): each
+embedding row is trained only by the batches where its token occurs, and Adam moves a
+weight by about the learning rate per step, so rare tokens' rows need large steps; the
+output layer, trained by every position, wants small ones."""
+FROM_SCRATCH_RECIPE: dict[str, Any] = {
+    "weight_decay": 0.0,
+    "adam_beta1": 0.8,
+    "adam_beta2": 0.99,
+    "warmup_fraction": 0.02,
+    "min_lr_ratio": 0.05,
+    "batch_size": 8,
+    "block_size": 128,
+}
+"""The other settings of that winning run (``TrainingConfig.for_mode(from_scratch=True)``)."""
 
 
 class TrainingError(RuntimeError):
@@ -103,6 +117,18 @@ class TrainingConfig:
         None,
         "peak learning rate (default: 1e-4 to fine-tune pretrained weights, "
         "3e-3 to train from scratch)",
+        type=float,
+    )
+    embedding_learning_rate: float | None = _setting(
+        None,
+        "peak learning rate of the input embeddings, token and position (default: 1.0 from "
+        "scratch, else --learning-rate); an embedding shared with the output layer takes "
+        "the output layer's",
+        type=float,
+    )
+    output_learning_rate: float | None = _setting(
+        None,
+        "peak learning rate of the output layer (default: 6e-3 from scratch, else --learning-rate)",
         type=float,
     )
     weight_decay: float = _setting(0.1, "AdamW weight decay, on weight matrices only")
@@ -159,10 +185,10 @@ class TrainingConfig:
             raise ValueError(
                 f"max_steps must be >= 1 (or None to use epochs), got {self.max_steps}."
             )
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ValueError(
-                f"learning_rate must be > 0 (or None for auto), got {self.learning_rate}."
-            )
+        for name in ["learning_rate", "embedding_learning_rate", "output_learning_rate"]:
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be > 0 (or None for auto), got {value!r}.")
         if self.weight_decay < 0 or self.max_grad_norm < 0:
             raise ValueError("weight_decay and max_grad_norm must be >= 0.")
         if not 0 <= self.warmup_fraction < 1:
@@ -188,33 +214,36 @@ class TrainingConfig:
             raise ValueError(f"max_seconds must be > 0 (or None), got {self.max_seconds}.")
 
     @classmethod
-    def for_mode(cls, **overrides: Any) -> TrainingConfig:
+    def for_mode(cls, from_scratch: bool = False, **overrides: Any) -> TrainingConfig:
         """The course's settings for the current mode, the one place where sizes switch.
 
         Quick mode (``GPT2LAB_QUICK=1``, the tests): a few dozen short steps, seconds on a
-        CPU. Full mode (notebook 03): a few minutes on a CPU. ``overrides`` win.
+        CPU. Full mode (notebook 03): a few minutes on a CPU. ``from_scratch`` (random
+        initial weights: the offline model) adds ``FROM_SCRATCH_RECIPE`` and, in full
+        mode, the step count and batch of the benchmark run it comes from, about a
+        minute on 2 CPU cores. ``overrides`` win.
         """
-        sizes: dict[str, Any] = quick_or_full(
-            {
-                "max_steps": 30,
-                "batch_size": 8,
-                "block_size": 64,
-                "eval_every": 10,
-                "eval_batches": 4,
-                "log_every": 1,
-                "checkpoint_every": 10,
-            },
-            {
-                "max_steps": 240,
-                "batch_size": 16,
-                "block_size": 128,
-                "eval_every": 40,
-                "eval_batches": 8,
-                "log_every": 5,
-                "checkpoint_every": 40,
-            },
-        )
-        return cls(**{**sizes, **overrides})
+        quick = {
+            "max_steps": 30,
+            "batch_size": 8,
+            "block_size": 64,
+            "eval_every": 10,
+            "eval_batches": 4,
+            "log_every": 1,
+            "checkpoint_every": 10,
+        }
+        full = {
+            "max_steps": 400 if from_scratch else 240,
+            "batch_size": 16,
+            "block_size": 128,
+            "eval_every": 50 if from_scratch else 40,
+            "eval_batches": 8,
+            "log_every": 5,
+            "checkpoint_every": 100 if from_scratch else 40,
+        }
+        recipe = FROM_SCRATCH_RECIPE if from_scratch else {}
+        settings = {**recipe, **quick} if is_quick_mode() else {**full, **recipe}
+        return cls(**{**settings, **overrides})
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -224,7 +253,23 @@ class TrainingConfig:
 def default_learning_rate(from_scratch: bool) -> float:
     """1e-4 to fine-tune pretrained weights (more would wash out what they know); 3e-3
     to train a small model from random weights, which has nothing to lose."""
-    return FROM_SCRATCH_LEARNING_RATE if from_scratch else FINE_TUNING_LEARNING_RATE
+    return FROM_SCRATCH_LEARNING_RATES["body"] if from_scratch else FINE_TUNING_LEARNING_RATE
+
+
+def resolve_learning_rates(config: TrainingConfig, from_scratch: bool) -> TrainingConfig:
+    """``config`` with every automatic (``None``) learning rate set.
+
+    From scratch, each part gets its own default (``FROM_SCRATCH_LEARNING_RATES``);
+    for pretrained weights, the embeddings and output layer follow ``learning_rate``.
+    """
+    body = config.learning_rate or default_learning_rate(from_scratch)
+    defaults = FROM_SCRATCH_LEARNING_RATES if from_scratch else {"embeddings": body, "output": body}
+    return replace(
+        config,
+        learning_rate=body,
+        embedding_learning_rate=config.embedding_learning_rate or defaults["embeddings"],
+        output_learning_rate=config.output_learning_rate or defaults["output"],
+    )
 
 
 def choose_precision(device: torch.device, requested: str = "auto") -> Precision:
@@ -578,25 +623,70 @@ class CausalLMObjective(nn.Module):
 # --------------------------------------------------------------------------- optimizer
 
 
+def parameter_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """The model's trainable weights by role, each listed once.
+
+    ``output``: the output layer; ``embeddings``: the token embedding, unless it is shared
+    with the output layer (then it counts as output); ``matrices``: the other weight
+    matrices; ``vectors``: biases, layer-norm gains and position embeddings (no decay).
+    Only the token embedding is special: its row for a token is trained only by batches
+    that contain the token, while positions are trained by every block.
+    """
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    tokens = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    output = {id(p): p for p in (head.parameters() if head is not None else ()) if p.requires_grad}
+    embeddings = {
+        id(p): p
+        for p in (tokens.parameters() if tokens is not None else ())
+        if p.requires_grad and id(p) not in output
+    }
+    other_tables = {
+        id(p)
+        for module in model.modules()
+        if isinstance(module, nn.Embedding)
+        for p in module.parameters()
+    }
+    rest = [
+        p
+        for p in model.parameters()
+        if p.requires_grad and id(p) not in output and id(p) not in embeddings
+    ]
+    return {
+        "output": list(output.values()),
+        "embeddings": list(embeddings.values()),
+        "matrices": [p for p in rest if p.dim() >= 2 and id(p) not in other_tables],
+        "vectors": [p for p in rest if p.dim() < 2 or id(p) in other_tables],
+    }
+
+
 def build_optimizer(
     model: nn.Module, config: TrainingConfig, device: torch.device | None = None
 ) -> torch.optim.Optimizer:
-    """AdamW with two groups: weight decay on matrices; none on biases and norm gains.
+    """AdamW with a learning rate and weight decay per role of weight.
 
-    Decay pulls weights towards zero; on a bias or a layer norm's scale it only hurts.
-    A weight shared by two layers (GPT-2's embedding and output layer) is listed once.
-    On a CPU or CUDA ``device`` the fused implementation updates all weights in one pass.
+    Weight matrices and the output layer decay (``weight_decay``); biases, norm gains and
+    embeddings do not (decay pulls towards zero: that only hurts them). The token
+    embedding and the output layer have their own learning rates (``embedding_learning_rate``,
+    ``output_learning_rate``; ``None`` means ``learning_rate``). On a CPU or CUDA
+    ``device`` the fused implementation updates all weights in one pass.
     """
-    unique = {id(p): (n, p) for n, p in model.named_parameters() if p.requires_grad}
-    decay = [p for _, p in unique.values() if p.dim() >= 2]
-    no_decay = [p for _, p in unique.values() if p.dim() < 2]
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    lr = config.learning_rate
+    if lr is None:
+        raise ValueError("learning_rate is None: resolve it first (resolve_learning_rates).")
+    groups = parameter_groups(model)
+    settings = {
+        "matrices": (lr, config.weight_decay),
+        "vectors": (lr, 0.0),
+        "embeddings": (config.embedding_learning_rate or lr, 0.0),
+        "output": (config.output_learning_rate or lr, config.weight_decay),
+    }
     return torch.optim.AdamW(
-        groups,
-        lr=config.learning_rate,
+        [
+            {"params": groups[role], "lr": rate, "weight_decay": decay, "role": role}
+            for role, (rate, decay) in settings.items()
+            if groups[role]
+        ],
+        lr=lr,
         betas=(config.adam_beta1, config.adam_beta2),
         fused=True if device is not None and device.type in ("cpu", "cuda") else None,
     )
@@ -696,6 +786,8 @@ def _run_fingerprint(
     keys = [
         "model",
         "learning_rate",
+        "embedding_learning_rate",
+        "output_learning_rate",
         "weight_decay",
         "lr_schedule",
         "warmup_fraction",
@@ -1034,9 +1126,8 @@ class TrainingRun:
             if source is not None
             else getattr(model.config, "name_or_path", "") in ("", OFFLINE_MODEL_NAME)
         )
-        if config.learning_rate is None:  # automatic: gentle for pretrained weights
-            config = replace(config, learning_rate=default_learning_rate(self.from_scratch))
-            self.config = config
+        # automatic learning rates: gentle for pretrained weights, per part from scratch
+        config = self.config = resolve_learning_rates(config, self.from_scratch)
 
         # the data: a seeded order per epoch; own generators leave the global RNG alone
         if len(train_blocks) < config.batch_size * self.processes:
@@ -1353,7 +1444,8 @@ class TrainingRun:
                     f"process(es) = {effective} blocks = {effective * self.block:,} tokens"
                 ),
                 "learning rate": (
-                    f"{cfg.learning_rate:g} peak, {cfg.lr_schedule} decay, "
+                    f"{cfg.learning_rate:g} peak (embeddings {cfg.embedding_learning_rate:g}, "
+                    f"output layer {cfg.output_learning_rate:g}), {cfg.lr_schedule} decay, "
                     f"{warmup_steps_for(cfg, self.total_steps)} warmup steps"
                 ),
                 "optimizer": (

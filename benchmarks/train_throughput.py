@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/train_throughput.py [--text FILE] [--steps 12] [--rounds 3]
 
-All three train the offline model's shape (a GPT2LMHeadModel, 4 layers x 256, GPT-2's
-50,257-token vocabulary) from the same random initialisation on the same text, in one
+All three train the offline model (a GPT2LMHeadModel in ``OfflineModelConfig``'s shape,
+GPT-2's 50,257-token vocabulary) from the same random initialisation on the same text, in one
 process, interleaved round by round so that a busy machine slows each of them alike:
 
 * ours    - ``helpers.training.train``: packed blocks, mixed precision chosen by the

@@ -374,7 +374,8 @@ print(inspect.getsource(TrainingRun.loop))
 from helpers.plots import LiveLossPlot
 from helpers.training import train
 
-STOP_AT = config.max_steps // 3
+# a third of the way, on a step that is logged (the callback below sees logged steps)
+STOP_AT = max(1, config.max_steps // 3 // config.log_every) * config.log_every
 
 
 def press_stop_at_step(history):

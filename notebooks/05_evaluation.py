@@ -295,8 +295,8 @@ assert len(table.rows) == len(DEFAULT_DECODERS)
 # Notes for reading the table. The base model is the reference of "ref. PPL": on Colab
 # that is pretrained `gpt2`, which finds fine-tuned Shakespearean text odd (high ref.
 # PPL) where it finds modern prose easy. Offline the base model is the untrained
-# offline model, so its column only shows what random weights give (about the
-# vocabulary size).
+# offline model, whose output layer starts at zero: it gives every token the same
+# probability, so its column is exactly the vocabulary size, 50,257, for any text.
 
 # %%
 from helpers.plots import metric_bars, quality_vs_diversity

@@ -98,7 +98,8 @@ dataset, stats = build_lm_dataset(
 chars_per_token = stats.characters["validation"] / stats.tokens["validation"]
 # around the default: 1e-4 for pretrained weights, 6e-3 from scratch (notebook 03)
 default_rate = default_learning_rate(from_scratch)
-learning_rates = [default_rate * factor for factor in quick_or_full([1 / 3, 1], [1 / 3, 1, 3])]
+factors = quick_or_full([1 / 3, 1], [1 / 3, 1, 3])
+learning_rates = [float(f"{default_rate * factor:.2g}") for factor in factors]
 
 
 def run_learning_rate_sweep() -> dict[str, list[list[float]]]:

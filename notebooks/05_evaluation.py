@@ -231,6 +231,11 @@ assert distinct_n(loop, 2) < distinct_n(varied, 2) and rep_n(loop, 2) > rep_n(va
 # on every measure above. We index every 8-token n-gram of the training works once (a
 # 64-bit hash each, sorted), so checking a generated text is a binary search per n-gram,
 # not a scan of the corpus.
+#
+# One exception: an n-gram made only of whitespace tokens (a run of spaces, blank
+# lines) is in any text and proves nothing, so `compare_decoders` does not count those
+# (`memorisation(..., skip=whitespace_token_ids(tokenizer))`). Without it, a decoder
+# that loops on spaces would score a "60-token copy".
 
 # %%
 from helpers.metrics import NgramIndex, memorisation

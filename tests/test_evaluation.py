@@ -78,3 +78,14 @@ def test_generated_tokens_are_scored_as_chosen_not_re_encoded(always_model, toke
     assert table.samples["greedy"] == ["\n" * 10] * len(PROMPTS)
     assert tokenizer("\n" * 10)["input_ids"] != [newline] * 10
     assert table.rows[0]["perplexity"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_run_of_spaces_is_not_reported_as_copied(always_model, tokenizer):
+    space = tokenizer(" ")["input_ids"][0]
+    index = NgramIndex([[space] * 100], n=8)  # the training data has long runs of spaces
+    table = compare_decoders(
+        always_model(space), tokenizer, PROMPTS, HUMAN, {"greedy": {"strategy": "greedy"}},
+        training_index=index, max_new_tokens=20,
+    )  # fmt: skip
+    assert table.samples["greedy"] == [" " * 20] * len(PROMPTS)
+    assert table.rows[0]["copied_share"] == 0 and table.rows[0]["longest_copy"] == 0

@@ -11,7 +11,9 @@ from helpers.metrics import (
     self_bleu,
     simctg_diversity,
     unigram_js_divergence,
+    whitespace_token_ids,
 )
+from helpers.modeling import gpt2_tokenizer_from_package
 
 
 def test_distinct_n_by_hand():
@@ -62,6 +64,26 @@ def test_memorisation_finds_a_planted_copy():
     copied = 30 - 8 + 1
     assert report.ngrams_checked == (len(generated) - 7) + (len(fresh) - 7)
     assert report.copied_share == pytest.approx(copied / report.ngrams_checked)
+
+
+def test_whitespace_runs_are_not_counted_as_copies():
+    space, newline = 220, 198
+    index = NgramIndex([[space] * 30 + [1, 2, 3, 4, 5, 6, 7, 8, 9]], n=4)
+    generated = [[space] * 12 + [1, 2, 3, 4, 5] + [space, newline, space, space]]
+    plain = memorisation(generated, index)
+    assert (plain.ngrams_checked, plain.longest_copied_span) == (18, 17)  # spaces "copied"
+    report = memorisation(generated, index, skip={space, newline})
+    # the 9 all-space 4-grams and the final all-blank one are not checked; of the other 8,
+    # the 5 from [space, space, space, 1] to [2, 3, 4, 5] are copied: a span of 8 tokens
+    assert (report.ngrams_checked, report.longest_copied_span) == (8, 8)
+    assert report.copied_share == pytest.approx(5 / 8)
+
+
+def test_whitespace_token_ids_are_the_blank_tokens():
+    tokenizer = gpt2_tokenizer_from_package()
+    blank = whitespace_token_ids(tokenizer)
+    assert {220, 198, 628} <= blank  # " ", "\n", "\n\n"
+    assert not blank & set(tokenizer(" the cat")["input_ids"])
 
 
 def test_memorisation_of_original_text_is_zero():

@@ -25,6 +25,7 @@ from helpers.metrics import (
     self_bleu,
     simctg_diversity,
     unigram_js_divergence,
+    whitespace_token_ids,
 )
 from helpers.perplexity import perplexity, token_perplexity
 
@@ -127,11 +128,12 @@ def compare_decoders(
     ``human_texts`` are held-out passages of the corpus (their perplexity is the target a
     good decoder's text should be near; their words are the style reference).
     ``training_index`` (token 8-grams of the training split) enables the memorisation
-    columns; ``reference_model`` (e.g. the untuned base model) adds the perplexity of
-    the generated text under it.
+    columns (runs of whitespace tokens are not counted as copies); ``reference_model``
+    (e.g. the untuned base model) adds the perplexity of the generated text under it.
     """
     decoders = dict(decoders or DEFAULT_DECODERS)
     human = perplexity(model, tokenizer, human_texts)
+    blank_ids = whitespace_token_ids(tokenizer) if training_index is not None else frozenset()
     rows, samples = [], {}
     for name, params in decoders.items():
         params = dict(params)
@@ -164,7 +166,7 @@ def compare_decoders(
             unigram_js_divergence(nonblank, human_texts) if nonblank else math.nan
         )
         if training_index is not None:
-            report = memorisation(generated.new_ids, training_index)
+            report = memorisation(generated.new_ids, training_index, skip=blank_ids)
             row["copied_share"] = report.copied_share
             row["longest_copy"] = report.longest_copied_span
         rows.append(row)

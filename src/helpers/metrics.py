@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 class MetricError(ValueError):
@@ -157,6 +161,12 @@ class NgramIndex:
         return self._sorted[positions] == hashes
 
 
+def whitespace_token_ids(tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:
+    """Ids of the tokens that decode to whitespace only: spaces, tabs, newlines."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return frozenset(i for i, text in enumerate(texts) if not text.strip())
+
+
 @dataclass(frozen=True)
 class MemorisationReport:
     n: int
@@ -165,17 +175,27 @@ class MemorisationReport:
     ngrams_checked: int
 
 
-def memorisation(generated: Sequence[Sequence[int]], index: NgramIndex) -> MemorisationReport:
+def memorisation(
+    generated: Sequence[Sequence[int]], index: NgramIndex, skip: Collection[int] = ()
+) -> MemorisationReport:
     """How much of ``generated`` (token id lists) is copied verbatim from the training data.
 
     A run of k consecutive copied n-grams is a copied span of k + n - 1 tokens (spans
     shorter than n are not detected, by design: short phrases are shared by any two texts).
+    An n-gram made only of ``skip`` tokens (e.g. :func:`whitespace_token_ids`) is not
+    checked: a run of spaces or blank lines is in any text and says nothing of memory.
     """
     found, longest = 0, 0
     checked = 0
+    skipped = np.fromiter(skip, dtype=np.int64) if skip else None
     for ids in generated:
         hits = index.contains(ids)
-        checked += len(hits)
+        counted = np.ones(len(hits), dtype=bool)
+        if skipped is not None and len(hits):
+            blank = np.isin(np.asarray(ids, dtype=np.int64), skipped)
+            counted = ~np.lib.stride_tricks.sliding_window_view(blank, index.n).all(axis=1)
+            hits = hits & counted
+        checked += int(counted.sum())
         found += int(hits.sum())
         run = 0
         for hit in hits:

@@ -121,9 +121,9 @@ class TrainingConfig:
     )
     embedding_learning_rate: float | None = _setting(
         None,
-        "peak learning rate of the input embeddings, token and position (default: 1.0 from "
-        "scratch, else --learning-rate); an embedding shared with the output layer takes "
-        "the output layer's",
+        "peak learning rate of the token embedding (default: 1.0 from scratch, else "
+        "--learning-rate); a token embedding shared with the output layer takes the "
+        "output layer's",
         type=float,
     )
     output_learning_rate: float | None = _setting(

@@ -117,13 +117,24 @@ def main() -> None:
 
     if not args.text.is_file():
         sys.exit(f"error: no text file at {args.text}: pass one with --text FILE")
-    text = args.text.read_text(encoding="utf-8")
+    try:
+        text = args.text.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        sys.exit(f"error: {args.text} is not UTF-8 text ({error.reason}): convert it first.")
     cut = int(len(text) * 0.9)
     tokenizer = gpt2_tokenizer_from_package(model_max_length=10**9)
     t0 = time.perf_counter()
     train_ids = tokenizer(text[:cut])["input_ids"]
     val_ids = tokenizer(text[cut:])["input_ids"]
     tokenize_s = time.perf_counter() - t0
+    blocks_needed = args.batch_size * args.block_size
+    if len(train_ids) < blocks_needed + args.block_size or len(val_ids) < 2:
+        sys.exit(
+            f"error: {args.text} is too short: its first 90 % has {len(train_ids):,} tokens "
+            f"(at least {blocks_needed + args.block_size:,} are needed for batches of "
+            f"{args.batch_size} x {args.block_size}) and its last 10 % {len(val_ids):,} "
+            f"(at least 2). Give a longer text, or a smaller --batch-size / --block-size."
+        )
     data = DatasetDict(
         train=packed(train_ids, args.block_size),
         validation=scored_once(val_ids, args.block_size, tokenizer.eos_token_id),

@@ -52,8 +52,10 @@ if "google.colab" in sys.modules:
 # saves the fine-tuned model in `models/finetuned` (or `$GPT2LAB_TRAINED_MODEL`); we use
 # it when it is there. Otherwise we say so and load the default model: pretrained `gpt2`
 # when the Hub is reachable, else the **offline model** (random weights, see notebook 01).
-# With the offline model the *text* is noise, but every mechanism below works the same,
-# and every equality check is just as strict.
+# The untrained offline model gives every token the same probability (its output layer
+# starts at zero), so its *text* is noise and greedy only repeats token 0; every
+# mechanism below still works the same, and the equality checks still run. Run
+# notebook 03 first to see them on a model that has learnt something.
 
 # %%
 import torch
@@ -434,9 +436,9 @@ for p in (1e-6, 0.5, 0.9, 1.0):
     assert torch.equal(filter_top_p(scaled, p), TopPLogitsWarper(p)(input_ids, scaled))
 
 # %% [markdown]
-# With the offline model the distribution is nearly flat (random weights): the nucleus
-# holds most of the vocabulary, the bars are all about equally short, and top-k 5 keeps
-# only a sliver of the mass. With a trained model a handful of tokens hold most of the
+# With the untrained offline model the distribution is flat (every token 1/50,257):
+# the nucleus holds most of the vocabulary, the bars are all equally short, and top-k 5
+# keeps only a sliver of the mass. With a trained model a handful of tokens hold most of the
 # mass, the nucleus is small, and top-k 5 may keep more than it. Either way the rules are
 # the same, and they equal transformers' `TopKLogitsWarper` and `TopPLogitsWarper`.
 #

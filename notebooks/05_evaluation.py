@@ -5,6 +5,10 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -29,35 +33,72 @@
 # %%
 # GPT-2 Lab bootstrap: on Colab, fetch the course and install it (Colab's torch is kept).
 # Locally this cell does nothing: `make run` / `make lab` installed everything already.
+# To try another copy of the course, set GPT2LAB_REPO (its address) and GPT2LAB_REF (a
+# tag, branch or commit) with os.environ before running this cell.
 import os
+import shutil
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    COURSE_REPO = "https://github.com/gpt2-lab/gpt2-lab"
-    COURSE_DIR = "/content/gpt2-lab"
-    if not os.path.isdir(COURSE_DIR):
-        subprocess.run(["git", "clone", "--depth", "1", COURSE_REPO, COURSE_DIR], check=True)
-    # requirements.txt asks for torch>=2.4, which Colab's CUDA build already satisfies
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", COURSE_DIR], check=True)
-    sys.path.insert(0, os.path.join(COURSE_DIR, "src"))  # editable installs need a restart
+    REPO = os.environ.get("GPT2LAB_REPO", "https://github.com/gpt2-lab/gpt2-lab")
+    REF = os.environ.get("GPT2LAB_REF", "v0.2.0")  # the course release of these notebooks
+    COURSE_DIR = os.path.join(os.environ.get("GPT2LAB_HOME", "/content"), "gpt2-lab")
+    if not os.path.isfile(os.path.join(COURSE_DIR, "src", "helpers", "bootstrap.py")):
+        print(f"Fetching the course: {REPO} at {REF} ...")
+        shutil.rmtree(COURSE_DIR, ignore_errors=True)
+        for git in (
+            ["init", "-q", COURSE_DIR],
+            ["-C", COURSE_DIR, "fetch", "-q", "--depth", "1", REPO, REF],
+            ["-C", COURSE_DIR, "checkout", "-q", "FETCH_HEAD"],
+        ):
+            done = subprocess.run(["git", *git], capture_output=True, text=True)
+            if done.returncode != 0:
+                shutil.rmtree(COURSE_DIR, ignore_errors=True)
+                raise RuntimeError(
+                    f"`git {' '.join(git)}` failed: {done.stderr.strip()}\nCheck the address "
+                    f"(GPT2LAB_REPO={REPO}), the tag, branch or commit (GPT2LAB_REF={REF}) "
+                    f"and the runtime's internet, then run this cell again."
+                )
+    sys.path.insert(0, os.path.join(COURSE_DIR, "src"))  # the editable install needs a restart
+    from helpers.bootstrap import install_course
+
+    install_course(COURSE_DIR)  # shows progress; says when the session must be restarted
     os.chdir(os.path.join(COURSE_DIR, "notebooks"))
+
+# %% [markdown]
+# ## Where this runs, and where your work is kept
+#
+# On Colab each notebook runs on its own machine, which forgets its disk when it
+# disconnects. The next cell mounts your Google Drive (Colab asks for permission) so that
+# the model notebook 03 fine-tunes is kept there and later notebooks find it; it also
+# says whether you have a GPU. Locally it only reports where the fine-tuned model lives.
+
+# %%
+from helpers.colab import setup_runtime
+
+runtime = setup_runtime()
 
 # %% [markdown]
 # ## 0 · The model and the data
 #
-# We evaluate the model notebook 03 fine-tuned, when it is there; otherwise the default
-# model (offline: the untrained offline model, whose numbers are those of random
-# weights). The text comes from the course's fixed split (`COURSE_SPLIT`): the same works
+# We evaluate the model notebook 03 fine-tuned; when there is none, the next cell says so
+# and fine-tunes one briefly (or, with `TRAIN_IF_MISSING = False`, goes on with the base
+# model, which it says plainly). The text comes from the course's fixed split (`COURSE_SPLIT`): the same works
 # are training, validation and test in every notebook, so nothing here was trained on.
 
 # %%
 from helpers.data import COURSE_SPLIT, course_documents, split_by_document
 from helpers.environment import get_device, quick_or_full, set_seed
+from helpers.colab import ensure_trained_model
 from helpers.modeling import load_course_model
 
 set_seed(0)
 device = get_device()
+# notebook 03's fine-tuned model (on Colab: from your Drive); if there is none, this
+# says so and fine-tunes one briefly. False: go on with the base model, said out loud.
+TRAIN_IF_MISSING = True
+ensure_trained_model(train_if_missing=TRAIN_IF_MISSING)
 model, tokenizer, source = load_course_model(device=device)
 print(f"model: {source.kind} ({source.location})")
 

@@ -5,6 +5,10 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -27,19 +31,51 @@
 # %%
 # GPT-2 Lab bootstrap: on Colab, fetch the course and install it (Colab's torch is kept).
 # Locally this cell does nothing: `make run` / `make lab` installed everything already.
+# To try another copy of the course, set GPT2LAB_REPO (its address) and GPT2LAB_REF (a
+# tag, branch or commit) with os.environ before running this cell.
 import os
+import shutil
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    COURSE_REPO = "https://github.com/gpt2-lab/gpt2-lab"
-    COURSE_DIR = "/content/gpt2-lab"
-    if not os.path.isdir(COURSE_DIR):
-        subprocess.run(["git", "clone", "--depth", "1", COURSE_REPO, COURSE_DIR], check=True)
-    # requirements.txt asks for torch>=2.4, which Colab's CUDA build already satisfies
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", COURSE_DIR], check=True)
-    sys.path.insert(0, os.path.join(COURSE_DIR, "src"))  # editable installs need a restart
+    REPO = os.environ.get("GPT2LAB_REPO", "https://github.com/gpt2-lab/gpt2-lab")
+    REF = os.environ.get("GPT2LAB_REF", "v0.2.0")  # the course release of these notebooks
+    COURSE_DIR = os.path.join(os.environ.get("GPT2LAB_HOME", "/content"), "gpt2-lab")
+    if not os.path.isfile(os.path.join(COURSE_DIR, "src", "helpers", "bootstrap.py")):
+        print(f"Fetching the course: {REPO} at {REF} ...")
+        shutil.rmtree(COURSE_DIR, ignore_errors=True)
+        for git in (
+            ["init", "-q", COURSE_DIR],
+            ["-C", COURSE_DIR, "fetch", "-q", "--depth", "1", REPO, REF],
+            ["-C", COURSE_DIR, "checkout", "-q", "FETCH_HEAD"],
+        ):
+            done = subprocess.run(["git", *git], capture_output=True, text=True)
+            if done.returncode != 0:
+                shutil.rmtree(COURSE_DIR, ignore_errors=True)
+                raise RuntimeError(
+                    f"`git {' '.join(git)}` failed: {done.stderr.strip()}\nCheck the address "
+                    f"(GPT2LAB_REPO={REPO}), the tag, branch or commit (GPT2LAB_REF={REF}) "
+                    f"and the runtime's internet, then run this cell again."
+                )
+    sys.path.insert(0, os.path.join(COURSE_DIR, "src"))  # the editable install needs a restart
+    from helpers.bootstrap import install_course
+
+    install_course(COURSE_DIR)  # shows progress; says when the session must be restarted
     os.chdir(os.path.join(COURSE_DIR, "notebooks"))
+
+# %% [markdown]
+# ## Where this runs, and where your work is kept
+#
+# On Colab each notebook runs on its own machine, which forgets its disk when it
+# disconnects. The next cell mounts your Google Drive (Colab asks for permission) so that
+# the model notebook 03 fine-tunes is kept there and later notebooks find it; it also
+# says whether you have a GPU. Locally it only reports where the fine-tuned model lives.
+
+# %%
+from helpers.colab import setup_runtime
+
+runtime = setup_runtime()
 
 # %% [markdown]
 # ## 1 · A notebook is not a service
@@ -62,10 +98,15 @@ if "google.colab" in sys.modules:
 
 # %%
 from helpers.environment import get_device, quick_or_full, set_seed
+from helpers.colab import ensure_trained_model
 from helpers.modeling import load_course_model
 
 set_seed(0)
 device = get_device()
+# notebook 03's fine-tuned model (on Colab: from your Drive); if there is none, this
+# says so and fine-tunes one briefly. False: go on with the base model, said out loud.
+TRAIN_IF_MISSING = True
+ensure_trained_model(train_if_missing=TRAIN_IF_MISSING)
 model, tokenizer, source = load_course_model(device=device)  # loaded once, reused below
 print(f"serving: {source.kind} ({source.location}) on {model.device}")
 
@@ -145,27 +186,34 @@ for bad_form, samples in [({**form, "max_new_tokens": 5000}, 1), ({**form, "top_
 #
 # * **locally**: `python -m helpers app` (or `--model DIR`), then open
 #   http://127.0.0.1:7860. `--host 0.0.0.0` serves your network; think first.
-# * **on Colab**: the cell below with `share=True` prints a public `*.gradio.live`
-#   link valid for a few days (Colab's own ports are not reachable from your browser).
+# * **on Colab**: the app runs on the Colab VM, whose `127.0.0.1` your browser cannot
+#   reach. Colab *proxies* the port into the notebook: the cell below shows the app in a
+#   frame under it, visible to you only. `SHARE = True` also makes a public
+#   `*.gradio.live` link, which anyone who has it can use (and your runtime with it) until
+#   the app stops: ask for it only when you mean to share.
 #
-# Here we start it on a free local port, check that it answers, and stop it again.
+# Here we start it on a free local port, check that it answers, and show it.
 
 # %% tags=["nbval-ignore-output"]
 import socket
 import urllib.request
 
-from helpers.app import build_app, launch
+from helpers.app import build_app, launch, show_in_notebook
+from helpers.environment import in_colab
 
+SHARE = False  # True: also print a public share link (see above)
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
     free_port = probe.getsockname()[1]
-on_colab = "google.colab" in sys.modules
-app = build_app(model, tokenizer, source, AppConfig(port=free_port, share=on_colab))
-app, url = launch(app, AppConfig(port=free_port, share=on_colab), block=False)
+app_config = AppConfig(port=free_port, share=SHARE)
+app = build_app(model, tokenizer, source, app_config)
+app, url = launch(app, app_config, block=False)
 with urllib.request.urlopen(url, timeout=30) as response:
-    print("the app answers:", response.status, url)
+    print("the app answers:", response.status)
     assert response.status == 200
-if not on_colab:
+shown = show_in_notebook(url)
+assert shown == ("colab-proxy" if in_colab() else "local-url")
+if not in_colab():  # on Colab it keeps running for you to try; locally we stop it
     app.close()
 
 # %% [markdown]

@@ -71,6 +71,14 @@ def make_model(seed: int = 0) -> GPT2LMHeadModel:
 
 
 @pytest.fixture(autouse=True)
+def _default_checkpoint_folders(monkeypatch):
+    """Checkpoint and resume folders set in the caller's shell must not move (or delete)
+    anything here: checkpoints go to the output folder's checkpoints/, no resume copies."""
+    monkeypatch.delenv(training.CHECKPOINT_DIR_ENV_VAR, raising=False)
+    monkeypatch.delenv(training.RESUME_DIR_ENV_VAR, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny models train faster on one thread (and do not fight other processes)."""
     threads = torch.get_num_threads()
@@ -556,10 +564,15 @@ sys.path.insert(0, {tests!r})
 from test_training import make_data, make_model, config
 from helpers.modeling import gpt2_tokenizer_from_package
 from helpers.training import train
-result = train(config({out!r}, max_steps=6, checkpoint_every=3), make_data(),
-               model=make_model(), tokenizer=gpt2_tokenizer_from_package())
+seen = []  # the resume folder after each log of the main process
+def look(history):
+    names = sorted(os.listdir({resume!r})) if os.path.isdir({resume!r}) else []
+    seen.append(f"{{history.train[-1]['step'] if history.train else 0}}:{{'+'.join(names)}}")
+result = train(config({out!r}, max_steps=6, checkpoint_every=3, resume_dir={resume!r},
+                      resume_copy_minutes=0), make_data(),
+               model=make_model(), tokenizer=gpt2_tokenizer_from_package(), on_log=look)
 line = f"RESULT {{result.processes}} {{result.completed_steps}} "
-line += str(result.history.eval[-1]["val_loss"])
+line += str(result.history.eval[-1]["val_loss"]) + " " + ",".join(seen or ["-"])
 # one file per rank: two processes printing to one pipe can interleave their lines
 with open(os.path.join({out!r}, "..", f"result-{{os.environ['RANK']}}.txt"), "w") as file:
     file.write(line)
@@ -576,9 +589,11 @@ def free_port() -> int:
 
 def test_two_processes_train_with_ddp_and_save_one_model(tmp_path):
     script = tmp_path / "ddp_run.py"
-    out = tmp_path / "out"
+    out, resume = tmp_path / "out", tmp_path / "resume"
     script.write_text(
-        textwrap.dedent(DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out)))
+        textwrap.dedent(
+            DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), resume=str(resume))
+        )
     )
     completed = subprocess.run(
         [
@@ -608,6 +623,10 @@ def test_two_processes_train_with_ddp_and_save_one_model(tmp_path):
         "checkpoint-000006",
     ]
     assert (out / "checkpoints" / "checkpoint-000006" / "random_states_1.pkl").is_file()
+    # the main process copied step 3's checkpoint to the resume folder, and deleted it at
+    # the end (the other process never calls on_log)
+    assert "4:checkpoint-000003" in results[0][4].split(",") and results[1][4] == "-"
+    assert not resume.exists()
 
 
 def test_the_card_says_when_the_offline_model_stood_in(tmp_path, tokenizer):

@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from helpers.decoding import STRATEGIES, DecodingSettings, settings_from_generation_config
 from helpers.decoding import stream_text as decoding_stream_text
-from helpers.environment import project_root
+from helpers.environment import in_colab, project_root
 from helpers.modeling import ModelSource
 
 MAX_SAMPLES = 4
@@ -307,14 +307,44 @@ def build_app(
 
 
 def launch(app: Any, config: AppConfig, block: bool = True) -> tuple[Any, str]:
-    """Serve the app; returns (app, local URL). Offline-safe settings, as NOTES.md says."""
+    """Serve the app; returns (app, local URL). Offline-safe settings, as NOTES.md says.
+
+    Never public by default: a ``*.gradio.live`` share link is made only when
+    ``config.share`` asks for one, and then printed with what it exposes.
+    """
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-    _, url, _ = app.launch(
+    _, url, share_url = app.launch(
         server_name=config.host,
         server_port=config.port or None,
         share=config.share,
+        inline=False,  # show_in_notebook decides how a notebook shows it
         ssr_mode=False,
         prevent_thread_lock=not block,
         quiet=True,
     )
+    if config.share and share_url:
+        print(
+            f"Public link: {share_url} (anyone who has it can use the app, and your "
+            f"runtime's compute, until the app stops or the link expires)"
+        )
     return app, url
+
+
+def show_in_notebook(url: str, height: int = 760) -> str:
+    """Show a running app inside the notebook; returns how it was shown.
+
+    On Colab the browser cannot open the VM's ``127.0.0.1``: Colab proxies the port to the
+    notebook, and the app appears in a frame below the cell (``"colab-proxy"``).
+    Elsewhere the local URL is printed, to open in a browser (``"local-url"``).
+    """
+    from urllib.parse import urlparse
+
+    if in_colab():
+        from google.colab import output
+
+        port = urlparse(url).port or 80
+        print(f"The app, through Colab's proxy of port {port} (only you can open it):")
+        output.serve_kernel_port_as_iframe(port, height=height)
+        return "colab-proxy"
+    print(f"The app is at {url} (this machine only): open it in a browser.")
+    return "local-url"

@@ -11,9 +11,11 @@ import random
 import socket
 import sys
 import threading
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import torch
 
@@ -62,20 +64,59 @@ def hub_offline_requested() -> bool:
     )
 
 
-_online_cache: dict[str, bool] = {}
+HF_ENDPOINT_DEFAULT = "https://huggingface.co"
+NEGATIVE_ANSWER_TTL_S = 30.0
+"""How long "the Hub cannot be reached" is believed before the network is probed again."""
+
+_online_cache: dict[tuple[str, int], tuple[bool, float]] = {}
 
 
-def is_online(host: str = "huggingface.co", port: int = 443, timeout: float = 1.5) -> bool:
+def hub_endpoint() -> str:
+    """The Hub address huggingface_hub uses: ``$HF_ENDPOINT`` (as read when it was imported)."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
+        return os.environ.get("HF_ENDPOINT", HF_ENDPOINT_DEFAULT).rstrip("/")
+    return constants.ENDPOINT
+
+
+def _endpoint_address(endpoint: str) -> tuple[str, int] | None:
+    """``(host, port)`` of an endpoint URL: an explicit port, else 80 for http, 443 for https."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number
+        return None
+    if not host:
+        return None
+    return host, port or (80 if parts.scheme == "http" else 443)
+
+
+def is_online(host: str | None = None, port: int | None = None, timeout: float = 1.5) -> bool:
     """Can the model hub be reached? Answers within ``timeout`` seconds, never more.
 
-    With ``HF_HUB_OFFLINE=1`` the answer is False without touching the network. Otherwise
-    one TCP connection is tried in a background thread, so a slow DNS server or a network
-    that silently drops packets costs at most ``timeout``. The answer is cached per host.
+    The hub is the one huggingface_hub talks to (:func:`hub_endpoint`, which follows
+    ``HF_ENDPOINT``) unless ``host``/``port`` say otherwise. With ``HF_HUB_OFFLINE=1`` the
+    answer is False without touching the network. Otherwise one TCP connection is tried in
+    a background thread, so a slow DNS server or a network that silently drops packets
+    costs at most ``timeout``. The answer is cached per host and port: "online" for the
+    session, "offline" for :data:`NEGATIVE_ANSWER_TTL_S` seconds only, so a network that
+    comes back (or a Hub that was briefly down) is noticed.
     """
     if hub_offline_requested():
         return False
-    if host in _online_cache:
-        return _online_cache[host]
+    if host is None:
+        address = _endpoint_address(hub_endpoint())
+        if address is None:
+            return False
+        host, endpoint_port = address
+        port = endpoint_port if port is None else port
+    elif port is None:
+        port = 443
+    key = (host, port)
+    cached = _online_cache.get(key)
+    if cached is not None and (cached[0] or time.monotonic() - cached[1] < NEGATIVE_ANSWER_TTL_S):
+        return cached[0]
 
     answer: list[bool] = []
 
@@ -89,8 +130,9 @@ def is_online(host: str = "huggingface.co", port: int = 443, timeout: float = 1.
     worker = threading.Thread(target=probe, daemon=True)
     worker.start()
     worker.join(timeout)
-    _online_cache[host] = bool(answer and answer[0])
-    return _online_cache[host]
+    online = bool(answer and answer[0])
+    _online_cache[key] = (online, time.monotonic())
+    return online
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -140,10 +182,25 @@ def _cpu_flags() -> set[str]:
 def bf16_supported(device: torch.device) -> bool:
     """Does ``device`` compute in bfloat16 natively (Ampere+ GPUs, CPUs with AMX or AVX512-BF16)?"""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return _cuda_bf16_native(device)
     if device.type == "cpu":
         return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})
     return False
+
+
+def _cuda_bf16_native(device: torch.device) -> bool:
+    """bf16 in hardware (compute capability 8.0+, e.g. A100, L4, H100), not emulated.
+
+    ``torch.cuda.is_bf16_supported()`` alone is True on a T4 (7.5), where bf16 is emulated
+    and slow; fp16 is the right choice there.
+    """
+    if not torch.cuda.is_available():
+        return False
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without including_emulation (before 2.3)
+        major, _ = torch.cuda.get_device_capability(device)
+        return major >= 8
 
 
 def fp16_supported(device: torch.device) -> bool:
@@ -184,6 +241,7 @@ def describe_environment(device: torch.device | None = None) -> dict[str, Any]:
         "colab": in_colab(),
         "online": is_online(),
         "hf_hub_offline": hub_offline_requested(),
+        "hf_endpoint": hub_endpoint(),
         "quick_mode": is_quick_mode(),
     }
 

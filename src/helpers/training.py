@@ -4,8 +4,10 @@ The loop follows transformers' ``run_clm_no_trainer.py`` and reads top to bottom
 AdamW with weight-decay groups, linear warmup then cosine (or linear) decay, gradient
 clipping and accumulation, mixed precision chosen by the hardware, periodic evaluation
 (validation loss, perplexity, bits per character), atomic checkpoints with automatic
-resume, and the best model saved with ``save_pretrained``. It runs unchanged on one
-process or several (``accelerate launch`` / ``torchrun``).
+resume, and the best model saved with ``save_pretrained``. Checkpoints can live on a fast
+local disk (``checkpoint_directory``) while one rolling copy, the resume point, goes to a
+folder that survives the machine (``resume_dir``, e.g. Google Drive on Colab). It runs
+unchanged on one process or several (``accelerate launch`` / ``torchrun``).
 
 Input contract: a ``datasets.DatasetDict`` (or any mapping) with ``"train"`` and
 ``"validation"`` splits whose rows are packed blocks ``{"input_ids": [...], "labels": [...]}``
@@ -47,6 +49,11 @@ Precision = Literal["bf16", "fp16", "fp32"]
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SCHEDULES = {"cosine": "cosine_with_min_lr", "linear": "linear", "constant": "constant_with_warmup"}
 CHECKPOINTS_SUBDIR = "checkpoints"
+CHECKPOINT_DIR_ENV_VAR = "GPT2LAB_CHECKPOINT_DIR"
+"""Where resumable checkpoints go when ``checkpoint_directory`` is not set (e.g. a Colab
+VM's fast local disk, while the model goes to Google Drive)."""
+RESUME_DIR_ENV_VAR = "GPT2LAB_RESUME_DIR"
+"""Where the one rolling resume point goes when ``resume_dir`` is not set (e.g. Drive)."""
 CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
 HISTORY_FILE = "history.json"
@@ -107,8 +114,7 @@ class TrainingConfig:
     )
     output_dir: str = _setting(
         lambda: str(trained_model_dir()),
-        "where the best model goes; checkpoints go to its checkpoints/ subfolder "
-        "(default: the course's fine-tuned model folder)",
+        "where the best model goes (default: the course's fine-tuned model folder)",
         type=str,
     )
     epochs: int = _setting(1, "passes over the training blocks (unless --max-steps is given)")
@@ -157,6 +163,25 @@ class TrainingConfig:
     log_every: int = _setting(10, "record loss, learning rate and tokens/s every N steps")
     checkpoint_every: int = _setting(200, "save a checkpoint every N steps (0 = only at the end)")
     keep_checkpoints: int = _setting(2, "how many of the latest checkpoints to keep")
+    checkpoint_directory: str | None = _setting(
+        None,
+        "where resumable checkpoints (model + optimizer state) go, e.g. a fast local disk "
+        f"(default: ${CHECKPOINT_DIR_ENV_VAR} if set, else the output folder's "
+        f"{CHECKPOINTS_SUBDIR}/ subfolder)",
+        type=str,
+    )
+    resume_dir: str | None = _setting(
+        None,
+        "a folder that survives the machine (e.g. Google Drive) for one rolling copy of the "
+        "latest checkpoint, deleted once the model is saved "
+        f"(default: ${RESUME_DIR_ENV_VAR} if set, else no copy)",
+        type=str,
+    )
+    resume_copy_minutes: float = _setting(
+        10.0,
+        "copy a checkpoint to --resume-dir at most once per this many minutes of the run "
+        "(0 = every checkpoint); Ctrl-C always copies",
+    )
     early_stopping_patience: int | None = _setting(
         None, "stop after N evaluations without a better validation loss (default: never)"
     )
@@ -164,7 +189,11 @@ class TrainingConfig:
         None, "stop once training steps took this long (evaluations excluded)", type=float
     )
     seed: int = _setting(42, "seed for initialisation, data order and dropout")
-    resume: bool = _setting(True, "resume from the latest good checkpoint in the output folder")
+    resume: bool = _setting(
+        True,
+        "resume from the latest good checkpoint (in the checkpoint folder or --resume-dir); "
+        "--no-resume deletes the checkpoints in both",
+    )
     cpu: bool = _setting(False, "train on the CPU even when a GPU is present")
     progress_bar: bool = _setting(True, "show a progress bar")
     loss_chunk_tokens: int = _setting(
@@ -178,7 +207,13 @@ class TrainingConfig:
                 raise ValueError(
                     f"{name} must be a whole number >= 1, got {getattr(self, name)!r}."
                 )
-        for name in ["eval_every", "log_every", "checkpoint_every", "loss_chunk_tokens"]:
+        for name in [
+            "eval_every",
+            "log_every",
+            "checkpoint_every",
+            "loss_chunk_tokens",
+            "resume_copy_minutes",
+        ]:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}.")
         if self.max_steps is not None and self.max_steps < 1:
@@ -231,6 +266,7 @@ class TrainingConfig:
             "eval_batches": 4,
             "log_every": 1,
             "checkpoint_every": 10,
+            "resume_copy_minutes": 0.0,  # a resume copy at every checkpoint: tests see them
         }
         full = {
             "max_steps": 400 if from_scratch else 240,
@@ -247,7 +283,19 @@ class TrainingConfig:
 
     @property
     def checkpoint_dir(self) -> Path:
+        """Where checkpoints go: ``checkpoint_directory``, else ``$GPT2LAB_CHECKPOINT_DIR``,
+        else the output folder's ``checkpoints/`` subfolder."""
+        chosen = self.checkpoint_directory or os.environ.get(CHECKPOINT_DIR_ENV_VAR)
+        if chosen:
+            return Path(chosen).expanduser()
         return Path(self.output_dir).expanduser() / CHECKPOINTS_SUBDIR
+
+    @property
+    def resume_point_dir(self) -> Path | None:
+        """Where the rolling resume point goes: ``resume_dir``, else ``$GPT2LAB_RESUME_DIR``,
+        else None (no copy)."""
+        chosen = self.resume_dir or os.environ.get(RESUME_DIR_ENV_VAR)
+        return Path(chosen).expanduser() if chosen else None
 
 
 def default_learning_rate(from_scratch: bool) -> float:
@@ -779,6 +827,89 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+def _checkpoint_entries(folder: Path) -> list[Path]:
+    """Everything in ``folder`` that checkpointing wrote: ``checkpoint-*`` folders, whole or
+    not, and ``.tmp-checkpoint-*`` staging folders; nothing else in it is touched."""
+    if not folder.is_dir():
+        return []
+    return [
+        p
+        for p in folder.iterdir()
+        if p.name.startswith((CHECKPOINT_PREFIX, f".tmp-{CHECKPOINT_PREFIX}"))
+    ]
+
+
+def _remove_checkpoints(folder: Path, keep: Path | None = None) -> None:
+    """Delete the checkpoints (and staging folders) in ``folder`` but ``keep``; then the
+    folder itself if that leaves it empty."""
+    for entry in _checkpoint_entries(folder):
+        if entry != keep:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (or not there): leave it
+
+
+def _files_bytes(folder: Path, recursive: bool = True) -> int:
+    """Total size of the files in ``folder`` (only those directly in it unless
+    ``recursive``); 0 when it is not there."""
+    if not folder.is_dir():
+        return 0
+    total = 0
+    for path in folder.rglob("*") if recursive else folder.iterdir():
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:  # deleted while we looked
+            pass
+    return total
+
+
+def _checkpoints_bytes(folder: Path | None) -> int:
+    """Disk used by the checkpoints in ``folder`` (0 for None)."""
+    if folder is None:
+        return 0
+    return sum(_files_bytes(p) for p in _checkpoint_entries(folder) if p.is_dir())
+
+
+def human_size(size: int) -> str:
+    """Bytes in decimal units, as disks and Google Drive count them: 498 MB, 1.5 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size} B"
+
+
+def _fingerprint(checkpoint: Path) -> Any:
+    return json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8")).get("fingerprint")
+
+
+def copy_resume_point(checkpoint: Path, resume_dir: Path) -> Path:
+    """Copy ``checkpoint`` into ``resume_dir`` as its one resume point, atomically.
+
+    The copy goes to a staging folder there and is renamed into place once whole; only then
+    are the older resume points (and staging folders left by a killed copy) deleted, so a
+    copy cut off at any moment leaves the previous resume point usable. A complete resume
+    point of the same step is kept as it is (it resumes the same way).
+    """
+    final = resume_dir / checkpoint.name
+    if not (is_complete_checkpoint(final) and _fingerprint(final) == _fingerprint(checkpoint)):
+        staging = resume_dir / f".tmp-{checkpoint.name}"
+        resume_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(checkpoint, staging)
+        if final.exists():  # a broken folder of that name: never a usable resume point
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    _remove_checkpoints(resume_dir, keep=final)
+    return final
+
+
 def _run_fingerprint(
     config: TrainingConfig, train_rows: int, block: int, total_steps: int, processes: int
 ) -> dict[str, Any]:
@@ -939,6 +1070,31 @@ class TrainingResult:
     seconds: float = 0.0
     train_seconds: float = 0.0
     model: nn.Module | None = field(default=None, repr=False)
+    checkpoint_dir: Path | None = None
+    resume_dir: Path | None = None
+    model_bytes: int = 0
+    """Size of the saved model's files in ``output_dir`` (not its checkpoints)."""
+    checkpoint_bytes: int = 0
+    """Size of the checkpoints in ``checkpoint_dir``."""
+    resume_bytes: int = 0
+    """Size of the resume point in ``resume_dir`` (0: none)."""
+
+    def storage(self) -> str:
+        """One line: how much each saved thing takes, and where it lives."""
+        parts = [
+            f"saved model {human_size(self.model_bytes)} in {self.output_dir}"
+            if self.model_bytes
+            else f"no saved model in {self.output_dir}",
+            f"checkpoints {human_size(self.checkpoint_bytes)} in {self.checkpoint_dir}"
+            if self.checkpoint_dir is not None
+            else "no checkpoints",
+            f"resume point {human_size(self.resume_bytes)} in {self.resume_dir}"
+            if self.resume_bytes
+            else f"no resume point in {self.resume_dir}"
+            if self.resume_dir is not None
+            else "no resume point (resume_dir not set)",
+        ]
+        return "; ".join(parts)
 
     def summary(self) -> str:
         """A few lines for the end of a run."""
@@ -951,11 +1107,18 @@ class TrainingResult:
             if self.out_of_time
             else "finished"
         )
+        # after a resume, the training time counts the earlier sessions too
+        times = (
+            f"{self.train_seconds:.1f} s of training over all sessions, "
+            f"{self.seconds:.1f} s in this call"
+            if self.resumed_from
+            else f"{self.train_seconds:.1f} s training, {self.seconds:.1f} s in all"
+        )
         lines = [
             f"training {state}: step {self.completed_steps} of {self.total_steps}"
             + (f", resumed from {self.resumed_from.name}" if self.resumed_from else ""),
             f"device {self.device} x {self.processes} process(es), precision {self.precision}, "
-            f"{self.train_seconds:.1f} s training, {self.seconds:.1f} s in all",
+            + times,
         ]
         if self.final_eval is not None:
             e = self.final_eval
@@ -968,6 +1131,7 @@ class TrainingResult:
             lines.append(
                 f"best model (val loss {self.best_val_loss:.4f}) saved in {self.output_dir}"
             )
+        lines.append(self.storage())
         return "\n".join(lines)
 
 
@@ -987,6 +1151,18 @@ def _quiet_saving():
         chatty.setLevel(level)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def _clock() -> float:
+    """Seconds on a monotonic clock: what resume copies are spaced by (tests replace it)."""
+    return time.monotonic()
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
 
 
 def _reset_accelerate_state() -> None:
@@ -1170,8 +1346,18 @@ class TrainingRun:
         self.quick_eval = acc.prepare(quick_eval) if quick_eval is not None else None
         assert len(self.train_loader) == batches_per_process
 
-        # bookkeeping, all of it saved in checkpoints
+        # where things go: the model, the checkpoints, the rolling resume point
         self.output_dir = Path(config.output_dir).expanduser()
+        self.checkpoint_dir = config.checkpoint_dir
+        self.resume_dir = config.resume_point_dir
+        if self.resume_dir is not None and _same_folder(self.resume_dir, self.checkpoint_dir):
+            raise ValueError(
+                f"The resume folder {self.resume_dir} is the checkpoint folder: give "
+                f"--resume-dir a folder of its own (it holds one copy of the latest checkpoint)."
+            )
+        self.last_resume_copy = _clock()  # copies are spaced from the start of the session
+
+        # bookkeeping, all of it saved in checkpoints
         self.fingerprint = _run_fingerprint(
             config, self.train_rows, self.block, self.total_steps, self.processes
         )
@@ -1246,6 +1432,7 @@ class TrainingRun:
         finished = self.completed >= self.total_steps or self.stopped_early or self.out_of_time
         if cfg.checkpoint_every and self.completed % cfg.checkpoint_every == 0 and not finished:
             self.save_checkpoint()  # (the end of the run saves one after the final evaluation)
+            self.update_resume_point()
         self.window_start = time.perf_counter()  # restart the clock: tokens/s counts training only
 
     def check_finite(self, loss: torch.Tensor) -> None:
@@ -1328,7 +1515,7 @@ class TrainingRun:
     def save_checkpoint(self) -> Path:
         """Write model, optimizer, scheduler, RNG and data position to a temporary folder,
         then rename it into place; keep the last ``keep_checkpoints``."""
-        acc, folder = self.accelerator, self.config.checkpoint_dir
+        acc, folder = self.accelerator, self.checkpoint_dir
         final = folder / f"{CHECKPOINT_PREFIX}{self.completed:06d}"
         staging = folder / f".tmp-{final.name}"
         if acc.is_main_process:
@@ -1351,17 +1538,47 @@ class TrainingRun:
         self.last_checkpoint = final
         return final
 
+    def update_resume_point(self, force: bool = False) -> None:
+        """Copy the latest checkpoint to ``resume_dir`` (when set), if the last copy is
+        ``resume_copy_minutes`` old (``force``: in any case). The main process copies."""
+        if self.resume_dir is None or self.last_checkpoint is None:
+            return
+        acc = self.accelerator
+        due = _clock() - self.last_resume_copy >= 60 * self.config.resume_copy_minutes
+        acc.wait_for_everyone()
+        if acc.is_main_process and (force or due):
+            copy_resume_point(self.last_checkpoint, self.resume_dir)
+            self.last_resume_copy = _clock()
+        acc.wait_for_everyone()
+
+    def remove_resume_point(self) -> None:
+        """Once the run is over and its model saved, the saved model replaces the resume
+        point: delete it. The main process deletes."""
+        if self.resume_dir is None:
+            return
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if acc.is_main_process and (self.output_dir / "config.json").is_file():
+            _remove_checkpoints(self.resume_dir)
+        acc.wait_for_everyone()
+
     def resume(self) -> None:
-        """Load the latest complete checkpoint, if its run had the same settings."""
-        acc, folder = self.accelerator, self.config.checkpoint_dir
+        """Load the latest complete checkpoint, from the checkpoint folder or the resume
+        folder (the later step wins), if its run had the same settings."""
+        acc, folder = self.accelerator, self.checkpoint_dir
+        folders = [folder] if self.resume_dir is None else [folder, self.resume_dir]
         if not self.config.resume:
             if acc.is_main_process:
-                shutil.rmtree(folder, ignore_errors=True)
+                for place in folders:
+                    _remove_checkpoints(place)
             acc.wait_for_everyone()
             return
-        checkpoint = latest_checkpoint(folder)
+        # the latest step wins; at equal steps the checkpoint folder's (the first listed)
+        found = [p for place in folders for p in list_checkpoints(place)]
+        checkpoint = max(found, key=checkpoint_step, default=None)
         if checkpoint is None:
             return
+        folder = checkpoint.parent
         saved = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
         differ = {
             key: (saved["fingerprint"].get(key), now)
@@ -1374,8 +1591,9 @@ class TrainingRun:
             )
             raise CheckpointMismatchError(
                 f"The checkpoints in {folder} come from a run with other settings ({detail}). "
-                f"Use the same settings to resume, choose another --output-dir, or start over "
-                f"with --no-resume (which deletes those checkpoints)."
+                f"Use the same settings to resume, choose another --output-dir (and "
+                f"--checkpoint-directory, --resume-dir if set), or start over with --no-resume "
+                f"(which deletes those checkpoints)."
             )
         acc.load_state(str(checkpoint))
         run = saved["run"]
@@ -1411,6 +1629,8 @@ class TrainingRun:
                 "train_blocks": self.train_rows,
                 "validation_blocks": self.val_rows,
                 "chars_per_token": self.chars_per_token,
+                "checkpoint_dir": str(self.checkpoint_dir),
+                "resume_dir": None if self.resume_dir is None else str(self.resume_dir),
             },
         }
 
@@ -1516,9 +1736,11 @@ class TrainingRun:
             self.step_losses, self.window_batches = [], 0
             self.progress.close()
             self.save_checkpoint()
+            self.update_resume_point(force=True)
+            copied = f" and copied to {self.resume_dir}" if self.resume_dir is not None else ""
             acc.print(
                 f"\nInterrupted at step {self.completed}: checkpoint saved to "
-                f"{self.last_checkpoint}. Run the same command again to resume."
+                f"{self.last_checkpoint}{copied}. Run the same command again to resume."
             )
         except Exception as error:
             if _is_oom(error):
@@ -1536,11 +1758,13 @@ class TrainingRun:
                 else None
             )
             acc.print(f"Nothing to do: the run in {self.output_dir} is complete.")
+            self.remove_resume_point()
         elif not interrupted:
             final = self.evaluate(full=True)
             better = self.improved(final)
             self.save_checkpoint()
             self.save_best(final, weights=better or not (self.output_dir / "config.json").is_file())
+            self.remove_resume_point()
             self.notify()
         acc.wait_for_everyone()
         result = TrainingResult(
@@ -1561,6 +1785,11 @@ class TrainingRun:
             model_saved=(self.output_dir / "config.json").is_file() and not interrupted,
             seconds=time.perf_counter() - self.started,
             model=acc.unwrap_model(self.objective, keep_fp32_wrapper=False).model,
+            checkpoint_dir=self.checkpoint_dir,
+            resume_dir=self.resume_dir,
+            model_bytes=_files_bytes(self.output_dir, recursive=False),
+            checkpoint_bytes=_checkpoints_bytes(self.checkpoint_dir),
+            resume_bytes=_checkpoints_bytes(self.resume_dir),
         )
         acc.print(result.summary())
         return result
@@ -1579,10 +1808,12 @@ def train(
 ) -> TrainingResult:
     """Train ``model`` (default: ``config.model``, loaded) on ``dataset``; save the best.
 
-    Resumes from the latest complete checkpoint in ``config.output_dir`` when there is one
-    (and its settings match). ``chars_per_token`` of the validation text turns the loss
-    into bits per character. ``on_log`` gets the history after every log and evaluation
-    (for live plots). Ctrl-C saves a checkpoint and returns with ``interrupted=True``.
+    Resumes from the latest complete checkpoint in ``config.checkpoint_dir`` or
+    ``config.resume_point_dir`` when there is one (and its settings match).
+    ``chars_per_token`` of the validation text turns the loss into bits per character.
+    ``on_log`` gets the history after every log and evaluation (for live plots). Ctrl-C
+    saves a checkpoint (copied to the resume folder, if any) and returns with
+    ``interrupted=True``.
     """
     run = TrainingRun(
         config, dataset, model, tokenizer, source, chars_per_token, data_description, on_log
@@ -1612,7 +1843,9 @@ __all__ = [
     "chunked_lm_loss",
     "config_fields",
     "default_learning_rate",
+    "copy_resume_point",
     "evaluate_model",
+    "human_size",
     "is_complete_checkpoint",
     "latest_checkpoint",
     "learning_rate_schedule",

@@ -1,0 +1,317 @@
+"""Loading from the Hub, against a stand-in Hub on 127.0.0.1 (``tests/standin_hub.py``).
+
+huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE once, at import (and
+conftest.py sets HF_HUB_OFFLINE=1 for this process), so each scenario runs in a fresh
+subprocess with its own environment and prints its findings as one ``RESULT {json}`` line.
+The served model is 2 layers x 64 wide with a 1,024-token context: nothing like the offline
+model (2 x 128, 128 tokens), so the tests can tell which one was loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from standin_hub import DEFAULT_COMMIT, StandInHub, build_gpt2_repo
+
+SERVED = {"n_layer": 2, "n_embd": 64, "n_positions": 1024, "vocab_size": 50257}
+WEIGHTS = "/gpt2/resolve/{rev}/model.safetensors"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt")
+
+PRELUDE = """
+import json, os, sys, time
+def report(**facts):
+    print("RESULT " + json.dumps(facts), flush=True)
+def describe(model, tokenizer=None):
+    config = model.config
+    facts = {key: getattr(config, key) for key in ("n_layer", "n_embd", "n_positions", "vocab_size")}
+    if tokenizer is not None:
+        facts.update(tokens=len(tokenizer), max_length=tokenizer.model_max_length,
+                     hello=tokenizer("Hello world")["input_ids"])
+    return facts
+"""
+
+
+def run_scenario(
+    code: str,
+    *,
+    endpoint: str,
+    home: Path,
+    offline: bool = False,
+    colab: bool = False,
+    timeout: float = 120,
+) -> tuple[dict, subprocess.CompletedProcess]:
+    """Run ``code`` in a fresh interpreter against ``endpoint``; its RESULT and the process."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "COLAB_", "GPT2LAB_"))
+    }
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(home),
+        HF_HUB_OFFLINE="1" if offline else "0",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+        GPT2LAB_TRAINED_MODEL=str(home / "no-trained-model"),
+        PYTHONUNBUFFERED="1",
+    )
+    if colab:
+        env["COLAB_RELEASE_TAG"] = "1"
+    script = PRELUDE + textwrap.dedent(code)
+    completed = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    results = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+    assert completed.returncode == 0 and results, (
+        f"scenario failed (rc {completed.returncode})\n--- stdout\n{completed.stdout[-3000:]}"
+        f"\n--- stderr\n{completed.stderr[-5000:]}"
+    )
+    return json.loads(results[-1][len("RESULT ") :]), completed
+
+
+def weight_downloads(hub: StandInHub) -> int:
+    return sum(hub.count("GET", WEIGHTS.format(rev=rev)) for rev in ("main", DEFAULT_COMMIT))
+
+
+def downloads(hub: StandInHub, name: str) -> int:
+    return hub.count("GET", f"/{name}")
+
+
+@pytest.fixture(scope="module")
+def gpt2_repo(tmp_path_factory) -> Path:
+    return build_gpt2_repo(tmp_path_factory.mktemp("repo") / "gpt2")
+
+
+@pytest.fixture
+def hub(gpt2_repo):
+    with StandInHub({"gpt2": gpt2_repo}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def closed_endpoint(gpt2_repo) -> str:
+    """An endpoint whose port was just closed: connections to it are refused."""
+    gone = StandInHub({"gpt2": gpt2_repo}).start()
+    endpoint = gone.endpoint
+    gone.stop()
+    return endpoint
+
+
+FRESH_LOAD = """
+from helpers import modeling
+tokenizer = modeling.load_tokenizer("gpt2")
+weights_cached_after_tokenizer = modeling._cached_file("gpt2", "model.safetensors") is not None
+kind_after_tokenizer = modeling.locate_model("gpt2").kind
+model = modeling.load_model("gpt2", device="cpu")
+report(kind_after_tokenizer=kind_after_tokenizer,
+       weights_cached_after_tokenizer=weights_cached_after_tokenizer,
+       kind_after_model=modeling.locate_model("gpt2").kind,
+       model=describe(model, tokenizer))
+"""
+
+
+@pytest.fixture(scope="module")
+def downloaded(gpt2_repo, tmp_path_factory) -> dict:
+    """A fresh HF_HOME, then load_tokenizer("gpt2") and load_model("gpt2"), as a user would.
+
+    Returns the scenario's findings, the requests the hub served, and the HF_HOME, which
+    the later tests copy as "a machine where gpt2 was downloaded".
+    """
+    home = tmp_path_factory.mktemp("downloaded") / "hf_home"
+    with StandInHub({"gpt2": gpt2_repo}) as hub:
+        result, completed = run_scenario(FRESH_LOAD, endpoint=hub.endpoint, home=home)
+        requests = list(hub.requests)
+        weights = weight_downloads(hub)
+    return {"result": result, "stderr": completed.stderr, "requests": requests,
+            "weights": weights, "home": home}  # fmt: skip
+
+
+def copy_home(downloaded: dict, tmp_path: Path) -> Path:
+    """A copy of the HF_HOME where gpt2 was downloaded."""
+    home = tmp_path / "hf_home"
+    shutil.copytree(downloaded["home"], home, symlinks=True)
+    return home
+
+
+def cache_part_of_gpt2(home: Path, repo_id: str, keep: set[str]) -> None:
+    """Cache, under ``repo_id``, only the files named in ``keep`` of the cached gpt2."""
+    hub_cache = home / "hub"
+    target = hub_cache / f"models--{repo_id.replace('/', '--')}"
+    if target.name != "models--gpt2":
+        shutil.copytree(hub_cache / "models--gpt2", target, symlinks=True)
+    snapshot = target / "snapshots" / DEFAULT_COMMIT
+    for entry in list(snapshot.iterdir()):
+        if entry.name not in keep:
+            blob = entry.resolve()
+            entry.unlink()
+            blob.unlink(missing_ok=True)
+
+
+def test_a_fresh_cache_loads_the_served_model_after_its_tokenizer(downloaded):
+    result = downloaded["result"]
+    assert result["weights_cached_after_tokenizer"] is False  # the tokenizer took no weights
+    assert result["kind_after_tokenizer"] == "hub"  # tokenizer files cached != model cached
+    assert result["kind_after_model"] == "hub-cache"
+    assert result["model"] == {
+        **SERVED,
+        "tokens": 50257,
+        "max_length": 1024,
+        "hello": [15496, 995],
+    }
+    assert downloaded["weights"] == 1, downloaded["requests"]
+    assert "offline model" not in downloaded["stderr"]
+
+
+def test_a_partly_cached_repo_loads_the_rest_from_the_hub(downloaded, tmp_path, gpt2_repo):
+    """Tokenizer cached but no weights (as AutoTokenizer leaves it), or only config.json."""
+    home = copy_home(downloaded, tmp_path)
+    cache_part_of_gpt2(home, "owner/config-only", {"config.json"})  # copied before gpt2 shrinks
+    cache_part_of_gpt2(home, "gpt2", {"config.json", *TOKENIZER_FILES})
+    code = """
+    from helpers import modeling
+    facts = {}
+    for name in ("gpt2", "owner/config-only"):
+        source = modeling.locate_model(name)
+        model, tokenizer = modeling.load_model_and_tokenizer(name, device="cpu")
+        facts[name] = dict(kind=source.kind, model=describe(model, tokenizer))
+    report(**facts)
+    """
+    repos = {"gpt2": gpt2_repo, "owner/config-only": gpt2_repo}
+    with StandInHub(repos) as hub:
+        result, _ = run_scenario(code, endpoint=hub.endpoint, home=home)
+    for name in repos:
+        assert result[name]["kind"] == "hub", name
+        assert result[name]["model"]["n_positions"] == 1024 and result[name]["model"]["n_embd"] == 64
+        assert result[name]["model"]["tokens"] == 50257 and result[name]["model"]["max_length"] == 1024
+        weights = hub.count("GET", "/model.safetensors") and hub.requests_for("GET", "/model.safetensors")
+        assert sum(path.startswith(f"/{name}/") for _, path in weights) == 1, hub.requests
+    # the tokenizer came from the cache when it was there, from the hub when not
+    assert hub.count("GET", "/tokenizer.json") == 1
+    assert hub.requests_for("GET", "/tokenizer.json")[0][1].startswith("/owner/config-only/")
+
+
+def test_a_cached_model_loads_quickly_when_the_hub_has_gone(downloaded, tmp_path, closed_endpoint):
+    home = copy_home(downloaded, tmp_path)
+    code = """
+    from helpers import modeling
+    start = time.perf_counter()
+    source = modeling.locate_model("gpt2")
+    model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
+    report(kind=source.kind, seconds=time.perf_counter() - start, model=describe(model, tokenizer))
+    """
+    started = time.perf_counter()
+    result, completed = run_scenario(code, endpoint=closed_endpoint, home=home)
+    # transformers' own retry loop takes 25-47 s: well under 15 s means it never ran
+    assert time.perf_counter() - started < 15 and result["seconds"] < 10
+    assert result["kind"] == "hub-cache"
+    assert result["model"]["n_positions"] == 1024 and result["model"]["tokens"] == 50257
+    assert "offline model" not in completed.stderr
+
+
+def test_offline_mode_reads_the_cache_and_never_asks_the_hub(downloaded, tmp_path, hub):
+    home = copy_home(downloaded, tmp_path)
+    code = """
+    from helpers import environment, modeling
+    source = modeling.locate_model("gpt2")
+    model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
+    report(kind=source.kind, online=environment.is_online(), model=describe(model, tokenizer))
+    """
+    result, _ = run_scenario(code, endpoint=hub.endpoint, home=home, offline=True)
+    assert result["kind"] == "hub-cache" and result["online"] is False
+    assert result["model"]["n_positions"] == 1024
+    assert hub.requests == []
+
+
+def test_offline_mode_without_a_cache_uses_the_offline_model_with_its_banner(tmp_path, hub):
+    code = """
+    from helpers import modeling
+    source = modeling.locate_model("gpt2")
+    model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
+    report(kind=source.kind, reason=source.reason, model=describe(model, tokenizer))
+    """
+    result, completed = run_scenario(code, endpoint=hub.endpoint, home=tmp_path, offline=True)
+    assert result["kind"] == "offline" and "HF_HUB_OFFLINE=1" in result["reason"]
+    assert result["model"]["n_positions"] == 128 and result["model"]["max_length"] == 128
+    assert "Using     : the offline model 'gpt2lab-tiny'" in completed.stderr
+    assert hub.requests == []
+
+
+def test_a_name_not_on_the_hub_is_one_clear_line_from_the_cli(tmp_path, hub):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HF_", "TRANSFORMERS_", "COLAB_", "GPT2LAB_"))
+    }
+    env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path), HF_HUB_OFFLINE="0",
+               HF_HUB_DISABLE_TELEMETRY="1", NO_PROXY="127.0.0.1,localhost")  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "-m", "helpers", "model", "--model", "no-such-model-xyz"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [line for line in completed.stderr.splitlines() if line.strip()]
+    assert completed.returncode == 2, completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert lines == [
+        f"error: no model named 'no-such-model-xyz' on the Hub at {hub.endpoint}: check the "
+        f"spelling (e.g. 'gpt2', 'distilgpt2' or 'owner/name'), or pass the folder that "
+        f"save_pretrained wrote."
+    ]
+    assert hub.count(path_end="/no-such-model-xyz/resolve/main/config.json") >= 1
+
+
+def test_the_probe_follows_hf_endpoint_and_honours_hf_hub_offline(tmp_path, hub, closed_endpoint):
+    code = f"""
+    from huggingface_hub import constants
+    from helpers import environment
+    facts = dict(endpoint=environment.hub_endpoint(), live=environment.is_online())
+    constants.ENDPOINT = {closed_endpoint!r}
+    facts["closed"] = environment.is_online()
+    constants.ENDPOINT = facts["endpoint"]
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    facts["offline_flag"] = environment.is_online()
+    report(**facts)
+    """
+    result, _ = run_scenario(code, endpoint=hub.endpoint, home=tmp_path)
+    assert result == {
+        "endpoint": hub.endpoint,
+        "live": True,
+        "closed": False,
+        "offline_flag": False,
+    }
+    assert hub.requests == []  # a TCP probe, no HTTP request
+
+
+def test_on_colab_an_unreachable_hub_is_an_error_not_the_offline_model(tmp_path, closed_endpoint):
+    code = """
+    from helpers import environment, modeling
+    try:
+        modeling.load_model("gpt2", device="cpu")
+        message = None
+    except modeling.ModelNotAvailableError as error:
+        message = str(error)
+    on_purpose = modeling.locate_model("gpt2", allow_offline_fallback=True).kind
+    os.environ["GPT2LAB_MODEL"] = "gpt2lab-tiny"
+    by_name = modeling.locate_model().kind
+    report(colab=environment.in_colab(), message=message, on_purpose=on_purpose, by_name=by_name)
+    """
+    result, completed = run_scenario(code, endpoint=closed_endpoint, home=tmp_path, colab=True)
+    assert result["colab"] is True
+    message = result["message"]
+    assert message is not None and message.startswith("Cannot load 'gpt2'")
+    for hint in (closed_endpoint, "internet", "HF_ENDPOINT", "HF_HUB_OFFLINE", "gpt2lab-tiny"):
+        assert hint in message
+    assert "GPT2LAB_MODEL=gpt2lab-tiny" in message
+    assert result["on_purpose"] == "offline" and result["by_name"] == "offline"
+    assert "RANDOM weights" not in completed.stderr  # no offline model was built

@@ -380,20 +380,36 @@ print(inspect.getsource(TrainingRun.loop))
 # generators and the position in the data.
 
 # %% [markdown]
-# ## 8 · The run — interrupted, then resumed
+# ## 8 · The run, and what happens when it is interrupted
 #
-# We start clean (`resume=False` deletes old checkpoints), and stop the run a third of
-# the way as if you had pressed *Stop* (Ctrl-C): the loop saves a checkpoint before it
-# returns. Then we run **the same call again**: it finds the checkpoint and carries on
-# from that step, with the same data order and random state, as if never interrupted.
-# The plot updates while it trains.
+# First a small demonstration, in a scratch folder with a copy of the model: a short run
+# is stopped a third of the way, as if you had pressed *Stop* (Ctrl-C). The loop saves a
+# checkpoint before it returns. Then **the same call again** finds the checkpoint and
+# carries on from that step, with the same data order and random state, as if never
+# interrupted.
 
 # %%
-from helpers.plots import LiveLossPlot
-from helpers.training import train
+import copy
+import shutil
+import tempfile
+from pathlib import Path
 
-# a third of the way, on a step that is logged (the callback below sees logged steps)
-STOP_AT = max(1, config.max_steps // 3 // config.log_every) * config.log_every
+from helpers.plots import LiveLossPlot
+from helpers.training import train, unfinished_checkpoint
+
+scratch = Path(tempfile.mkdtemp(prefix="gpt2lab-resume-demo-"))
+demo = replace(
+    config,
+    output_dir=str(scratch / "model"),
+    checkpoint_directory=str(scratch / "checkpoints"),
+    resume_dir=str(scratch / "resume"),  # never the Drive: this is only a demonstration
+    max_steps=quick_or_full(6, 30),
+    log_every=1,
+    eval_every=0,
+    checkpoint_every=0,
+    progress_bar=False,
+)
+STOP_AT = demo.max_steps // 3
 
 
 def press_stop_at_step(history):
@@ -403,21 +419,41 @@ def press_stop_at_step(history):
 
 
 common = dict(
-    model=model, tokenizer=tokenizer, source=source, chars_per_token=chars_per_token,
+    tokenizer=tokenizer, source=source, chars_per_token=chars_per_token,
     data_description=f"The Shakespeare corpus of the course: {stats.documents['train']} works "
     f"for training, {stats.tokens['train']:,} tokens; {stats.documents['validation']} held-out "
     f"works for validation.",
 )  # fmt: skip
-first = train(replace(config, resume=False), dataset, on_log=press_stop_at_step, **common)
+demo_model = copy.deepcopy(model)
+first = train(replace(demo, resume=False), dataset, model=demo_model, on_log=press_stop_at_step, **common)
 print()
+again = train(demo, dataset, model=demo_model, **common)
 assert first.interrupted and first.completed_steps == STOP_AT
+assert again.resumed_from.name == f"checkpoint-{STOP_AT:06d}"
+assert again.completed_steps == demo.max_steps
+shutil.rmtree(scratch)
+del demo_model
+
+# %% [markdown]
+# Now the real run. Its checkpoints go to `config.checkpoint_dir`; on Colab that is the
+# VM's own disk (fast, and a GPT-2 checkpoint with its optimizer state is about three
+# times the weights: 1.5 GB), while **one** rolling copy, the *resume point*, goes to your
+# Drive, at most every `resume_copy_minutes`. When the run ends, the final model is saved
+# (on Colab: to Drive) and the resume point is deleted. If Colab disconnects mid-run,
+# run the notebook again: the cell below finds the unfinished run and resumes it.
+# Otherwise it starts afresh. The summary it prints says how much went where. The plot
+# updates while it trains.
 
 # %%
+unfinished = unfinished_checkpoint(config)
+print(f"resuming the unfinished run at {unfinished}" if unfinished else "starting a fresh run")
 live = LiveLossPlot(title="loss, live")
-result = train(config, dataset, on_log=live, **common)
+result = train(
+    replace(config, resume=unfinished is not None), dataset, model=model, on_log=live, **common
+)
 live.redraw()
-assert result.resumed_from.name == f"checkpoint-{STOP_AT:06d}"
 assert result.completed_steps == config.max_steps
+assert (result.resumed_from is not None) == (unfinished is not None)
 assert [r["step"] for r in result.history.train] == sorted(
     {r["step"] for r in result.history.train}
 )

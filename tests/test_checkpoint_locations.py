@@ -96,20 +96,21 @@ def test_checkpoints_go_to_the_checkpoint_folder_not_the_model_folder(
     out, local, _ = places
     assert TrainingConfig(output_dir=str(out)).checkpoint_dir == out / "checkpoints"
     monkeypatch.setenv(CHECKPOINT_DIR_ENV_VAR, str(local))
-    assert TrainingConfig(output_dir=str(out)).checkpoint_dir == local
+    mine = TrainingConfig(output_dir=str(out)).checkpoint_dir  # a subfolder per output folder
+    assert mine.parent == local and mine.name.startswith("model-")
     chosen = TrainingConfig(output_dir=str(out), checkpoint_directory=str(local / "x"))
-    assert chosen.checkpoint_dir == local / "x"  # the setting beats the variable
+    assert chosen.checkpoint_dir == local / "x"  # the setting beats the variable, as it is
 
     result = fit(out, tokenizer, max_steps=8)
-    assert [p.name for p in list_checkpoints(local)] == ["checkpoint-000004", "checkpoint-000008"]
+    assert [p.name for p in list_checkpoints(mine)] == ["checkpoint-000004", "checkpoint-000008"]
     assert not (out / "checkpoints").exists() and not list(out.rglob("checkpoint-*"))
-    assert (out / "model.safetensors").is_file() and result.checkpoint_dir == local
+    assert (out / "model.safetensors").is_file() and result.checkpoint_dir == mine
     args = json.loads((out / "training_args.json").read_text())
     assert args["checkpoint_directory"] is None  # the setting as given, the folder resolved
-    assert args["resolved"]["checkpoint_dir"] == str(local)
+    assert args["resolved"]["checkpoint_dir"] == str(mine)
 
     again = fit(out, tokenizer, max_steps=8)  # finds its checkpoints there: nothing to do
-    assert again.resumed_from == local / "checkpoint-000008" and again.history == result.history
+    assert again.resumed_from == mine / "checkpoint-000008" and again.history == result.history
 
 
 def test_ctrl_c_leaves_one_resume_point_and_a_new_machine_resumes_from_it(
@@ -156,11 +157,33 @@ def test_a_finished_run_deletes_its_resume_point_and_keeps_the_model(
     copied = spy_on_copies(monkeypatch)
     result = fit(out, tokenizer, max_steps=12, checkpoint_every=4, resume_copy_minutes=0)
     assert copied == [4, 8]  # every periodic checkpoint; the final model replaces the last
-    assert result.model_saved and result.resume_dir == resume
-    assert not list(resume.glob("*checkpoint-*")) and result.resume_bytes == 0
+    assert result.model_saved and result.resume_dir.parent == resume
+    assert not list(resume.rglob("*checkpoint-*")) and result.resume_bytes == 0
     for name in ["config.json", "model.safetensors", "tokenizer.json", "history.json"]:
         assert (out / name).is_file(), name
-    assert [p.name for p in list_checkpoints(local)] == ["checkpoint-000008", "checkpoint-000012"]
+    kept = list_checkpoints(result.checkpoint_dir)
+    assert [p.name for p in kept] == ["checkpoint-000008", "checkpoint-000012"]
+
+
+def test_runs_into_other_folders_leave_a_resume_point_alone(places, tokenizer, monkeypatch):
+    """As on Colab, where the variables are set for every notebook: a sweep with
+    --no-resume into a scratch folder must not delete the main run's resume point."""
+    out, local, resume = places
+    monkeypatch.setenv(CHECKPOINT_DIR_ENV_VAR, str(local))
+    monkeypatch.setenv(RESUME_DIR_ENV_VAR, str(resume))
+    settings = dict(checkpoint_every=2, resume_copy_minutes=0)
+    stopped = fit(out, tokenizer, on_log=ctrl_c_at(5), **settings)
+    point = stopped.resume_dir / "checkpoint-000005"
+    assert is_complete_checkpoint(point)
+
+    other = fit(out.parent / "sweep", tokenizer, resume=False, max_steps=4, **settings)
+    assert other.resume_dir.parent == resume and other.resume_dir != stopped.resume_dir
+    assert other.checkpoint_dir.parent == local and other.checkpoint_dir != stopped.checkpoint_dir
+    assert is_complete_checkpoint(point) and list_checkpoints(stopped.checkpoint_dir)
+
+    shutil.rmtree(local)  # a new VM
+    resumed = fit(out, tokenizer, **settings)
+    assert resumed.resumed_from == point and resumed.completed_steps == 12
 
 
 def test_resume_copies_are_spaced_by_resume_copy_minutes(places, tokenizer, monkeypatch):
@@ -330,5 +353,8 @@ def test_the_new_settings_have_flags_and_checks(monkeypatch):
     assert TrainingConfig.for_mode().resume_copy_minutes == 10.0
     assert TrainingConfig().resume_point_dir is None
     monkeypatch.setenv(RESUME_DIR_ENV_VAR, "~/resume")
-    assert TrainingConfig().resume_point_dir.name == "resume"
-    assert "~" not in str(TrainingConfig().resume_point_dir)
+    found = TrainingConfig(output_dir="/drive/finetuned").resume_point_dir
+    assert found.parent.name == "resume" and found.name.startswith("finetuned-")
+    assert "~" not in str(found) and found != TrainingConfig(output_dir="/x").resume_point_dir
+    explicit = TrainingConfig(resume_dir="~/mine").resume_point_dir  # the setting, as it is
+    assert explicit.name == "mine" and "~" not in str(explicit)

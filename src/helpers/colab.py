@@ -229,6 +229,15 @@ def ensure_trained_model(train_if_missing: bool = True) -> Path | None:
         f"No fine-tuned model in {expected}. Notebook 03 saves it there"
         + (" (on your Drive)." if in_colab() and os.environ.get(RESUME_ENV_VAR) else ".")
     )
+    from helpers.training import TrainingConfig, unfinished_checkpoint
+
+    unfinished = unfinished_checkpoint(TrainingConfig(output_dir=str(expected)))
+    if unfinished is not None and train_if_missing:
+        raise RuntimeError(
+            f"Notebook 03's run is unfinished (its latest checkpoint is {unfinished}): run "
+            f"notebook 03 again to finish it (it resumes from there), then this notebook. "
+            f"Or set TRAIN_IF_MISSING = False to go on with the base model."
+        )
     if not train_if_missing:
         print(
             "Going on with the BASE model: nothing below is fine-tuned. Run notebook 03 "

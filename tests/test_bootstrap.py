@@ -23,7 +23,7 @@ def _course(folder: Path, requires: list[str]) -> Path:
     (folder / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=69"]\nbuild-backend = "setuptools.build_meta"\n'
         f'[project]\nname = "tiny-course"\nversion = "1.0"\ndependencies = [{deps}]\n'
-        '[tool.setuptools]\npy-modules = []\n'
+        "[tool.setuptools]\npy-modules = []\n"
     )
     git = ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@localhost"]
     subprocess.run([*git, "init", "-q"], check=True)

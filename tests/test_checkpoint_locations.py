@@ -358,3 +358,35 @@ def test_the_new_settings_have_flags_and_checks(monkeypatch):
     assert "~" not in str(found) and found != TrainingConfig(output_dir="/x").resume_point_dir
     explicit = TrainingConfig(resume_dir="~/mine").resume_point_dir  # the setting, as it is
     assert explicit.name == "mine" and "~" not in str(explicit)
+
+
+def test_the_same_drive_folder_through_another_mount_point_finds_its_resume_point(
+    tmp_path, monkeypatch
+):
+    """A new Colab VM reaches Drive through its own mount point: same folder, same place."""
+    drive = tmp_path / "drive"
+    (drive / "finetuned").mkdir(parents=True)
+    first, second = tmp_path / "vm1-mount", tmp_path / "vm2-mount"
+    first.symlink_to(drive, target_is_directory=True)
+    second.symlink_to(drive, target_is_directory=True)
+    monkeypatch.setenv("GPT2LAB_RESUME_DIR", str(drive / "resume"))
+    here = training.TrainingConfig(output_dir=str(first / "finetuned")).resume_point_dir
+    there = training.TrainingConfig(output_dir=str(second / "finetuned")).resume_point_dir
+    other = training.TrainingConfig(output_dir=str(drive / "elsewhere")).resume_point_dir
+    assert here == there != other
+
+
+def test_only_an_unfinished_run_is_offered_for_resuming(places, tokenizer):
+    """unfinished_checkpoint: an interrupted run's checkpoint; nothing once it finished."""
+    model_dir, _, resume = places
+    cfg = config(model_dir, resume_dir=str(resume))
+    assert training.unfinished_checkpoint(cfg) is None
+    first = fit(model_dir, tokenizer, on_log=ctrl_c_at(3), resume_dir=str(resume))
+    assert first.interrupted
+    found = training.unfinished_checkpoint(cfg)
+    assert found is not None and training.checkpoint_step(found) == 3
+    shutil.rmtree(cfg.checkpoint_dir)  # a new machine: only the resume point is left
+    assert training.unfinished_checkpoint(cfg).parent == resume
+    done = fit(model_dir, tokenizer, resume_dir=str(resume))
+    assert done.completed_steps == done.total_steps
+    assert training.unfinished_checkpoint(cfg) is None  # finished: train afresh next time

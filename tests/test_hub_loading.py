@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -87,10 +88,6 @@ def weight_downloads(hub: StandInHub) -> int:
     return sum(hub.count("GET", WEIGHTS.format(rev=rev)) for rev in ("main", DEFAULT_COMMIT))
 
 
-def downloads(hub: StandInHub, name: str) -> int:
-    return hub.count("GET", f"/{name}")
-
-
 @pytest.fixture(scope="module")
 def gpt2_repo(tmp_path_factory) -> Path:
     return build_gpt2_repo(tmp_path_factory.mktemp("repo") / "gpt2")
@@ -102,13 +99,17 @@ def hub(gpt2_repo):
         yield running
 
 
-@pytest.fixture(scope="module")
-def closed_endpoint(gpt2_repo) -> str:
-    """An endpoint whose port was just closed: connections to it are refused."""
-    gone = StandInHub({"gpt2": gpt2_repo}).start()
-    endpoint = gone.endpoint
-    gone.stop()
-    return endpoint
+@pytest.fixture
+def closed_endpoint() -> str:
+    """An endpoint whose port was just closed: connections to it are refused.
+
+    Function-scoped and asked for after ``hub``, so it cannot be the port of a live hub.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 FRESH_LOAD = """
@@ -208,22 +209,36 @@ def test_a_partly_cached_repo_loads_the_rest_from_the_hub(downloaded, tmp_path, 
     assert hub.requests_for("GET", "/tokenizer.json")[0][1].startswith("/owner/config-only/")
 
 
-def test_a_cached_model_loads_quickly_when_the_hub_has_gone(downloaded, tmp_path, closed_endpoint):
+def test_a_cached_model_loads_quickly_when_the_hub_has_gone(downloaded, tmp_path, hub):
     home = copy_home(downloaded, tmp_path)
+    # a second repo whose weights are cached but not its tokenizer
+    cache_part_of_gpt2(home, "owner/no-tokenizer", {"config.json", "model.safetensors"})
+    hub.stop()  # the Hub goes away: its port now refuses connections
     code = """
     from helpers import modeling
     start = time.perf_counter()
     source = modeling.locate_model("gpt2")
     model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
-    report(kind=source.kind, seconds=time.perf_counter() - start, model=describe(model, tokenizer))
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        modeling.load_model_and_tokenizer("owner/no-tokenizer", device="cpu")
+        error = None
+    except modeling.ModelNotAvailableError as raised:
+        error = str(raised)
+    report(kind=source.kind, seconds=seconds, model=describe(model, tokenizer),
+           error=error, error_seconds=time.perf_counter() - start)
     """
     started = time.perf_counter()
-    result, completed = run_scenario(code, endpoint=closed_endpoint, home=home)
+    result, completed = run_scenario(code, endpoint=hub.endpoint, home=home)
     # transformers' own retry loop takes 25-47 s: well under 15 s means it never ran
     assert time.perf_counter() - started < 15 and result["seconds"] < 10
     assert result["kind"] == "hub-cache"
     assert result["model"]["n_positions"] == 1024 and result["model"]["tokens"] == 50257
     assert "offline model" not in completed.stderr
+    # the cache falls short and the Hub is gone: a clear error, without the retry loop
+    assert result["error"].startswith("Could not load the tokenizer 'owner/no-tokenizer'")
+    assert result["error_seconds"] < 5
 
 
 def test_offline_mode_reads_the_cache_and_never_asks_the_hub(downloaded, tmp_path, hub):
@@ -260,8 +275,8 @@ def test_a_name_not_on_the_hub_is_one_clear_line_from_the_cli(tmp_path, hub):
     assert "Traceback" not in completed.stderr
     assert lines == [
         f"error: no model named 'no-such-model-xyz' on the Hub at {hub.endpoint}: check the "
-        f"spelling (e.g. 'gpt2', 'distilgpt2' or 'owner/name'), or pass the folder that "
-        f"save_pretrained wrote."
+        f"spelling (e.g. 'gpt2', 'distilgpt2' or 'owner/name'; a private model needs "
+        f"`hf auth login`), or pass the folder that save_pretrained wrote."
     ]
     assert hub.count(path_end="/no-such-model-xyz/resolve/main/config.json") >= 1
 

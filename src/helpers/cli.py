@@ -23,9 +23,9 @@ def _cmd_env(args: argparse.Namespace) -> int:
 def _cmd_model(args: argparse.Namespace) -> int:
     from helpers.modeling import count_parameters, load_model_and_tokenizer, locate_model
 
-    source = locate_model(args.model, allow_offline_fallback=not args.no_fallback)
+    source = locate_model(args.model, allow_offline_fallback=False if args.no_fallback else None)
     model, tokenizer = load_model_and_tokenizer(
-        args.model, args.device, allow_offline_fallback=not args.no_fallback
+        args.model, args.device, allow_offline_fallback=False if args.no_fallback else None
     )
     config = model.config
     print(f"asked for      : {source.requested}")

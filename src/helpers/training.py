@@ -308,13 +308,15 @@ class TrainingConfig:
         The variables name one folder for every run (notebooks, sweeps, a short stand-in
         run); each output folder gets its own subfolder there, named after it and a hash of
         its full path, so that one run's checkpoints, ``--no-resume`` or finish never touch
-        another's, as when they lived in the output folder itself.
+        another's, as when they lived in the output folder itself. The path is resolved
+        (links followed), so the same Drive folder reached from a new machine's mount point
+        finds the same subfolder.
         """
         base = os.environ.get(variable, "").strip()
         if not base:
             return None
         output = Path(self.output_dir).expanduser()
-        key = hashlib.sha256(os.path.abspath(output).encode("utf-8")).hexdigest()[:8]
+        key = hashlib.sha256(str(output.resolve()).encode("utf-8")).hexdigest()[:8]
         return Path(base).expanduser() / f"{output.name or 'model'}-{key}"
 
 

@@ -107,3 +107,12 @@ def test_the_bootstrap_cell_explains_a_failed_fetch(tmp_path):
     assert "does not appear to be a git repository" in message  # git's own words
     assert "GPT2LAB_REPO=" in message and "GPT2LAB_REF=v9.9.9" in message  # what to check
     assert not (tmp_path / "content" / "gpt2-lab").exists()  # nothing half-fetched is left
+
+
+def test_every_notebook_asks_colab_for_a_gpu():
+    import json
+
+    for path in sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        metadata = json.loads(path.read_text(encoding="utf-8"))["metadata"]
+        assert metadata.get("accelerator") == "GPU", path.name
+        assert metadata.get("colab", {}).get("gpuType") == "T4", path.name

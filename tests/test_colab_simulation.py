@@ -22,9 +22,10 @@ sys.path.insert(0, str(HERE / "colab_sim"))
 from simulate import (  # noqa: E402
     PROJECT,
     ColabSimulation,
-    drive_listing,
     fetch_corpus_archive,
     pinned_ref,
+    resume_points,
+    run_course,
     snapshot_repository,
 )
 from standin_hub import StandInHub, build_gpt2_repo  # noqa: E402
@@ -41,17 +42,6 @@ NOTEBOOKS = [
 ]
 
 
-def _resume_points(drive: Path) -> list[Path]:
-    """Complete resume points on the Drive (one subfolder per output folder)."""
-    from helpers.training import list_checkpoints
-
-    try:
-        folders = [p for p in (drive / COURSE / "resume").iterdir() if p.is_dir()]
-        return [point for folder in folders for point in list_checkpoints(folder)]
-    except OSError:  # not there yet, or changing while we look
-        return []
-
-
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """Run the course on the simulated Colab; returns (simulation, runs by name, hub)."""
@@ -59,18 +49,9 @@ def course(tmp_path_factory):
     served = build_gpt2_repo(root / "hub" / "gpt2")
     repo = snapshot_repository(PROJECT, root / "course-repo", pinned_ref())
     links = fetch_corpus_archive(PROJECT / "runs" / "colab-sim-cache")
-    runs: dict[str, object] = {}
     with StandInHub({"gpt2": served}) as hub:
         sim = ColabSimulation(root / "sim", hub.endpoint, repo, links)
-        for name in NOTEBOOKS:
-            if name == "03_fine_tuning":
-                # Colab disconnects once a resume point is on Drive: the VM is gone
-                cut = sim.run(name, kill_when=lambda: bool(_resume_points(sim.drive)))
-                runs["03_disconnected"] = cut
-                runs["drive_after_disconnect"] = drive_listing(sim.drive)
-            runs[name] = sim.run(name)
-            if name == "03_fine_tuning":
-                runs["drive_after_03"] = drive_listing(sim.drive)
+        runs = run_course(sim, NOTEBOOKS)
         runs["hub_requests"] = list(hub.requests)
         yield sim, runs, served
 
@@ -119,19 +100,25 @@ def test_a_disconnect_during_notebook_03_resumes_from_drive(course):
     resumed = rf"Resuming from \S*/resume/\S+/checkpoint-{step:06d} \(step {step} of"
     assert re.search(resumed, again.text), again.text[-3000:]
     # once the run completed, the resume point is gone; the checkpoints never were on Drive
-    assert not _resume_points(sim.drive)
+    assert not resume_points(sim.drive)
     assert not any("checkpoints/" in name for name in runs["drive_after_03"])
 
 
 def test_what_notebook_03_leaves_on_drive_stays_small(course):
-    """Drive holds the final model, and a resume point only while a run is unfinished: at
-    most the weights' size plus 5 MB (tokenizer, config, card, history); during a run,
-    plus one resume point of about three times the weights (the weights, Adam's m and v)."""
+    """Drive holds the model (the best so far, then the final one): the weights' size plus
+    at most 5 MB (tokenizer, config, card, history). While a run is unfinished it also holds
+    ONE resume point, about three times the weights (the weights, Adam's m and v). The
+    checkpoints, a few resume points' worth, never go there."""
     sim, runs, _ = course
     weights = (sim.drive / COURSE / "finetuned" / "model.safetensors").stat().st_size
-    assert sum(runs["drive_after_03"].values()) <= weights + 5_000_000
-    during = sum(runs["drive_after_disconnect"].values())
-    assert during <= 3.5 * weights + 5_000_000
+    model_files = weights + 5_000_000
+    assert sum(runs["drive_after_03"].values()) <= model_files
+    during = runs["drive_after_disconnect"]
+    points = {re.search(r"checkpoint-\d+", name).group(0) for name in during if "/resume/" in name}
+    assert len(points) == 1, points
+    resume_bytes = sum(size for name, size in during.items() if "/resume/" in name)
+    assert resume_bytes <= 3.2 * weights
+    assert sum(during.values()) <= model_files + resume_bytes
 
 
 def test_notebooks_04_to_07_use_exactly_the_model_notebook_03_saved(course):

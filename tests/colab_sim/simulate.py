@@ -35,6 +35,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parents[1]
 NOTEBOOKS = PROJECT / "notebooks"
+COURSE_ON_DRIVE = Path("MyDrive") / "gpt2-lab"
 
 
 @dataclass
@@ -231,12 +232,43 @@ def drive_listing(drive: Path) -> dict[str, int]:
     }
 
 
+def resume_points(drive: Path) -> list[Path]:
+    """Complete resume points on the Drive (one subfolder per output folder)."""
+    from helpers.training import list_checkpoints
+
+    try:
+        folders = [p for p in (drive / COURSE_ON_DRIVE / "resume").iterdir() if p.is_dir()]
+        return [point for folder in folders for point in list_checkpoints(folder)]
+    except OSError:  # not there yet, or changing while we look
+        return []
+
+
+def run_course(sim: ColabSimulation, notebooks: list[str]) -> dict[str, object]:
+    """Every notebook in order, each on a new VM. Notebook 03 runs twice: its first VM is
+    cut off (a disconnect) once a resume point is on Drive; the second must resume.
+    Returns the runs by name, plus Drive listings after the disconnect and after 03."""
+    runs: dict[str, object] = {}
+
+    def resume_point_on_drive() -> bool:
+        return bool(resume_points(sim.drive))
+
+    for name in notebooks:
+        if name.startswith("03_"):
+            runs["03_disconnected"] = sim.run(name, kill_when=resume_point_on_drive)
+            runs["drive_after_disconnect"] = drive_listing(sim.drive)
+        runs[name] = sim.run(name)
+        if name.startswith("03_"):
+            runs["drive_after_03"] = drive_listing(sim.drive)
+    return runs
+
+
 def main() -> int:  # pragma: no cover - a manual run for the figures
     import tempfile
 
     sys.path.insert(0, str(HERE.parent))
     from standin_hub import StandInHub, build_gpt2_repo
 
+    notebooks = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     with tempfile.TemporaryDirectory(prefix="colab-sim-") as workdir:
         root = Path(workdir)
         repo = build_gpt2_repo(root / "hub" / "gpt2")
@@ -244,16 +276,19 @@ def main() -> int:  # pragma: no cover - a manual run for the figures
         links = fetch_corpus_archive(PROJECT / "runs" / "colab-sim-cache")
         with StandInHub({"gpt2": repo}) as hub:
             sim = ColabSimulation(root / "colab", hub.endpoint, course, links)
-            for stem in sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-                run = sim.run(stem)
-                used = re.findall(r"Using the fine-tuned model: (.*)", run.text)
-                print(f"{stem:<22} {'ok' if run.ok else 'FAILED'} {run.seconds:6.1f} s  {used}")
-                if not run.ok:
-                    print(run.error)
-                    return 1
-            for name, size in drive_listing(sim.drive).items():
-                print(f"  drive/{name}: {size:,} bytes")
-    return 0
+            runs = run_course(sim, notebooks)
+        for name in ["03_disconnected", *notebooks]:
+            run = runs[name]
+            used = re.findall(r"Using the fine-tuned model: .*?\((.*)\)", run.text)
+            model = used[0] if used else re.findall(r"model source : (.*)", run.text)[:1]
+            state = "cut off" if run.killed else "ok" if run.ok else "FAILED"
+            print(f"{name:<18} {state:<8} {run.seconds:6.1f} s  {model}")
+        for label in ["drive_after_disconnect", "drive_after_03"]:
+            listing = runs[label]
+            print(f"{label}: {sum(listing.values()):,} bytes")
+            for name, size in listing.items():
+                print(f"  {name}: {size:,}")
+        return 0 if all(runs[name].ok for name in notebooks) else 1
 
 
 if __name__ == "__main__":

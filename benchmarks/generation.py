@@ -125,9 +125,23 @@ def without_end_of_text(model: GPT2LMHeadModel) -> GPT2LMHeadModel:
     return model.eval()
 
 
+def at_least(low: float, kind: type = int):
+    """An argparse type: a number of ``kind`` >= ``low``, else a usage error naming it."""
+
+    def parse(text: str):
+        value = kind(text)
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"must be >= {low:g} (got {text})")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument(
+        "--threads", type=at_least(1), default=None, help="torch threads (default: all)"
+    )
     parser.add_argument(
         "--skip-gpt2", action="store_true", help="leave out the cache on GPT-2 small's shape"
     )

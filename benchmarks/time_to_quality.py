@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -81,20 +82,43 @@ def build_model(args: argparse.Namespace) -> GPT2LMHeadModel:
     return model
 
 
+def fail(message: str) -> NoReturn:
+    """One clear line on stderr, no traceback; exit status 2 (a usage error)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def at_least(low: float, kind: type = int):
+    """An argparse type: a number of ``kind`` >= ``low``, else a usage error naming it."""
+
+    def parse(text: str):
+        value = kind(text)
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"must be >= {low:g} (got {text})")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--text", type=Path, default=DEFAULT_TEXT, help="any UTF-8 text file")
-    parser.add_argument("--seconds", type=float, default=60.0, help="training time budget")
     parser.add_argument(
-        "--steps", type=int, default=None, help="run exactly this many steps (no time limit)"
+        "--seconds", type=at_least(0.1, float), default=60.0, help="training time budget"
+    )
+    parser.add_argument(
+        "--steps",
+        type=at_least(1),
+        default=None,
+        help="run exactly this many steps (no time limit)",
     )
     # the defaults are the course's: the offline model and its from-scratch recipe
     shape, recipe, rates = OfflineModelConfig(), FROM_SCRATCH_RECIPE, FROM_SCRATCH_LEARNING_RATES
-    parser.add_argument("--layers", type=int, default=shape.n_layer)
-    parser.add_argument("--width", type=int, default=shape.n_embd)
-    parser.add_argument("--heads", type=int, default=shape.n_head)
-    parser.add_argument("--block-size", type=int, default=recipe["block_size"])
-    parser.add_argument("--batch-size", type=int, default=recipe["batch_size"])
+    parser.add_argument("--layers", type=at_least(1), default=shape.n_layer)
+    parser.add_argument("--width", type=at_least(1), default=shape.n_embd)
+    parser.add_argument("--heads", type=at_least(1), default=shape.n_head)
+    parser.add_argument("--block-size", type=at_least(2), default=recipe["block_size"])
+    parser.add_argument("--batch-size", type=at_least(1), default=recipe["batch_size"])
     parser.add_argument("--learning-rate", type=float, default=rates["body"])
     parser.add_argument("--embedding-learning-rate", type=float, default=rates["embeddings"])
     parser.add_argument("--output-learning-rate", type=float, default=rates["output"])
@@ -116,11 +140,11 @@ def main() -> None:
     args = parser.parse_args()
 
     if not args.text.is_file():
-        sys.exit(f"error: no text file at {args.text}: pass one with --text FILE")
+        fail(f"no text file at {args.text}: pass one with --text FILE")
     try:
         text = args.text.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        sys.exit(f"error: {args.text} is not UTF-8 text ({error.reason}): convert it first.")
+        fail(f"{args.text} is not UTF-8 text ({error.reason}): convert it first.")
     cut = int(len(text) * 0.9)
     tokenizer = gpt2_tokenizer_from_package(model_max_length=10**9)
     t0 = time.perf_counter()
@@ -129,8 +153,8 @@ def main() -> None:
     tokenize_s = time.perf_counter() - t0
     blocks_needed = args.batch_size * args.block_size
     if len(train_ids) < blocks_needed + args.block_size or len(val_ids) < 2:
-        sys.exit(
-            f"error: {args.text} is too short: its first 90 % has {len(train_ids):,} tokens "
+        fail(
+            f"{args.text} is too short: its first 90 % has {len(train_ids):,} tokens "
             f"(at least {blocks_needed + args.block_size:,} are needed for batches of "
             f"{args.batch_size} x {args.block_size}) and its last 10 % {len(val_ids):,} "
             f"(at least 2). Give a longer text, or a smaller --batch-size / --block-size."

@@ -25,9 +25,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -143,20 +145,51 @@ def naive(lines: list[str], tokenizer, steps: int, block: int) -> float:
     return statistics.median(rates[2:])
 
 
+def fail(message: str) -> NoReturn:
+    """One clear line on stderr, no traceback; exit status 2 (a usage error)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def at_least(low: float, kind: type = int):
+    """An argparse type: a number of ``kind`` >= ``low``, else a usage error naming it."""
+
+    def parse(text: str):
+        value = kind(text)
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"must be >= {low:g} (got {text})")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--text", type=Path, default=DEFAULT_TEXT)
-    parser.add_argument("--steps", type=int, default=12, help="optimizer steps per measurement")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--block-size", type=int, default=128)
+    parser.add_argument("--text", type=Path, default=DEFAULT_TEXT, help="any UTF-8 text file")
+    parser.add_argument(  # the first 2 steps of each are warm-up, not measured
+        "--steps", type=at_least(3), default=12, help="optimizer steps per measurement (>= 3)"
+    )
+    parser.add_argument("--rounds", type=at_least(1), default=3)
+    parser.add_argument("--batch-size", type=at_least(1), default=8)
+    parser.add_argument("--block-size", type=at_least(2), default=128)
     args = parser.parse_args()
 
+    if not args.text.is_file():
+        fail(f"no text file at {args.text}: pass one with --text FILE")
+    try:
+        text = args.text.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        fail(f"{args.text} is not UTF-8 text ({error.reason}): convert it first.")
     tokenizer = gpt2_tokenizer_from_package(model_max_length=10**9)
-    text = args.text.read_text(encoding="utf-8")
     ids = tokenizer(text[:200_000])["input_ids"]
     block = args.block_size
     rows = [ids[i : i + block] for i in range(0, len(ids) - block + 1, block)]
+    if len(rows) < args.batch_size:
+        fail(
+            f"{args.text} is too short: its first 200,000 characters give {len(rows)} blocks "
+            f"of {block} tokens, and a batch needs {args.batch_size}. Give a longer text, or "
+            f"a smaller --batch-size / --block-size."
+        )
     data = DatasetDict(
         train=Dataset.from_dict({"input_ids": rows, "labels": rows}),
         validation=Dataset.from_dict({"input_ids": rows[:8], "labels": rows[:8]}),

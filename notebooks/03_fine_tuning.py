@@ -345,10 +345,11 @@ print(
 # %% [markdown]
 # ## 7 · The training loop
 #
-# Here is the heart of `helpers.training`, printed from its source. 🤗 Accelerate's
-# `Accelerator` has already placed the model and data on the device, wrapped the forward
-# pass in the chosen precision and, with several processes (`accelerate launch` or
-# `torchrun`), in DistributedDataParallel. Read it top to bottom:
+# Here is the heart of `helpers.training` (the file `src/helpers/training/loop.py`),
+# printed from its source. 🤗 Accelerate's `Accelerator` has already placed the model and
+# data on the device, wrapped the forward pass in the chosen precision and, with several
+# processes (`accelerate launch` or `torchrun`), in DistributedDataParallel. Read it top
+# to bottom:
 #
 # * each **epoch** uses its own shuffled order (seeded), so a resumed run can skip exactly
 #   the batches it had already seen;
@@ -370,7 +371,8 @@ print(inspect.getsource(TrainingRun.loop))
 
 # %% [markdown]
 # Two details are not in those lines. The objective computes GPT-2's output layer and
-# the loss a few dozen positions at a time (`chunked_lm_loss`): the logits of a batch —
+# the loss a few dozen positions at a time (`chunked_lm_loss`, derived in
+# `helpers/training/loss.py`): the logits of a batch —
 # tokens × 50,257 — are by far its largest tensor, and walking through them in pieces
 # saves most of the passes over it. With that and a fused AdamW, this loop trains about
 # 1.5 times as many tokens per second as the 🤗 `Trainer` on the course's test CPU
@@ -462,6 +464,14 @@ assert [r["step"] for r in result.history.train] == sorted(
 # The summary above says which number format was used and where the best model went.
 # Everything the run did is in `result.history` (and in `history.json` next to the
 # model): a training record every `log_every` steps and an evaluation every `eval_every`.
+#
+# Each evaluation record says **which validation blocks it scored**. Scoring the whole
+# split every `eval_every` steps would cost more than the training, so the evaluations
+# during the run score its first `eval_batches` batches — the same blocks every time, so
+# their losses compare. The last one scores the whole split as well: the figure to
+# report. A loss on other text is another number (some passages are easier than
+# others), so the best model is chosen among the losses of the same blocks only; the
+# plot draws the two sets as two curves.
 
 # %%
 from helpers.plots import loss_curves
@@ -473,7 +483,8 @@ print(
 )
 for record in result.history.eval:
     print(f"step {record['step']:>4}: validation loss {record['val_loss']:.3f}, "
-          f"perplexity {record['perplexity']:,.1f}")  # fmt: skip
+          f"perplexity {record['perplexity']:,.1f}   scored on the {record['scored_on']} "
+          f"({record['val_tokens']:,} tokens)")  # fmt: skip
 
 # %% [markdown]
 # ## 9 · Over-fitting and early stopping
@@ -485,16 +496,19 @@ for record in result.history.eval:
 # it over-fits. Small datasets and many passes make this come quickly, and a pretrained
 # model fine-tuned too long on a small corpus loses some of what it knew.
 #
-# The cure is to keep the model from the step with the lowest *validation* loss. Our loop
-# always does: it saves the best model, not the last one. With
+# The cure is to keep the model from the step with the lowest *validation* loss, measured
+# on the same blocks each time. Our loop always does: it saves the best model, not the
+# last one. With
 # `early_stopping_patience=N` it also stops once N evaluations in a row bring no
 # improvement, saving the compute. In this short run we are nowhere near over-fitting:
 
 # %%
-best = result.history.best_eval
+best = result.history.best_eval  # among the evaluations of the same blocks
 gap = result.history.eval[-1]["val_loss"] - last["loss"]
-print(f"best validation loss {best['val_loss']:.3f} at step {best['step']}")
-print(f"validation loss - last training loss: {gap:+.3f} nats")
+print(f"best validation loss {best['val_loss']:.3f} at step {best['step']} "
+      f"(on the {best['scored_on']})")  # fmt: skip
+print(f"validation loss ({result.history.eval[-1]['scored_on']}) - last training loss: "
+      f"{gap:+.3f} nats")  # fmt: skip
 assert best["val_loss"] == result.best_val_loss
 
 # %% [markdown]
@@ -503,7 +517,7 @@ assert best["val_loss"] == result.best_val_loss
 # The best model was saved with `save_pretrained` (weights as *safetensors*) together
 # with its tokenizer, `generation_config.json`, the training arguments, the history and
 # a model card (`README.md`). We load it back like any Hugging Face model and score it on
-# the same validation blocks as before training.
+# the same validation blocks as before training (those the best model was chosen on).
 
 # %%
 print(sorted(p.name for p in result.output_dir.iterdir()))
@@ -515,9 +529,11 @@ after = evaluate_model(
     chars_per_token=chars_per_token,
     max_batches=config.eval_batches,
 )
+print(f"scored on the {after.scored_on} ({after.tokens:,} tokens), as the best model was chosen")
 print(f"{'':<16}{'before':>12}{'after':>12}")
 for name in ["loss", "perplexity", "bits_per_token", "bits_per_char"]:
     print(f"{name:<16}{getattr(before, name):>12,.3f}{getattr(after, name):>12,.3f}")
+assert before.scored_on == after.scored_on == best["scored_on"]
 assert after.loss < before.loss, "training did not lower the validation loss"
 
 from helpers.report import record

@@ -187,14 +187,16 @@ assert toy_beam() == best == ("The", "storm", "broke")
 # next token is chosen* (`choose`); the loop also handles end-of-text: a row that
 # produced `<|endoftext|>` is finished, gets padding from then on, and the loop stops
 # when every row is finished. It yields the ids after every token, so an app can show
-# the text as it grows; `token_by_token` just runs it to the end.
+# the text as it grows; `token_by_token` just runs it to the end. Greedy's `choose` is
+# `most_likely`, after the two penalties of section 8 when they are on (`greedy_chooser`):
+# `generate` applies them in greedy search too, so ours must.
 
 # %%
 import inspect
 
 from IPython.display import Markdown, display
 
-from helpers.decoding import greedy, most_likely, token_steps
+from helpers.decoding import greedy, greedy_chooser, most_likely, token_steps
 
 
 def show(function) -> None:
@@ -204,6 +206,7 @@ def show(function) -> None:
 
 show(token_steps)
 show(most_likely)
+show(greedy_chooser)
 show(greedy)
 
 # %% [markdown]
@@ -264,7 +267,7 @@ from helpers.decoding import CachedForward
 
 show(CachedForward)
 
-# %% tags=["nbval-ignore-output"]
+# %%
 import time
 
 timings, outputs = {}, {}
@@ -511,17 +514,28 @@ def repeated_ngrams(ids: list[int], n: int) -> int:
     return len(grams) - len(set(grams))
 
 
-blocked = beam_search(
-    model, input_ids[:1], LONG, num_beams=1, no_repeat_ngram_size=2, eos_token_id=EOS
-)[0]
+blocked = greedy(model, input_ids[:1], LONG, eos_token_id=EOS, no_repeat_ngram_size=2)[0]
 blocked = blocked[: int((blocked == EOS).nonzero()[0]) if (blocked == EOS).any() else None]
 plain = greedy(model, input_ids[:1], LONG, eos_token_id=EOS)[0]
 print(f"repeated bigrams, greedy: {repeated_ngrams(plain.tolist(), 2)}; "
       f"greedy with no_repeat_ngram_size=2: {repeated_ngrams(blocked.tolist(), 2)}")
 assert repeated_ngrams(blocked.tolist(), 2) == repeated_ngrams(input_ids[0].tolist(), 2)
 
+# the penalties act in greedy and beam search too, exactly as generate applies them there
+PENALTIES = dict(repetition_penalty=1.2, no_repeat_ngram_size=2)
+penalized = greedy(model, input_ids, NEW_TOKENS, attention_mask, EOS, **PENALTIES)
+assert same_as_generate(penalized, do_sample=False, num_beams=1, **PENALTIES)
+penalized = beam_search(
+    model, input_ids, NEW_TOKENS, 4, attention_mask=attention_mask, eos_token_id=EOS, **PENALTIES
+)
+assert same_as_generate(penalized, do_sample=False, num_beams=4, **PENALTIES)
+
 # %% [markdown]
-# With blocking, the only repeated bigrams left are those already in the prompt.
+# With blocking, the only repeated bigrams left are those already in the prompt. Both
+# penalties are not only for sampling: `generate` applies them in greedy and beam search
+# too (beam search to the log-probabilities it ranks), and so do ours, so a
+# `generation_config.json` that asks for them decodes the same in the app and in
+# `pipeline`.
 #
 # ## 9 · Sampling, checked against `generate`
 #
@@ -568,8 +582,10 @@ from helpers.decoding import generate_kwargs, generate_text, make_settings, run_
 
 STRATEGY_TABLE = [
     ("greedy", {}),
+    ("greedy", dict(repetition_penalty=1.2)),
     ("beam", dict(num_beams=4)),
     ("beam", dict(num_beams=4, no_repeat_ngram_size=2)),
+    ("beam", dict(num_beams=4, repetition_penalty=1.2)),
     ("sample", dict(seed=0)),
     ("sample", dict(temperature=0.7, seed=0)),
     ("top-k", dict(top_k=50, seed=0)),
@@ -602,7 +618,7 @@ display(Markdown("\n".join(rows)))
 # temperature 0.3 vs 1.5 at top-p 1.0; top-k 5 vs top-p 0.5 on a confident and on an
 # unsure prompt; beam search with 1, 2 and 8 beams.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 from helpers.widgets import DecodingPlayground
 
 playground = DecodingPlayground(model, tokenizer, PROMPTS[0])

@@ -145,7 +145,9 @@ def run_learning_rate_sweep() -> dict[str, list[list[float]]]:
             config = TrainingConfig(**{**asdict(sweep_config), "learning_rate": learning_rate,
                                        "output_dir": scratch})
             result = train(config, dataset, chars_per_token=chars_per_token)
-        curves[str(learning_rate)] = [[r["step"], r["perplexity"]] for r in result.history.eval]
+        # the evaluations of the same blocks (the last step's whole-split score is not one)
+        points = result.history.comparable()
+        curves[str(learning_rate)] = [[r["step"], r["perplexity"]] for r in points]
     return curves
 
 

@@ -194,7 +194,7 @@ for bad_form, samples in [({**form, "max_new_tokens": 5000}, 1), ({**form, "top_
 #
 # Here we start it on a free local port, check that it answers, and show it.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 import socket
 import urllib.request
 

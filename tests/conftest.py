@@ -16,6 +16,18 @@ def _no_model_override(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(scope="session")
+def gpt2_tokenizer():
+    """GPT-2's real BPE tokenizer (1,024-token context), built once for the whole session.
+
+    Shared by every test: do not change it (pass ``padding_side=`` to a call instead of
+    setting it), or one test's change leaks into the next.
+    """
+    from helpers.modeling import gpt2_tokenizer_from_package
+
+    return gpt2_tokenizer_from_package()
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list:
     """Fail loudly if code under test opens a network connection; returns the attempts."""

@@ -1,4 +1,6 @@
 import json
+import socket
+from pathlib import Path
 
 import pytest
 
@@ -83,16 +85,120 @@ def test_choosing_a_strategy_switches_its_filter_on():
     assert filters_for_strategy("greedy", 0, 1.0) == (0, 1.0)
 
 
-def test_stream_samples_yields_growing_samples():
+def test_stream_samples_yields_growing_samples(gpt2_tokenizer):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from helpers.app import stream_samples
-    from helpers.modeling import gpt2_tokenizer_from_package
 
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=64)).eval()
-    tokenizer = gpt2_tokenizer_from_package(64)
     settings = check_request("To be", {**FORM, "max_new_tokens": 6}, samples=3, config=AppConfig())
-    steps = list(stream_samples(model, tokenizer, "To be", settings))
+    steps = list(stream_samples(model, gpt2_tokenizer, "To be", settings))
     assert 1 < len(steps) <= 6 and all(len(step) == 3 for step in steps)
+
+
+# --------------------------------------------------------------------------------------
+# the app's API: /generate and /feedback, called with gradio_client on a live app
+# --------------------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+QUIET_SERVER = pytest.mark.filterwarnings("ignore:::gradio.queueing")
+"""gradio's queue calls pandas in ways pandas 3 warns about, in the server's thread."""
+
+
+def readme_api_example() -> str:
+    """The python block of the README's "The app's API" subsection."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("### The app's API") :]
+    return section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory, gpt2_tokenizer):
+    """The app on a free loopback port, serving a tiny model; closed afterwards."""
+    import os
+
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from helpers.app import build_app, launch
+
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=64, initializer_range=0.3)
+    model = GPT2LMHeadModel(config).eval()
+    feedback = tmp_path_factory.mktemp("app") / "feedback.jsonl"
+    app_config = AppConfig(port=free_port(), feedback_file=str(feedback))
+    source = ModelSource("tiny", "local", "tiny", "a test model")
+    app, url = launch(build_app(model, gpt2_tokenizer, source, app_config), app_config, False)
+    yield url, model, feedback
+    app.close()
+
+
+@QUIET_SERVER
+def test_the_readme_api_example_runs_against_the_app(live_app):
+    url, _, feedback = live_app
+    code = readme_api_example()
+    assert 'Client("http://127.0.0.1:7860/")' in code
+    names: dict = {}
+    exec(code.replace("http://127.0.0.1:7860/", url), names)  # noqa: S102 - our README
+    texts = names["texts"]
+    assert isinstance(texts, list) and len(texts) == 2 and all(t.strip() for t in texts)
+    records = read_feedback(feedback)
+    assert records[-1]["rating"] == 1 and records[-1]["text"] == texts[0]
+    assert records[-1]["prompt"] == "To be, or not to be"
+    assert records[-1]["settings"] == {"strategy": "top-p", "top_p": 0.9, "seed": 0}
+
+
+@QUIET_SERVER
+def test_only_generate_and_feedback_are_exposed(live_app):
+    from gradio_client import Client
+
+    api = Client(live_app[0], verbose=False).view_api(return_format="dict", print_info=False)
+    assert set(api["named_endpoints"]) == {"/generate", "/feedback"}
+    assert not api["unnamed_endpoints"]
+    parameters = [p["parameter_name"] for p in api["named_endpoints"]["/generate"]["parameters"]]
+    assert parameters == [
+        "prompt", "strategy", "samples", "max_new_tokens", "temperature", "top_k", "top_p",
+        "num_beams", "repetition_penalty", "seed",
+    ]  # fmt: skip
+
+
+@QUIET_SERVER
+def test_generate_decodes_as_the_page_does_penalties_included(live_app, gpt2_tokenizer):
+    from gradio_client import Client
+
+    from helpers.decoding import generate_text
+
+    url, model, _ = live_app
+    client = Client(url, verbose=False)
+    for strategy in ("greedy", "beam"):
+        request = dict(prompt="the the the", strategy=strategy, max_new_tokens=12, num_beams=3)
+        plain = client.predict(**request, repetition_penalty=1.0, api_name="/generate")
+        penalized = client.predict(**request, repetition_penalty=1.8, api_name="/generate")
+        expected = generate_text(
+            model, gpt2_tokenizer, ["the the the"], strategy, max_new_tokens=12, num_beams=3,
+            repetition_penalty=1.8,
+        )  # fmt: skip
+        assert penalized == expected and penalized != plain  # the penalty slider acts
+
+
+@QUIET_SERVER
+def test_refused_api_requests_say_why(live_app):
+    from gradio_client import Client
+
+    client = Client(live_app[0], verbose=False)
+    with pytest.raises(Exception, match="limit is 2,000"):
+        client.predict(prompt="x" * 2001, api_name="/generate")
+    with pytest.raises(Exception, match=r"\+1 or -1"):
+        client.predict(prompt="p", text="some text", rating=3, api_name="/feedback")
+    with pytest.raises(Exception, match="generate first"):
+        client.predict(prompt="p", text=" ", rating=1, api_name="/feedback")

@@ -114,5 +114,5 @@ def test_generate_and_rate_in_a_real_browser(chromium, served_app):
     assert records[0]["text"] == texts[1] and records[0]["settings"]["num_return_sequences"] == 3
     assert (folder / "app.png").stat().st_size > 10_000
     shots = os.environ.get("GPT2LAB_SCREENSHOT_DIR")
-    if shots:  # `make screenshot` refreshes docs/app.png from this run
+    if shots:  # GPT2LAB_SCREENSHOT_DIR=docs refreshes docs/app.png from this run (README)
         shutil.copy(folder / "app.png", Path(shots) / "app.png")

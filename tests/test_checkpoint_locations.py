@@ -15,13 +15,13 @@ from test_training import config, losses, make_data, make_model
 
 from helpers import training
 from helpers.cli import build_parser
-from helpers.modeling import gpt2_tokenizer_from_package
 from helpers.training import (
     CHECKPOINT_DIR_ENV_VAR,
     RESUME_DIR_ENV_VAR,
     CheckpointMismatchError,
     TrainingConfig,
     TrainingRun,
+    checkpoints,
     human_size,
     is_complete_checkpoint,
     list_checkpoints,
@@ -41,8 +41,8 @@ def _clean(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return gpt2_tokenizer_from_package()
+def tokenizer(gpt2_tokenizer):
+    return gpt2_tokenizer  # the session's shared one (conftest.py)
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def spy_on_copies(monkeypatch) -> list[int]:
         copied.append(training.checkpoint_step(checkpoint))
         return real(checkpoint, resume_dir)
 
-    monkeypatch.setattr(training, "copy_resume_point", spy)
+    monkeypatch.setattr(checkpoints, "copy_resume_point", spy)
     return copied
 
 
@@ -189,7 +189,7 @@ def test_runs_into_other_folders_leave_a_resume_point_alone(places, tokenizer, m
 def test_resume_copies_are_spaced_by_resume_copy_minutes(places, tokenizer, monkeypatch):
     out, local, resume = places
     now = {"seconds": 0.0}
-    monkeypatch.setattr(training, "_clock", lambda: now["seconds"])
+    monkeypatch.setattr(checkpoints, "_clock", lambda: now["seconds"])
 
     def one_minute_per_step(history):
         if history.train:
@@ -251,10 +251,10 @@ def test_a_killed_copy_is_ignored_and_the_previous_resume_point_used(
             raise Killed
         return copied
 
-    monkeypatch.setattr(training.shutil, "copytree", dies_while_copying_step_4)
+    monkeypatch.setattr(shutil, "copytree", dies_while_copying_step_4)
     with pytest.raises(Killed):
         fit(out, tokenizer, **settings)
-    monkeypatch.setattr(training.shutil, "copytree", real_copytree)
+    monkeypatch.setattr(shutil, "copytree", real_copytree)
     assert entries(resume) == [".tmp-checkpoint-000004", "checkpoint-000002"]
 
     shutil.rmtree(local)  # a new VM

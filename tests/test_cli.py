@@ -14,10 +14,18 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
-def test_env_prints_json(capsys):
-    assert main(["env", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["hf_hub_offline"] is True
+def test_env_prints_json(capsys, monkeypatch):
+    """The JSON is the environment report of this very moment, every key of it."""
+    from helpers.environment import describe_environment
+
+    for quick in ("1", "0"):
+        monkeypatch.setenv("GPT2LAB_QUICK", quick)
+        assert main(["env", "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["quick_mode"] is (quick == "1")
+        assert report == json.loads(json.dumps(describe_environment()))
+    assert main(["env"]) == 0  # without --json: the aligned text form
+    assert capsys.readouterr().out.startswith("python")
 
 
 def test_model_describes_the_offline_model(capsys, monkeypatch):

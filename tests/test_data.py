@@ -19,14 +19,8 @@ from helpers.data import (
     strip_gutenberg_boilerplate,
     tokenize_documents,
 )
-from helpers.modeling import gpt2_tokenizer_from_package
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return gpt2_tokenizer_from_package(model_max_length=256)
 
 
 def documents(n: int, words: int = 40) -> Dataset:
@@ -188,9 +182,9 @@ def test_too_few_documents_for_a_document_split():
 # ---------------------------------------------------------------- packing
 
 
-def test_packing_keeps_every_token_in_order_but_the_remainder(tokenizer):
+def test_packing_keeps_every_token_in_order_but_the_remainder(gpt2_tokenizer):
     splits, _ = split_documents(documents(12, words=30), "document", 0.25, seed=0)
-    tokenized = tokenize_documents(splits, tokenizer)
+    tokenized = tokenize_documents(splits, gpt2_tokenizer)
     block_size = 37
     packed = pack_into_blocks(tokenized, block_size)
     for name in splits:
@@ -203,13 +197,13 @@ def test_packing_keeps_every_token_in_order_but_the_remainder(tokenizer):
         assert packing_report(tokenized, block_size)[name].truncated_tokens == remainder
 
 
-def test_documents_end_with_end_of_text(tokenizer):
+def test_documents_end_with_end_of_text(gpt2_tokenizer):
     splits, _ = split_documents(documents(12), "document", 0.25, seed=0)
-    tokenized = tokenize_documents(splits, tokenizer)
-    assert all(ids[-1] == tokenizer.eos_token_id for ids in tokenized["train"]["input_ids"])
-    assert sum(ids.count(tokenizer.eos_token_id) for ids in tokenized["train"]["input_ids"]) == len(
-        splits["train"]
-    )
+    tokenized = tokenize_documents(splits, gpt2_tokenizer)
+    assert all(ids[-1] == gpt2_tokenizer.eos_token_id for ids in tokenized["train"]["input_ids"])
+    assert sum(
+        ids.count(gpt2_tokenizer.eos_token_id) for ids in tokenized["train"]["input_ids"]
+    ) == len(splits["train"])
 
 
 def test_padding_report_counts_waste():
@@ -221,9 +215,9 @@ def test_padding_report_counts_waste():
 # --------------------------------------------------------- the whole path
 
 
-def test_build_lm_dataset_from_a_folder(tokenizer):
+def test_build_lm_dataset_from_a_folder(gpt2_tokenizer):
     packed, stats = build_lm_dataset(
-        FIXTURES / "docs_folder", tokenizer, block_size=8, split_method="document", seed=1
+        FIXTURES / "docs_folder", gpt2_tokenizer, block_size=8, split_method="document", seed=1
     )
     assert set(packed) == {"train", "validation"}
     assert stats.documents == {"train": 2, "validation": 1}
@@ -232,16 +226,18 @@ def test_build_lm_dataset_from_a_folder(tokenizer):
     assert "chars/token" in str(stats)
 
 
-def test_fewer_tokens_than_one_block_says_what_would_work(tokenizer):
+def test_fewer_tokens_than_one_block_says_what_would_work(gpt2_tokenizer):
     with pytest.raises(
         DataError, match=r"only \d+ tokens, fewer than one block of 256.*block_size="
     ):
-        build_lm_dataset(FIXTURES / "docs_folder", tokenizer, block_size=256)
+        build_lm_dataset(FIXTURES / "docs_folder", gpt2_tokenizer, block_size=256)
 
 
-def test_block_size_larger_than_the_context(tokenizer):
-    with pytest.raises(DataError, match="block_size=512 is larger than the model's context of 256"):
-        build_lm_dataset(FIXTURES / "docs_folder", tokenizer, block_size=512)
+def test_block_size_larger_than_the_context(gpt2_tokenizer):
+    with pytest.raises(
+        DataError, match="block_size=2048 is larger than the model's context of 1024"
+    ):
+        build_lm_dataset(FIXTURES / "docs_folder", gpt2_tokenizer, block_size=2048)
 
 
 def test_sample_passages_are_reproducible_runs_of_lines():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from functools import lru_cache
 
 import pytest
@@ -25,14 +26,16 @@ from helpers.decoding import (
     filter_top_k,
     filter_top_p,
     generate_continuations,
+    generate_kwargs,
     generate_text,
     greedy,
+    make_settings,
     next_token_view,
     penalize_repetition,
     sample,
+    settings_from_generation_config,
     transform_logits,
 )
-from helpers.modeling import gpt2_tokenizer_from_package
 
 VOCAB, PAD, NEW = 64, 63, 12  # a tiny vocabulary; the pad id; new tokens per test run
 
@@ -122,6 +125,59 @@ def test_greedy_equals_generate_on_a_padded_batch(seed):
     assert_row_ends_at_eos(ours, ids.shape[1], eos)
 
 
+PENALTY_CASES = [
+    dict(repetition_penalty=1.5),
+    dict(repetition_penalty=0.7),  # < 1 favours repeating: allowed, as in generate
+    dict(no_repeat_ngram_size=2),
+    dict(repetition_penalty=1.3, no_repeat_ngram_size=3),
+]
+
+
+def greedy_reference(model, ids, mask, eos, **penalties):
+    return model.generate(
+        ids,
+        attention_mask=mask,
+        max_new_tokens=NEW,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=eos,
+        pad_token_id=PAD,
+        **penalties,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(
+    "options", PENALTY_CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items())
+)
+def test_greedy_with_penalties_equals_generate(options, seed):
+    """generate applies the penalties in greedy search too: so must we."""
+    model = tiny_model(seed)
+    ids, mask = padded_batch(seed + 30)
+    eos = eos_reached_by(
+        lambda e: greedy_reference(model, ids, mask, e, **options), ids.shape[1], step=3
+    )
+    expected = greedy_reference(model, ids, mask, eos, **options)
+    ours = greedy(
+        model, ids, NEW, attention_mask=mask, eos_token_id=eos, pad_token_id=PAD, **options
+    )
+    assert torch.equal(ours, expected)
+
+
+@pytest.mark.parametrize(
+    "options", PENALTY_CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items())
+)
+def test_the_penalties_change_what_greedy_chooses(options):
+    """Without this the equality above could hold because the penalties never bite."""
+    changed = []
+    for seed in (0, 1, 2):
+        model = tiny_model(seed)
+        ids, mask = padded_batch(seed + 30)
+        plain = greedy_reference(model, ids, mask, None)
+        changed.append(not torch.equal(plain, greedy_reference(model, ids, mask, None, **options)))
+    assert any(changed)
+
+
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_greedy_without_padding_or_mask_and_without_cache(use_cache):
     model = tiny_model(4)
@@ -164,6 +220,17 @@ BEAM_CASES = [
     dict(num_beams=4, length_penalty=-1.0, no_repeat_ngram_size=3, num_return_sequences=3),
     dict(num_beams=3, early_stopping=True, num_return_sequences=3),
     dict(num_beams=1, no_repeat_ngram_size=2),
+    # generate applies the repetition penalty to beam search's log-probabilities too
+    dict(num_beams=3, repetition_penalty=1.5),
+    dict(num_beams=2, repetition_penalty=0.7, no_repeat_ngram_size=2, num_return_sequences=2),
+    dict(
+        num_beams=4,
+        repetition_penalty=1.2,
+        length_penalty=0.5,
+        early_stopping=True,
+        num_return_sequences=3,
+    ),  # fmt: skip
+    dict(num_beams=1, repetition_penalty=1.3),
 ]
 
 
@@ -196,6 +263,28 @@ def test_beam_search_equals_generate(options, seed):
     assert torch.equal(ours, expected)
     if options.get("length_penalty", 1.0) < 0:  # short hypotheses win: they end at eos
         assert_row_ends_at_eos(ours, ids.shape[1], eos)
+
+
+def test_the_repetition_penalty_changes_what_beam_search_keeps():
+    """Without this the beam cases above could pass because the penalty never bites."""
+    changed = []
+    for seed in (0, 2, 3):
+        model = tiny_model(seed)
+        ids, mask = padded_batch(seed + 10)
+        runs = [
+            model.generate(
+                ids,
+                attention_mask=mask,
+                max_new_tokens=NEW,
+                do_sample=False,
+                num_beams=3,
+                pad_token_id=PAD,
+                repetition_penalty=penalty,
+            )  # fmt: skip
+            for penalty in (1.0, 1.5)
+        ]
+        changed.append(not torch.equal(*runs))
+    assert any(changed)
 
 
 # --------------------------------------------------------------------------------------
@@ -392,98 +481,160 @@ def test_the_whole_chain_matches_generates_processor_list():
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return gpt2_tokenizer_from_package(64)
-
-
-@pytest.fixture(scope="module")
 def word_model():
     """A tiny model over GPT-2's real 50,257-token vocabulary (64-token context)."""
     return tiny_model(7, vocab=50257)
 
 
-def test_generate_text_matches_generate_on_a_padded_batch(word_model, tokenizer):
+def test_generate_text_matches_generate_on_a_padded_batch(word_model, gpt2_tokenizer):
     prompts = ["To be, or not to be", "Hello"]
-    tokenizer.padding_side = "left"
-    inputs = tokenizer(prompts, return_tensors="pt", padding=True)
+    inputs = gpt2_tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     expected = word_model.generate(
         **inputs,
         max_new_tokens=8,
         do_sample=False,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.eos_token_id,
+        eos_token_id=gpt2_tokenizer.eos_token_id,
+        pad_token_id=gpt2_tokenizer.eos_token_id,
     )
-    new_text = tokenizer.batch_decode(
+    new_text = gpt2_tokenizer.batch_decode(
         expected[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
     )
-    assert generate_text(word_model, tokenizer, prompts, "greedy", max_new_tokens=8) == new_text
+    assert (
+        generate_text(word_model, gpt2_tokenizer, prompts, "greedy", max_new_tokens=8) == new_text
+    )
 
 
-def test_continuations_keep_the_chosen_ids_up_to_end_of_text(word_model, tokenizer):
+PENALIZED = dict(repetition_penalty=1.4, no_repeat_ngram_size=2)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options"),
+    [
+        ("greedy", {}),
+        ("beam", dict(num_beams=3, num_return_sequences=2)),
+        ("top-k", dict(top_k=8, seed=5, num_return_sequences=2)),
+    ],
+)
+def test_every_strategy_honours_the_penalties_as_generate_does(
+    word_model, gpt2_tokenizer, strategy, options
+):
+    """The app's and the CLI's penalty settings act for every strategy, as in generate."""
     prompts = ["To be, or not to be", "Hello"]
-    eos = tokenizer.eos_token_id
+    inputs = gpt2_tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
+    settings = make_settings(strategy=strategy, max_new_tokens=10, **PENALIZED, **options)
+    if settings.seed is not None:
+        torch.manual_seed(settings.seed)
+    expected = word_model.generate(
+        **inputs,
+        # the penalties said here again: what generate does must not hang on generate_kwargs
+        **{**generate_kwargs(settings), **PENALIZED},
+        eos_token_id=gpt2_tokenizer.eos_token_id,
+        pad_token_id=gpt2_tokenizer.eos_token_id,
+    )
+    new_text = gpt2_tokenizer.batch_decode(
+        expected[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+    )
+    ours = generate_text(word_model, gpt2_tokenizer, prompts, settings=settings)
+    assert ours == new_text
+    unpenalized = generate_text(
+        word_model, gpt2_tokenizer, prompts, settings=replace(settings, repetition_penalty=1.0,
+                                                         no_repeat_ngram_size=0),
+    )  # fmt: skip
+    assert ours != unpenalized  # the penalties changed the text: the test has teeth
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(do_sample=False, num_beams=1, repetition_penalty=1.4),
+        dict(do_sample=False, num_beams=1, no_repeat_ngram_size=2),
+        dict(do_sample=False, num_beams=3, repetition_penalty=1.4),
+    ],
+    ids=["greedy-repetition", "greedy-ngram", "beam-repetition"],
+)
+def test_a_generation_config_decodes_as_generate_decodes_it(word_model, gpt2_tokenizer, config):
+    """What the app and the CLI read from generation_config.json, pipeline reads too."""
+    from transformers import GenerationConfig
+
+    eos = gpt2_tokenizer.eos_token_id
+    saved = GenerationConfig(max_new_tokens=10, eos_token_id=eos, pad_token_id=eos, **config)
+    prompts = ["To be, or not to be", "Hello"]
+    inputs = gpt2_tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
+    expected = word_model.generate(**inputs, generation_config=saved)
+    new_text = gpt2_tokenizer.batch_decode(
+        expected[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+    )
+    settings = settings_from_generation_config(saved)
+    assert generate_text(word_model, gpt2_tokenizer, prompts, settings=settings) == new_text
+
+
+def test_continuations_keep_the_chosen_ids_up_to_end_of_text(word_model, gpt2_tokenizer):
+    prompts = ["To be, or not to be", "Hello"]
+    eos = gpt2_tokenizer.eos_token_id
     result = generate_continuations(
-        word_model, tokenizer, prompts, "top-k", top_k=5, seed=3, num_return_sequences=2,
+        word_model, gpt2_tokenizer, prompts, "top-k", top_k=5, seed=3, num_return_sequences=2,
         max_new_tokens=8,
     )  # fmt: skip
-    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    encoded = [gpt2_tokenizer(p)["input_ids"] for p in prompts]
     assert result.prompt_ids == [encoded[0], encoded[0], encoded[1], encoded[1]]  # no padding
     assert result.texts == generate_text(
-        word_model, tokenizer, prompts, "top-k", top_k=5, seed=3, num_return_sequences=2,
+        word_model, gpt2_tokenizer, prompts, "top-k", top_k=5, seed=3, num_return_sequences=2,
         max_new_tokens=8,
     )  # fmt: skip
     for ids, text in zip(result.new_ids, result.texts, strict=True):
         assert eos not in ids and len(ids) <= 8
-        assert tokenizer.decode(ids) == text
+        assert gpt2_tokenizer.decode(ids) == text
 
 
-def test_continuations_stop_at_end_of_text(always_model, tokenizer):
-    model = always_model(tokenizer.eos_token_id)
-    result = generate_continuations(model, tokenizer, ["Hello", "A b c"], max_new_tokens=6)
+def test_continuations_stop_at_end_of_text(always_model, gpt2_tokenizer):
+    model = always_model(gpt2_tokenizer.eos_token_id)
+    result = generate_continuations(model, gpt2_tokenizer, ["Hello", "A b c"], max_new_tokens=6)
     assert result.new_ids == [[], []] and result.texts == ["", ""]
 
 
-def test_an_empty_prompt_starts_from_end_of_text(word_model, tokenizer):
-    text = generate_text(word_model, tokenizer, "", "greedy", max_new_tokens=5)
-    start = torch.tensor([[tokenizer.eos_token_id]])
-    expected = greedy(word_model, start, 5, eos_token_id=tokenizer.eos_token_id)
-    assert text == tokenizer.batch_decode(expected[:, 1:], skip_special_tokens=True)
+def test_an_empty_prompt_starts_from_end_of_text(word_model, gpt2_tokenizer):
+    text = generate_text(word_model, gpt2_tokenizer, "", "greedy", max_new_tokens=5)
+    start = torch.tensor([[gpt2_tokenizer.eos_token_id]])
+    expected = greedy(word_model, start, 5, eos_token_id=gpt2_tokenizer.eos_token_id)
+    assert text == gpt2_tokenizer.batch_decode(expected[:, 1:], skip_special_tokens=True)
     assert text[0]
 
 
-def test_an_over_long_prompt_keeps_its_last_tokens_and_says_so_once(word_model, tokenizer):
+def test_an_over_long_prompt_keeps_its_last_tokens_and_says_so_once(word_model, gpt2_tokenizer):
     long_text = " ".join(f"word{i}" for i in range(60))  # > 64 tokens
-    ids = tokenizer(long_text)["input_ids"]
+    ids = gpt2_tokenizer(long_text)["input_ids"]
     assert len(ids) > 64
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        texts = generate_text(word_model, tokenizer, [long_text, long_text], max_new_tokens=8)
+        texts = generate_text(word_model, gpt2_tokenizer, [long_text, long_text], max_new_tokens=8)
     assert len(caught) == 1 and "kept the last 56 tokens" in str(caught[0].message)
-    expected = greedy(word_model, torch.tensor([ids[-56:]]), 8, eos_token_id=tokenizer.eos_token_id)
-    assert texts[0] == texts[1] == tokenizer.decode(expected[0, 56:], skip_special_tokens=True)
+    expected = greedy(
+        word_model, torch.tensor([ids[-56:]]), 8, eos_token_id=gpt2_tokenizer.eos_token_id
+    )
+    assert texts[0] == texts[1] == gpt2_tokenizer.decode(expected[0, 56:], skip_special_tokens=True)
 
 
-def test_beam_returns_its_best_hypotheses_per_prompt(word_model, tokenizer):
+def test_beam_returns_its_best_hypotheses_per_prompt(word_model, gpt2_tokenizer):
     prompts = ["Once upon a time", "The"]
     three = generate_text(
         word_model,
-        tokenizer,
+        gpt2_tokenizer,
         prompts,
         "beam",
         num_beams=4,
         num_return_sequences=3,
         max_new_tokens=6,
     )
-    one = generate_text(word_model, tokenizer, prompts, "beam", num_beams=4, max_new_tokens=6)
+    one = generate_text(word_model, gpt2_tokenizer, prompts, "beam", num_beams=4, max_new_tokens=6)
     assert len(three) == 6 and [three[0], three[3]] == one
     assert len(set(three[:3])) == 3  # three different hypotheses
 
 
-def test_sampling_is_reproducible_with_a_seed(word_model, tokenizer):
+def test_sampling_is_reproducible_with_a_seed(word_model, gpt2_tokenizer):
     def draw(seed):
         return generate_text(
             word_model,
-            tokenizer,
+            gpt2_tokenizer,
             ["Hi", "Yes"],
             "top-p",
             top_p=0.9,
@@ -496,11 +647,11 @@ def test_sampling_is_reproducible_with_a_seed(word_model, tokenizer):
     assert len(first) == 4 and draw(1) == first and draw(2) != first
 
 
-def test_the_view_reports_the_mass_the_filters_keep(word_model, tokenizer):
+def test_the_view_reports_the_mass_the_filters_keep(word_model, gpt2_tokenizer):
     settings = DecodingSettings(strategy="top-p", top_p=0.5, temperature=0.7)
-    view = next_token_view(word_model, tokenizer, "Hello", settings)
+    view = next_token_view(word_model, gpt2_tokenizer, "Hello", settings)
     with torch.no_grad():
-        logits = word_model(tokenizer("Hello", return_tensors="pt")["input_ids"]).logits[:, -1]
+        logits = word_model(gpt2_tokenizer("Hello", return_tensors="pt")["input_ids"]).logits[:, -1]
     scaled = apply_temperature(logits, 0.7)
     kept = torch.isfinite(filter_top_p(scaled, 0.5))[0]
     assert torch.equal(view.kept, kept)
@@ -531,15 +682,15 @@ BAD_PARAMETERS = [
 
 
 @pytest.mark.parametrize(("params", "message"), BAD_PARAMETERS, ids=lambda v: str(v)[:40])
-def test_bad_parameters_give_one_clear_error(word_model, tokenizer, params, message):
+def test_bad_parameters_give_one_clear_error(word_model, gpt2_tokenizer, params, message):
     with pytest.raises(ValueError, match=message):
-        generate_text(word_model, tokenizer, "Hello", **params)
+        generate_text(word_model, gpt2_tokenizer, "Hello", **params)
 
 
 @pytest.mark.parametrize("prompts", [[], [1, 2], None])
-def test_bad_prompts_give_one_clear_error(word_model, tokenizer, prompts):
+def test_bad_prompts_give_one_clear_error(word_model, gpt2_tokenizer, prompts):
     with pytest.raises(ValueError, match="prompts must be a string or a non-empty list"):
-        generate_text(word_model, tokenizer, prompts)
+        generate_text(word_model, gpt2_tokenizer, prompts)
 
 
 def test_the_decoders_check_their_own_arguments():

@@ -44,8 +44,19 @@ def test_environment_report_has_versions_device_and_modes():
     assert report["device"] == "cpu" and report["gpu_memory_gb"] is None
     assert isinstance(report["bf16_supported"], bool)
     json.dumps(report)  # a report must be JSON-able for run summaries
-    text = format_environment(report)
-    assert f"torch          : {torch.__version__}" in text.replace("torch ", "torch ")
+    # one aligned "key : value" line per entry, in the report's order
+    lines = format_environment(report).splitlines()
+    keys, values = zip(*(line.split(" : ", 1) for line in lines), strict=True)
+    assert [key.rstrip() for key in keys] == list(report)
+    assert len({len(key) for key in keys}) == 1  # padded to one width: the colons line up
+    assert values == tuple(str(value) for value in report.values())
+
+
+def test_environment_lines_are_padded_to_the_longest_key():
+    report = {"python": "3.11.7", "torch": "2.13.0", "quick_mode": True, "gpu_memory_gb": None}
+    assert format_environment(report) == (
+        "python        : 3.11.7\ntorch         : 2.13.0\nquick_mode    : True\ngpu_memory_gb : None"
+    )
 
 
 @pytest.mark.parametrize(

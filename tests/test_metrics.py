@@ -13,7 +13,6 @@ from helpers.metrics import (
     unigram_js_divergence,
     whitespace_token_ids,
 )
-from helpers.modeling import gpt2_tokenizer_from_package
 
 
 def test_distinct_n_by_hand():
@@ -79,11 +78,10 @@ def test_whitespace_runs_are_not_counted_as_copies():
     assert report.copied_share == pytest.approx(5 / 8)
 
 
-def test_whitespace_token_ids_are_the_blank_tokens():
-    tokenizer = gpt2_tokenizer_from_package()
-    blank = whitespace_token_ids(tokenizer)
+def test_whitespace_token_ids_are_the_blank_tokens(gpt2_tokenizer):
+    blank = whitespace_token_ids(gpt2_tokenizer)
     assert {220, 198, 628} <= blank  # " ", "\n", "\n\n"
-    assert not blank & set(tokenizer(" the cat")["input_ids"])
+    assert not blank & set(gpt2_tokenizer(" the cat")["input_ids"])
 
 
 def test_memorisation_of_original_text_is_zero():

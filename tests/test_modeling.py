@@ -58,19 +58,14 @@ def cache_files(cache, repo_id: str, files: dict[str, bytes | str]) -> Path:
     return snapshot
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return gpt2_tokenizer_from_package()
-
-
-def test_tokenizer_is_gpt2s_real_bpe(tokenizer):
-    assert tokenizer("Hello world")["input_ids"] == [15496, 995]
-    assert tokenizer.eos_token == "<|endoftext|>" and tokenizer.eos_token_id == 50256
-    assert len(tokenizer) == 50257
-    assert tokenizer("<|endoftext|>")["input_ids"] == [50256]
-    assert tokenizer.pad_token == tokenizer.eos_token
+def test_tokenizer_is_gpt2s_real_bpe(gpt2_tokenizer):
+    assert gpt2_tokenizer("Hello world")["input_ids"] == [15496, 995]
+    assert gpt2_tokenizer.eos_token == "<|endoftext|>" and gpt2_tokenizer.eos_token_id == 50256
+    assert len(gpt2_tokenizer) == 50257
+    assert gpt2_tokenizer("<|endoftext|>")["input_ids"] == [50256]
+    assert gpt2_tokenizer.pad_token == gpt2_tokenizer.eos_token
     text = "Byte-level BPE round-trips anything: naïve café, 日本語, 😀"
-    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+    assert gpt2_tokenizer.decode(gpt2_tokenizer(text)["input_ids"]) == text
 
 
 def test_gpt2s_bpe_files_ship_with_the_helpers():
@@ -157,10 +152,10 @@ def test_the_offline_model_starts_with_every_token_equally_likely():
     assert any(p.abs().sum() > 0 for p in model.transformer.parameters())  # the rest is random
 
 
-def test_save_and_load_round_trip(tmp_path, tokenizer, capsys):
+def test_save_and_load_round_trip(tmp_path, gpt2_tokenizer, capsys):
     model = build_offline_model(seed=3).eval()
-    target = save_model(model, tokenizer, tmp_path / "model")
-    save_model(model, tokenizer, tmp_path / "model")  # overwriting works too
+    target = save_model(model, gpt2_tokenizer, tmp_path / "model")
+    save_model(model, gpt2_tokenizer, tmp_path / "model")  # overwriting works too
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging leftovers
     assert (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
     capsys.readouterr()
@@ -168,7 +163,7 @@ def test_save_and_load_round_trip(tmp_path, tokenizer, capsys):
     loaded, loaded_tokenizer = load_model_and_tokenizer(target, device="cpu")
     assert "offline model" not in capsys.readouterr().err  # a real folder: no banner
     assert locate_model(target).kind == "local"
-    ids = tokenizer("Good morrow, cousin", return_tensors="pt")["input_ids"]
+    ids = gpt2_tokenizer("Good morrow, cousin", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         assert torch.allclose(model(ids).logits, loaded(ids).logits)
     assert loaded_tokenizer("Hello world")["input_ids"] == [15496, 995]
@@ -196,11 +191,11 @@ def test_a_folder_that_is_not_a_model(tmp_path):
         load_model(tmp_path / "notes.txt")
 
 
-def test_trained_model_is_found_only_when_saved(tmp_path, monkeypatch, tokenizer):
+def test_trained_model_is_found_only_when_saved(tmp_path, monkeypatch, gpt2_tokenizer):
     monkeypatch.setenv("GPT2LAB_TRAINED_MODEL", str(tmp_path / "finetuned"))
     assert modeling.trained_model_dir() == tmp_path / "finetuned"
     assert modeling.find_trained_model() is None
-    save_model(build_offline_model(), tokenizer, tmp_path / "finetuned")
+    save_model(build_offline_model(), gpt2_tokenizer, tmp_path / "finetuned")
     assert modeling.find_trained_model() == tmp_path / "finetuned"
 
 
@@ -222,8 +217,8 @@ def test_a_non_gpt2_folder_without_tokenizer_is_an_error(tmp_path):
         load_model_and_tokenizer(tmp_path / "small_vocab")
 
 
-def test_broken_folders_get_clear_errors(tmp_path, tokenizer):
-    save_model(build_offline_model(), tokenizer, tmp_path / "no_weights")
+def test_broken_folders_get_clear_errors(tmp_path, gpt2_tokenizer):
+    save_model(build_offline_model(), gpt2_tokenizer, tmp_path / "no_weights")
     (tmp_path / "no_weights" / "model.safetensors").unlink()
     with pytest.raises(ModelNotAvailableError, match="Could not load the model .*no_weights"):
         load_model(tmp_path / "no_weights")
@@ -234,12 +229,12 @@ def test_broken_folders_get_clear_errors(tmp_path, tokenizer):
 
 
 def test_course_model_prefers_argument_then_env_then_trained_then_default(
-    tmp_path, monkeypatch, tokenizer
+    tmp_path, monkeypatch, gpt2_tokenizer
 ):
     monkeypatch.setenv("GPT2LAB_TRAINED_MODEL", str(tmp_path / "finetuned"))
     assert modeling.course_model_choice()[0] is None
     assert "No fine-tuned model" in modeling.course_model_choice()[1]
-    save_model(build_offline_model(), tokenizer, tmp_path / "finetuned")
+    save_model(build_offline_model(), gpt2_tokenizer, tmp_path / "finetuned")
     assert modeling.course_model_choice() == (
         str(tmp_path / "finetuned"),
         f"Using the fine-tuned model saved in {tmp_path / 'finetuned'}.",
@@ -249,9 +244,9 @@ def test_course_model_prefers_argument_then_env_then_trained_then_default(
     assert modeling.course_model_choice("distilgpt2")[0] == "distilgpt2"
 
 
-def test_load_course_model_uses_the_trained_model(tmp_path, monkeypatch, tokenizer, capsys):
+def test_load_course_model_uses_the_trained_model(tmp_path, monkeypatch, gpt2_tokenizer, capsys):
     monkeypatch.setenv("GPT2LAB_TRAINED_MODEL", str(tmp_path / "finetuned"))
-    save_model(build_offline_model(seed=5), tokenizer, tmp_path / "finetuned")
+    save_model(build_offline_model(seed=5), gpt2_tokenizer, tmp_path / "finetuned")
     model, _, source = modeling.load_course_model(device="cpu")
     assert source.kind == "local" and "fine-tuned model saved" in capsys.readouterr().out
     expected = build_offline_model(seed=5).state_dict()["transformer.wte.weight"]
@@ -319,9 +314,9 @@ def cache_model(cache, repo_id: str, model, tokenizer, tmp_path) -> None:
 
 
 def test_a_fully_cached_model_loads_from_the_cache_without_the_network(
-    hub_cache, tokenizer, tmp_path, no_network
+    hub_cache, gpt2_tokenizer, tmp_path, no_network
 ):
-    cache_model(hub_cache, "owner/tiny", build_offline_model(seed=4), tokenizer, tmp_path)
+    cache_model(hub_cache, "owner/tiny", build_offline_model(seed=4), gpt2_tokenizer, tmp_path)
     assert locate_model("owner/tiny").kind == "hub-cache"
     model, loaded_tokenizer = load_model_and_tokenizer("owner/tiny", device="cpu")
     expected = build_offline_model(seed=4).state_dict()["transformer.wte.weight"]
@@ -344,9 +339,9 @@ class FlakyCacheLoader:
 
 
 def test_a_failed_cache_only_load_goes_to_the_hub_when_it_answers(
-    hub_cache, tokenizer, tmp_path, monkeypatch
+    hub_cache, gpt2_tokenizer, tmp_path, monkeypatch
 ):
-    cache_model(hub_cache, "owner/tiny", build_offline_model(seed=4), tokenizer, tmp_path)
+    cache_model(hub_cache, "owner/tiny", build_offline_model(seed=4), gpt2_tokenizer, tmp_path)
     loader = FlakyCacheLoader(build_offline_model(seed=6))
     monkeypatch.setattr(modeling, "AutoModelForCausalLM", loader)
     monkeypatch.setattr(modeling, "is_online", lambda: True)

@@ -4,7 +4,6 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from helpers.modeling import gpt2_tokenizer_from_package
 from helpers.perplexity import (
     PerplexityError,
     naive_perplexity,
@@ -14,11 +13,6 @@ from helpers.perplexity import (
 )
 
 CONTEXT = 24
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return gpt2_tokenizer_from_package(model_max_length=CONTEXT)
 
 
 @pytest.fixture(scope="module")
@@ -54,88 +48,108 @@ def brute_force_longest_context(model, ids: list[int], max_length: int) -> list[
     ]
 
 
-def brute_force_windows(model, ids: list[int], max_length: int, stride: int) -> list[float]:
-    """Each token scored with the context its window gives, per the stated definition:
-    window k starts at k*stride (at least one token before what it scores) and scores
-    what earlier windows did not."""
-    scores, scored_until, begin = {}, 1, 0
-    while scored_until < len(ids):
-        begin = min(begin, scored_until - 1)
-        end = min(begin + max_length, len(ids))
-        for t in range(scored_until, end):
-            scores[t] = token_logprob(model, ids[begin:t], ids[t])
-        scored_until = max(scored_until, end)
-        begin += stride
-    assert sorted(scores) == list(range(1, len(ids)))
-    return list(scores.values())
+def full_context(model, ids: list[int], first: int = 1) -> list[float]:
+    """Each token from ``first`` on, read after ALL the tokens before it: the definition of
+    perplexity itself, for a text short enough for one forward pass."""
+    return [token_logprob(model, ids[:t], ids[t]) for t in range(first, len(ids))]
+
+
+def context_start(t: int, max_length: int, stride: int) -> int:
+    """Where the context of token t starts, from the rule stated in ``perplexity``'s
+    docstring, not from its loop: windows start every ``stride`` tokens, and token t is
+    scored by the first window that reaches it, the first start b with b + max_length > t.
+    Windows must overlap by one token (a window never scores its own first token), so a
+    stride of max_length moves as one of max_length - 1 would."""
+    step = min(stride, max_length - 1)
+    return 0 if t < max_length else ((t - max_length) // step + 1) * step
+
+
+def windowed(model, ids: list[int], max_length: int, stride: int) -> list[float]:
+    """Each token t >= 1 read after the tokens from ``context_start(t)`` on."""
+    return [
+        token_logprob(model, ids[context_start(t, max_length, stride) : t], ids[t])
+        for t in range(1, len(ids))
+    ]
 
 
 def expected(logprobs: list[float]) -> float:
     return math.exp(-sum(logprobs) / len(logprobs))
 
 
-def test_windows_score_every_token_exactly_once():
+def test_windows_score_every_token_exactly_once_with_the_stated_context():
     for n in (2, 5, 24, 25, 100):
         for max_length in (2, 7, 24):
             for stride in range(1, max_length + 1):
-                scored = [
-                    t
-                    for begin, end, first in sliding_windows(n, max_length, stride)
-                    for t in range(first, end)
-                ]
-                assert scored == list(range(1, n)), (n, max_length, stride)
                 windows = sliding_windows(n, max_length, stride)
+                scored = [t for begin, end, first in windows for t in range(first, end)]
+                assert scored == list(range(1, n)), (n, max_length, stride)
                 assert all(
                     first > begin and end - begin <= max_length for begin, end, first in windows
                 )
+                starts = [begin for begin, end, first in windows for _ in range(first, end)]
+                stated = [context_start(t, max_length, stride) for t in range(1, n)]
+                assert starts == stated, (n, max_length, stride)
 
 
-def test_stride_one_equals_brute_force_on_a_long_text(model, tokenizer):
-    ids = tokenizer(LONG)["input_ids"]
+def test_a_text_that_fits_one_window_gets_its_full_context_at_every_stride(model, gpt2_tokenizer):
+    ids = gpt2_tokenizer(SHORT[2])["input_ids"]
+    truth = full_context(model, ids)
+    for max_length in (len(ids), CONTEXT):
+        for stride in range(1, max_length + 1):
+            result = perplexity(
+                model, gpt2_tokenizer, [SHORT[2]], max_length=max_length, stride=stride
+            )
+            assert result.tokens == len(ids) - 1
+            assert result.perplexity == pytest.approx(expected(truth), rel=1e-5), stride
+
+
+def test_stride_one_equals_brute_force_on_a_long_text(model, gpt2_tokenizer):
+    ids = gpt2_tokenizer(LONG)["input_ids"]
     assert len(ids) > 2 * CONTEXT  # longer than the context
-    result = perplexity(model, tokenizer, [LONG], max_length=CONTEXT, stride=1, batch_size=5)
+    result = perplexity(model, gpt2_tokenizer, [LONG], max_length=CONTEXT, stride=1, batch_size=5)
     truth = brute_force_longest_context(model, ids, CONTEXT)
     assert result.tokens == len(ids) - 1
     assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)
 
 
 @pytest.mark.parametrize(("max_length", "stride"), [(24, 24), (24, 7), (10, 3), (16, 16)])
-def test_other_strides_equal_their_definition(model, tokenizer, max_length, stride):
-    ids = tokenizer(LONG)["input_ids"]
-    result = perplexity(model, tokenizer, [LONG], max_length=max_length, stride=stride)
-    truth = brute_force_windows(model, ids, max_length, stride)
+def test_other_strides_equal_their_definition(model, gpt2_tokenizer, max_length, stride):
+    ids = gpt2_tokenizer(LONG)["input_ids"]
+    result = perplexity(model, gpt2_tokenizer, [LONG], max_length=max_length, stride=stride)
+    truth = windowed(model, ids, max_length, stride)
+    assert result.tokens == len(truth) == len(ids) - 1
     assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)
 
 
-def test_many_texts_batched_give_the_corpus_perplexity(model, tokenizer):
+def test_many_texts_batched_give_the_corpus_perplexity(model, gpt2_tokenizer):
     texts = SHORT + [LONG]
     truth = [
-        lp
-        for text in texts
-        for lp in brute_force_windows(model, tokenizer(text)["input_ids"], 12, 5)
+        lp for text in texts for lp in windowed(model, gpt2_tokenizer(text)["input_ids"], 12, 5)
     ]
     for batch_size in (1, 3, 64):
-        result = perplexity(model, tokenizer, texts, max_length=12, stride=5, batch_size=batch_size)
+        result = perplexity(
+            model, gpt2_tokenizer, texts, max_length=12, stride=5, batch_size=batch_size
+        )
         assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)
         assert result.tokens == len(truth)
     chars = sum(len(t) for t in texts)
     assert result.bits_per_character == pytest.approx(-sum(truth) / math.log(2) / chars, rel=1e-5)
 
 
-def test_naive_perplexity_truncates_and_averages_per_text(model, tokenizer):
-    naive = naive_perplexity(model, tokenizer, SHORT + [LONG])
+def test_naive_perplexity_truncates_and_averages_per_text(model, gpt2_tokenizer):
+    naive = naive_perplexity(model, gpt2_tokenizer, SHORT + [LONG])
     assert naive.truncated_texts == 1
     assert naive.mean_of_perplexities == pytest.approx(sum(naive.per_text) / 4)
-    correct = perplexity(model, tokenizer, SHORT + [LONG])
+    correct = perplexity(model, gpt2_tokenizer, SHORT + [LONG])
     assert naive.mean_of_perplexities != pytest.approx(correct.perplexity, rel=1e-3)
 
 
-def test_model_mode_is_restored(model, tokenizer):
+def test_model_mode_is_restored(model, gpt2_tokenizer):
     model.train()
     try:
-        first = perplexity(model, tokenizer, SHORT).perplexity
+        first = perplexity(model, gpt2_tokenizer, SHORT).perplexity
         assert model.training
-        assert perplexity(model, tokenizer, SHORT).perplexity == first  # no dropout noise
+        assert perplexity(model, gpt2_tokenizer, SHORT).perplexity == first  # no dropout noise
     finally:
         model.eval()
 
@@ -154,39 +168,41 @@ def test_model_mode_is_restored(model, tokenizer):
         (SHORT, {"max_length": 100}, "max_length=100 must be between 2 and the model's context"),
     ],
 )
-def test_bad_inputs(model, tokenizer, texts, kwargs, message):
+def test_bad_inputs(model, gpt2_tokenizer, texts, kwargs, message):
     with pytest.raises(PerplexityError, match=message):
-        perplexity(model, tokenizer, texts, **kwargs)
+        perplexity(model, gpt2_tokenizer, texts, **kwargs)
 
 
-def test_a_context_is_read_but_not_scored(model, tokenizer):
+def test_a_context_is_read_but_not_scored(model, gpt2_tokenizer):
     context, text = SHORT[0], SHORT[1]
-    context_ids, text_ids = tokenizer(context)["input_ids"], tokenizer(text)["input_ids"]
+    context_ids, text_ids = gpt2_tokenizer(context)["input_ids"], gpt2_tokenizer(text)["input_ids"]
     ids = context_ids + text_ids
-    truth = [token_logprob(model, ids[:t], ids[t]) for t in range(len(context_ids), len(ids))]
-    result = perplexity(model, tokenizer, [text], contexts=[context])
+    truth = full_context(model, ids, first=len(context_ids))
+    result = perplexity(model, gpt2_tokenizer, [text], contexts=[context])
     assert result.tokens == len(text_ids)
     assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)
     with pytest.raises(PerplexityError, match="one context per text"):
-        perplexity(model, tokenizer, [text, text], contexts=[context])
+        perplexity(model, gpt2_tokenizer, [text, text], contexts=[context])
 
 
-def test_token_ids_are_scored_as_given_not_as_their_text_encodes(model, tokenizer):
-    newline = tokenizer("\n")["input_ids"]
-    ids = tokenizer("Out, damned spot")["input_ids"] + newline * 4  # four "\n" tokens
-    assert tokenizer(tokenizer.decode(ids))["input_ids"] != ids  # text merges them: "\n\n"
-    context = tokenizer("Macbeth:")["input_ids"]
+def test_token_ids_are_scored_as_given_not_as_their_text_encodes(model, gpt2_tokenizer):
+    newline = gpt2_tokenizer("\n")["input_ids"]
+    ids = gpt2_tokenizer("Out, damned spot")["input_ids"] + newline * 4  # four "\n" tokens
+    assert (
+        gpt2_tokenizer(gpt2_tokenizer.decode(ids))["input_ids"] != ids
+    )  # text merges them: "\n\n"
+    context = gpt2_tokenizer("Macbeth:")["input_ids"]
     full = context + ids
-    truth = [token_logprob(model, full[:t], full[t]) for t in range(len(context), len(full))]
+    truth = full_context(model, full, first=len(context))
     result = token_perplexity(model, [ids], characters=20, contexts=[context])
     assert result.tokens == len(ids)
     assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)
     assert result.bits_per_character == pytest.approx(-sum(truth) / math.log(2) / 20, rel=1e-5)
 
 
-def test_token_perplexity_without_contexts_skips_the_first_token(model, tokenizer):
-    ids = tokenizer(LONG)["input_ids"]
-    truth = brute_force_windows(model, ids, CONTEXT, CONTEXT // 2)
+def test_token_perplexity_without_contexts_skips_the_first_token(model, gpt2_tokenizer):
+    ids = gpt2_tokenizer(LONG)["input_ids"]
+    truth = windowed(model, ids, CONTEXT, CONTEXT // 2)
     result = token_perplexity(model, [ids], characters=len(LONG))
     assert result.tokens == len(ids) - 1
     assert result.perplexity == pytest.approx(expected(truth), rel=1e-5)

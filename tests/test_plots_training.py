@@ -54,3 +54,23 @@ def test_live_plot_redraws_at_most_every_min_seconds():
     assert rarely.redraws == 1  # the first call draws, the rest wait
     rarely.redraw()
     assert rarely.redraws == 2
+
+
+def test_each_set_of_validation_blocks_is_its_own_labelled_curve():
+    """Losses scored on different blocks are not one curve, and the best is marked among
+    the losses of the blocks the run chose its model on, not the lowest number drawn."""
+    subset, whole = "first 8 of 64 validation blocks", "whole validation split"
+    evals = [
+        {"step": s, "val_loss": v, "scored_on": subset, "val_tokens": 1016}
+        for s, v in [(0, 6.0), (5, 3.0), (10, 3.2)]
+    ] + [{"step": 10, "val_loss": 2.5, "scored_on": whole, "val_tokens": 8128}]
+    figure = loss_curves(TrainingHistory(train=history().train, eval=evals).to_dict())
+    lines = figure.axes[0].get_lines()
+    assert [line.get_label() for line in lines[2:]] == [
+        f"validation, {subset} (1,016 tokens)",
+        f"validation, {whole} (8,128 tokens)",
+    ]
+    assert list(lines[2].get_ydata()) == [6.0, 3.0, 3.2] and list(lines[3].get_ydata()) == [2.5]
+    assert [t.get_text() for t in figure.axes[0].texts] == ["best 3.000"]
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert f"validation, {whole} (8,128 tokens)" in legend

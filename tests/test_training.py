@@ -15,7 +15,7 @@ from datasets import Dataset, DatasetDict
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from helpers import training
-from helpers.modeling import gpt2_tokenizer_from_package, load_model_and_tokenizer
+from helpers.modeling import load_model_and_tokenizer
 from helpers.training import (
     CheckpointMismatchError,
     EvalResult,
@@ -88,8 +88,8 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return gpt2_tokenizer_from_package()
+def tokenizer(gpt2_tokenizer):
+    return gpt2_tokenizer  # the session's shared one (conftest.py)
 
 
 def config(out: Path, **overrides) -> TrainingConfig:
@@ -316,6 +316,44 @@ def test_the_saved_model_reloads_and_generates(tmp_path, tokenizer):
     assert f"{result.best_val_loss:.4f}" in card
 
 
+@pytest.mark.parametrize("learnable_first", [True, False])
+def test_the_best_model_is_chosen_among_losses_of_the_same_blocks(
+    tmp_path, tokenizer, learnable_first
+):
+    """With eval_batches, periodic evaluations score the first blocks of the validation
+    split and the last evaluation the whole split too: other text, another loss. Learnable
+    blocks first make the whole split look worse than the model is, noise first better;
+    either way the best model must be chosen on the first blocks alone, the last step's
+    model included, and the history, card and summary must say which blocks."""
+    learnable = pattern_rows(8, 1)
+    noise = torch.randint(0, VOCAB, (8, BLOCK), generator=torch.Generator().manual_seed(5))
+    first, rest = (learnable, noise.tolist()) if learnable_first else (noise.tolist(), learnable)
+    data = make_data()
+    data["validation"] = rows(first + rest)
+    result = run(tmp_path, tokenizer, data=data, eval_batches=1)  # 1 batch of 8 blocks
+
+    subset, whole = "first 8 of 16 validation blocks", "whole validation split"
+    scored = [(e["step"], e["scored_on"]) for e in result.history.eval]
+    assert scored == [(0, subset), (4, subset), (8, subset), (12, subset), (12, whole)]
+    assert [e["val_tokens"] for e in result.history.eval] == [8 * 15] * 4 + [16 * 15]
+    compared = result.history.comparable()
+    assert [e["step"] for e in compared] == [0, 4, 8, 12]  # the last model is a candidate
+    best = min(compared, key=lambda e: e["val_loss"])
+    assert result.history.best_eval == best and result.best_val_loss == best["val_loss"]
+    assert result.final_eval.scored_on == whole
+    assert result.final_eval.loss == result.history.eval[-1]["val_loss"]
+
+    saved, _ = load_model_and_tokenizer(str(tmp_path), "cpu")  # the best on those blocks
+    again = evaluate_model(saved, data["validation"], max_batches=1, precision=result.precision)
+    assert again.scored_on == subset and again.loss == pytest.approx(best["val_loss"], rel=1e-4)
+    card = (tmp_path / "README.md").read_text()
+    assert f"| best at step | {best['step']} |" in card
+    assert f"| scored on | {subset} (120 tokens) |" in card
+    assert f"validation loss at the end (step 12, {whole} (240 tokens))" in card
+    assert f"on the {subset}, step {best['step']}" in result.summary()
+    assert TrainingHistory.load(tmp_path / "history.json").best_eval == best
+
+
 def test_the_card_of_a_pretrained_base_says_fine_tuned(tmp_path):
     summary = {"metrics": {"perplexity": "12.3"}, "training": {"steps": "10 of 10"}}
     path = training.write_model_card(
@@ -328,6 +366,25 @@ def test_the_card_of_a_pretrained_base_says_fine_tuned(tmp_path):
     card = path.read_text()
     assert "`gpt2` (pretrained weights), fine-tuned" in card and "from scratch" not in card
     assert "| perplexity | 12.3 |" in card and "Tiny Shakespeare" in card
+
+
+def test_the_card_metadata_is_what_the_hub_reads(tmp_path):
+    from huggingface_hub import ModelCard
+
+    def metadata(**overrides):
+        settings = dict(base_model="gpt2", from_scratch=False, data_description="", summary={})
+        return ModelCard.load(training.write_model_card(tmp_path, **settings | overrides)).data
+
+    tuned = metadata(datasets=["karpathy/tiny_shakespeare"])
+    assert (tuned.base_model, tuned.license, tuned.datasets) == (
+        "gpt2",
+        "mit",
+        ["karpathy/tiny_shakespeare"],
+    )
+    assert (tuned.pipeline_tag, tuned.library_name) == ("text-generation", "transformers")
+    scratch = metadata(base_model="gpt2lab-tiny", from_scratch=True)  # random weights: no base
+    assert (scratch.base_model, scratch.license, scratch.datasets) == (None, "other", None)
+    assert metadata(base_model=str(tmp_path)).base_model is None  # a folder is no Hub model
 
 
 def test_changed_settings_refuse_to_resume_unless_told(tmp_path, tokenizer):
@@ -421,9 +478,9 @@ def test_evaluate_model_gives_perplexity_and_bits_per_char():
 
 def test_precision_follows_the_hardware(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(training, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(training.config, "bf16_supported", lambda device: True)
     assert choose_precision(cpu) == "bf16"
-    monkeypatch.setattr(training, "bf16_supported", lambda device: False)
+    monkeypatch.setattr(training.config, "bf16_supported", lambda device: False)
     assert choose_precision(cpu) == "fp32"
     assert choose_precision(torch.device("cuda")) == "fp16"  # e.g. a T4
     with pytest.raises(ValueError, match="fp16 training needs a CUDA GPU"):

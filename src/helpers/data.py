@@ -13,6 +13,7 @@ contiguous split is chosen on purpose.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 import unicodedata
@@ -27,7 +28,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 from transformers import PreTrainedTokenizerBase
 
-from helpers.environment import is_online
+from helpers.environment import is_online, similar_path
 
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 SplitMethod = Literal["auto", "document", "contiguous"]
@@ -144,6 +145,12 @@ def load_documents(
     ``text_column``), a ``.jsonl`` file (one document per line, text in the field
     ``text_column``), or, online only, the name of a Hugging Face Hub dataset.
     """
+    try:
+        codecs.lookup(encoding)
+    except LookupError as error:
+        raise DataError(
+            f"Unknown text encoding {encoding!r}: use 'utf-8' (the default), 'latin-1' or 'cp1252'."
+        ) from error
     path = Path(source).expanduser()
     if path.is_dir():
         return _load_text_files(_text_files(path), encoding, path)
@@ -156,9 +163,13 @@ def load_documents(
         if suffix in {".jsonl", ".json"}:
             return _load_table(path, "json", text_column, encoding)
         return _load_text_files([path], encoding, path)
-    if str(source).count("/") <= 1 and not str(source).startswith((".", "/", "~")):
+    hub_name = str(source).count("/") <= 1 and not str(source).startswith((".", "/", "~"))
+    meant_local = len(path.parts) > 1 and path.parent.is_dir()  # data/shakspeare: data/ is here
+    if hub_name and not meant_local:
         return _load_hub_dataset(str(source), text_column, split)
-    raise DataError(f"There is no file or folder {path}. Check the path.")
+    near = similar_path(path)
+    hint = f" Did you mean {near}?" if near is not None else ""
+    raise DataError(f"There is no file or folder {path}.{hint} Check the path.")
 
 
 def _load_hub_dataset(name: str, text_column: str, split: str) -> Dataset:

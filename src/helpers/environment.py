@@ -10,6 +10,7 @@ import platform
 import random
 import socket
 import sys
+import tempfile
 import threading
 import time
 from importlib import metadata
@@ -164,6 +165,50 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)  # seeds CUDA and MPS generators too
 
 
+def current_umask() -> int:
+    """The process's umask: the permission bits that new files and folders do not get."""
+    try:  # Linux says it without changing it
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set it and put it back
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: str | os.PathLike) -> None:
+    """Give ``path``, and everything in it if it is a folder, the permissions that
+    ``open()`` and ``mkdir()`` would have given: 0666 (files) or 0777 (folders) less the
+    umask. ``tempfile`` makes private files (0600) and folders (0700), and safetensors
+    writes 0600 files: a model folder copied to a shared machine or served by a web
+    server would be unreadable to everyone else."""
+    mask, top = current_umask(), Path(path)
+    for item in [top, *top.rglob("*")] if top.is_dir() else [top]:
+        if not item.is_symlink():
+            item.chmod((0o777 if item.is_dir() else 0o666) & ~mask)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` all at once: readers see the old file or the new one,
+    never half of it (the text goes to a temporary file in the same folder, which is then
+    renamed over ``path``). The file gets the permissions the umask gives a new file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding=encoding) as file:
+            file.write(text)
+        follow_umask(temp)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def _cpuinfo_field(field: str) -> str:
     """First value of ``field`` in /proc/cpuinfo ('' where there is no such file)."""
     try:
@@ -251,3 +296,17 @@ def format_environment(report: dict[str, Any]) -> str:
     """Render :func:`describe_environment`'s report as aligned ``key : value`` lines."""
     width = max(len(key) for key in report)
     return "\n".join(f"{key:<{width}} : {value}" for key, value in report.items())
+
+
+def similar_path(path: str | os.PathLike) -> Path | None:
+    """An existing sibling whose name is close to ``path``'s (a typo's likely target:
+    ``models/finetunde`` -> ``models/finetuned``), or None."""
+    import difflib
+
+    path = Path(path).expanduser()
+    try:
+        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+    except OSError:
+        return None
+    close = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.75)
+    return path.parent / close[0] if close else None

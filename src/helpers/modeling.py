@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from safetensors import SafetensorError
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -41,12 +42,14 @@ from transformers import (
 
 from helpers.environment import (
     HF_ENDPOINT_DEFAULT,
+    follow_umask,
     get_device,
     hub_endpoint,
     hub_offline_requested,
     in_colab,
     is_online,
     project_root,
+    similar_path,
 )
 
 DEFAULT_MODEL_NAME = "gpt2"
@@ -55,7 +58,6 @@ OFFLINE_MODEL_NAME = "gpt2lab-tiny"
 """Name that selects the offline model on purpose (``GPT2LAB_MODEL=gpt2lab-tiny``)."""
 
 TRAINED_MODEL_ENV_VAR = "GPT2LAB_TRAINED_MODEL"
-EOS_TOKEN = "<|endoftext|>"
 GPT2_VOCAB_SIZE = 50257
 
 
@@ -182,6 +184,11 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
+def _in_a_local_folder(path: Path) -> bool:
+    """``models/finetunde``: not there, but meant as a path, since ``models/`` is."""
+    return len(path.parts) > 1 and path.parent.is_dir()
+
+
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 WEIGHTS_INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
@@ -281,6 +288,29 @@ def _unreachable_message(requested: str, reason: str) -> str:
     )
 
 
+KNOWN_MODEL_NAMES = (
+    "gpt2",
+    "gpt2-medium",
+    "gpt2-large",
+    "gpt2-xl",
+    "distilgpt2",
+    *(f"openai-community/gpt2{size}" for size in ("", "-medium", "-large", "-xl")),
+    "distilbert/distilgpt2",
+    OFFLINE_MODEL_NAME,
+)
+"""The names the course uses: a name close to one of them but not it is taken for a typo."""
+
+
+def _close_known_name(name: str) -> str | None:
+    """The known name ``name`` looks like a typo of ('gtp2' -> 'gpt2'), else None."""
+    import difflib
+
+    if name in KNOWN_MODEL_NAMES:
+        return None
+    close = difflib.get_close_matches(name.lower(), KNOWN_MODEL_NAMES, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def locate_model(
     name_or_path: str | os.PathLike | None = None, *, allow_offline_fallback: bool | None = None
 ) -> ModelSource:
@@ -302,12 +332,18 @@ def locate_model(
                 f"The folder '{folder}' holds no config.json, so it is not a saved model. "
                 f"Pass a folder written by save_pretrained (e.g. the output of notebook 03)."
             )
+        _check_json(
+            folder / "config.json",
+            "it says what the model is. Copy the folder again, or save the model there again",
+        )
         return ModelSource(requested, "local", str(folder), "a local folder")
     if folder.exists():
         raise ModelNotAvailableError(f"'{folder}' is a file; a model is a folder or a Hub name.")
-    if _looks_like_path(requested):
+    if _looks_like_path(requested) or _in_a_local_folder(folder):
+        near = similar_path(folder)
+        hint = f" Did you mean '{near}'?" if near is not None else ""
         raise ModelNotAvailableError(
-            f"There is no folder '{folder}'. Train a model first (notebook 03 or "
+            f"There is no folder '{folder}'.{hint} Train a model first (notebook 03 or "
             f"`python -m helpers train`), or check the path."
         )
 
@@ -317,6 +353,12 @@ def locate_model(
         return ModelSource(requested, "hub", requested, f"downloaded from {_hub_name()}")
 
     reason = f"'{requested}' is not in the local Hub cache and {_no_hub_reason()}"
+    meant = _close_known_name(requested)
+    if meant is not None:  # a typo: the offline model would hide it
+        raise ModelNotAvailableError(
+            f"Cannot load '{requested}': {reason}. Did you mean '{meant}'? Check the "
+            f"spelling (Hub names are exact, e.g. 'gpt2', 'distilgpt2', '{OFFLINE_MODEL_NAME}')."
+        )
     if not _offline_allowed(allow_offline_fallback):
         raise ModelNotAvailableError(_unreachable_message(requested, reason))
     return ModelSource(requested, "offline", OFFLINE_MODEL_NAME, reason)
@@ -415,8 +457,11 @@ def _local_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
             return GPT2TokenizerFast(
                 vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt")
             )
+        files = ", ".join(name for name in TOKENIZER_FILES if (folder / name).is_file())
         raise ModelNotAvailableError(
-            f"Could not load the tokenizer saved in '{folder}': {error}"
+            f"Could not load the tokenizer saved in '{folder}' ({files}): {error}. Save it "
+            f"again (tokenizer.save_pretrained(folder)), or delete those files to use "
+            f"GPT-2's own tokenizer."
         ) from error
 
 
@@ -535,14 +580,45 @@ def _load_model_for(source: ModelSource, seed: int) -> PreTrainedModel:
         print(offline_model_banner(source, config), file=sys.stderr)
         return build_offline_model(config, seed=seed)
     if source.kind == "local":
+        _check_generation_config(Path(source.location))
         try:
             return AutoModelForCausalLM.from_pretrained(source.location, local_files_only=True)
+        except SafetensorError as error:  # a truncated or damaged weights file
+            names = ", ".join(sorted(p.name for p in Path(source.location).glob("*.safetensors")))
+            raise ModelNotAvailableError(
+                f"The weights file {names} in '{source.location}' is damaged or incomplete "
+                f"(safetensors: {error}); a copy or a save was probably cut short. Copy the "
+                f"folder again, or save the model there again (model.save_pretrained, or "
+                f"train it again)."
+            ) from error
         except (OSError, ValueError) as error:
             raise ModelNotAvailableError(
                 f"Could not load the model '{source.location}' ({source.reason}): {error}"
             ) from error
     cache_only = source.kind == "hub-cache"
     return _from_hub(AutoModelForCausalLM.from_pretrained, source, "model", cache_only)
+
+
+def _check_json(path: Path, why_and_fix: str) -> None:
+    """A saved model's JSON file that cannot be read is an error that names it."""
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ModelNotAvailableError(
+            f"{path} is not valid JSON ({error}): {why_and_fix}."
+        ) from error
+
+
+def _check_generation_config(folder: Path) -> None:
+    """A ``generation_config.json`` that cannot be read is an error, not a silent default:
+    ``from_pretrained`` would drop it, and the decoding settings saved there with it."""
+    if (folder / "generation_config.json").is_file():
+        _check_json(
+            folder / "generation_config.json",
+            "the decoding settings saved there would be lost. Fix the file, or delete it to "
+            "decode with the defaults (save new ones with "
+            "model.generation_config.save_pretrained(folder))",
+        )
 
 
 def _ready_model(model: PreTrainedModel, device: torch.device) -> PreTrainedModel:
@@ -607,6 +683,7 @@ def save_model(
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        follow_umask(staging)  # the folder and files as the umask says, not 0700 / 0600
         if target.exists():
             retired = target.with_name(f".{target.name}.old")
             shutil.rmtree(retired, ignore_errors=True)

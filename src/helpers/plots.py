@@ -172,7 +172,23 @@ def _records(history: object, kind: str) -> list[dict]:
     return list(history[kind] if isinstance(history, dict) else getattr(history, kind))
 
 
+def _validation_series(evals: list[dict]) -> dict[str, list[dict]]:
+    """The eval records grouped by the validation blocks they scored (``scored_on``), in
+    order of first appearance: losses of different blocks are different curves."""
+    series: dict[str, list[dict]] = {}
+    for record in evals:
+        where = record.get("scored_on")
+        tokens = record.get("val_tokens")
+        label = "validation" if where is None else f"validation, {where}"
+        if where is not None and tokens:
+            label += f" ({tokens:,} tokens)"
+        series.setdefault(label, []).append(record)
+    return series
+
+
 def _draw_losses(axis: plt.Axes, history: object, title: str) -> None:
+    from helpers.training.history import TrainingHistory
+
     train, evals = _records(history, "train"), _records(history, "eval")
     axis.clear()
     if train:
@@ -181,10 +197,14 @@ def _draw_losses(axis: plt.Axes, history: object, title: str) -> None:
                   label="train (per log)")  # fmt: skip
         axis.plot(steps, [r["smoothed_loss"] for r in train], color="#4c72b0", lw=2,
                   label="train (smoothed)")  # fmt: skip
-    if evals:
-        axis.plot([r["step"] for r in evals], [r["val_loss"] for r in evals], "o-",
-                  color="#c44e52", lw=2, label="validation")  # fmt: skip
-        best = min(evals, key=lambda r: r["val_loss"])
+    styles = [("o-", "#c44e52"), ("s", "#8172b2"), ("^", "#937860")]
+    for index, (label, records) in enumerate(_validation_series(evals).items()):
+        marker, color = styles[index % len(styles)]
+        axis.plot([r["step"] for r in records], [r["val_loss"] for r in records], marker,
+                  color=color, lw=2, label=label)  # fmt: skip
+    # the best among losses of the same blocks (the ones the run chose its model on)
+    best = TrainingHistory(train=train, eval=evals).best_eval
+    if best is not None:
         axis.annotate(
             f"best {best['val_loss']:.3f}",
             (best["step"], best["val_loss"]),
@@ -203,7 +223,9 @@ def _draw_losses(axis: plt.Axes, history: object, title: str) -> None:
 
 
 def loss_curves(history: object, title: str = "Training and validation loss") -> Figure:
-    """Training loss (raw and smoothed) and validation loss against the step."""
+    """Training loss (raw and smoothed) and validation loss against the step: one
+    validation curve per set of blocks scored (e.g. the first blocks every evaluation
+    scores, and the whole split the last one scores too), each labelled with it."""
     figure, axis = plt.subplots(figsize=(7, 3.8))
     _draw_losses(axis, history, title)
     figure.tight_layout()

@@ -13,11 +13,10 @@ import html
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from helpers.environment import project_root
+from helpers.environment import atomic_write_text, project_root
 
 RUN_DIR_ENV_VAR = "GPT2LAB_RUN_DIR"
 SECTIONS = (
@@ -51,13 +50,8 @@ def _jsonable(value: Any) -> Any:
 
 def record(section: str, figures: dict[str, Any], directory: str | Path | None = None) -> Path:
     """Save a notebook's key figures for the run report (written atomically)."""
-    folder = Path(directory or run_dir()) / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{section}.json"
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as file:
-        json.dump(_jsonable(figures), file, indent=1, ensure_ascii=False)
-    os.replace(file.name, target)
-    return target
+    target = Path(directory or run_dir()) / "figures" / f"{section}.json"
+    return atomic_write_text(target, json.dumps(_jsonable(figures), indent=1, ensure_ascii=False))
 
 
 def collect(directory: str | Path | None = None) -> dict[str, Any]:
@@ -70,27 +64,20 @@ def collect(directory: str | Path | None = None) -> dict[str, Any]:
 
 
 def _training_curve_png(history: dict[str, Any]) -> str | None:
-    """Loss curves of a saved training history (``training.TrainingHistory.to_dict()``:
-    ``train`` records with ``step`` and ``smoothed_loss``, ``eval`` records with ``step``
-    and ``val_loss``), as a base64 PNG; None without data."""
-    train = [(r["step"], r.get("smoothed_loss", r.get("loss"))) for r in history.get("train", [])]
-    evaluation = [(r["step"], r["val_loss"]) for r in history.get("eval", [])]
-    if not train and not evaluation:
+    """Loss curves of a saved training history (``TrainingHistory.to_dict()``), drawn by
+    ``helpers.plots.loss_curves`` (one validation curve per set of blocks scored), as a
+    base64 PNG; None without data."""
+    if not history.get("train") and not history.get("eval"):
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6.5, 3.2))
-    if train:
-        axis.plot([p[0] for p in train], [p[1] for p in train], label="training (smoothed)")
-    if evaluation:
-        axis.plot([p[0] for p in evaluation], [p[1] for p in evaluation], "o-", label="validation")
-    axis.set_xlabel("step")
-    axis.set_ylabel("loss (nats/token)")
-    axis.legend()
-    figure.tight_layout()
+    from helpers.plots import loss_curves
+
+    figure = loss_curves(history, title="Training and validation loss")
+    figure.set_size_inches(6.5, 3.2)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
@@ -126,8 +113,9 @@ def build_report(directory: str | Path | None = None) -> tuple[Path, Path]:
     figures = collect(folder)
     notebooks = sorted(p.name for p in folder.glob("[0-9][0-9]_*.html"))
     summary = {"notebooks": notebooks, **figures}
-    summary_path = folder / "summary.json"
-    summary_path.write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    summary_path = atomic_write_text(
+        folder / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False)
+    )
 
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>GPT-2 Lab run</title>",
@@ -156,6 +144,5 @@ def build_report(directory: str | Path | None = None) -> tuple[Path, Path]:
     parts.append("<h2>Executed notebooks</h2><ul>")
     parts += [f"<li><a href='{html.escape(n)}'>{html.escape(n[:-5])}</a></li>" for n in notebooks]
     parts.append("</ul></body></html>")
-    index_path = folder / "index.html"
-    index_path.write_text("\n".join(parts), encoding="utf-8")
+    index_path = atomic_write_text(folder / "index.html", "\n".join(parts))
     return index_path, summary_path

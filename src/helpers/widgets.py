@@ -4,6 +4,11 @@ A prompt box, a strategy selector, sliders for every decoding setting, a Generat
 a Step button (one token at a time) and a chart of the next-token distribution before and
 after the current temperature / top-k / top-p. Every number comes from ``decoding``; the
 callbacks are plain methods, so they are tested without a browser.
+
+Step keeps the token ids it chose. Encoding the text again could merge tokens the model
+never chose (" New" + "York" is not " New York" as one token), and the next step would
+then continue a sequence the model did not write. Editing the prompt by hand starts again
+from its text.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from helpers.decoding import (
     DecodingSettings,
     NextTokenView,
     context_length,
+    generate_continuations,
     generate_text,
     next_token_view,
 )
@@ -31,6 +37,22 @@ from helpers.plots import next_token_bars
 
 SUGGESTED = {"top-k": ("top_k", 0, 50), "top-p": ("top_p", 1.0, 0.9)}
 """When a strategy is chosen whose filter is off, switch it on at a usual value."""
+
+STYLE = {"description_width": "130px"}
+
+
+def _slider(kind: type, name: str, value: float, low: float, high: float, step: float) -> Any:
+    """A slider for the setting ``name``, acting when released (not while dragged)."""
+    return kind(
+        value=value,
+        min=low,
+        max=high,
+        step=step,
+        description=name.replace("_", " "),
+        style=STYLE,
+        layout=widgets.Layout(width="420px"),
+        continuous_update=False,
+    )
 
 
 class DecodingPlayground:
@@ -52,44 +74,24 @@ class DecodingPlayground:
         start = settings or DecodingSettings(strategy="top-p", top_p=0.9)
         start.validate()
         longest = max(1, min(200, context_length(model) // 2))
-        style = {"description_width": "130px"}
-        layout = widgets.Layout(width="420px")
 
-        def slider(kind: type, name: str, low: float, high: float, step: float, **extra: Any):
-            value = getattr(start, name)
-            return kind(
-                value=value,
-                min=low,
-                max=high,
-                step=step,
-                description=name.replace("_", " "),
-                style=style,
-                layout=layout,
-                continuous_update=False,
-                **extra,
-            )
+        def slider(kind: type, name: str, low: float, high: float, step: float) -> Any:
+            return _slider(kind, name, getattr(start, name), low, high, step)
 
         self.prompt = widgets.Textarea(
             value=prompt, description="prompt", layout=widgets.Layout(width="640px", height="70px")
         )
         self.strategy = widgets.Dropdown(
-            options=STRATEGIES, value=start.strategy, description="strategy", style=style
+            options=STRATEGIES, value=start.strategy, description="strategy", style=STYLE
         )
         self.temperature = slider(widgets.FloatSlider, "temperature", 0.05, 2.0, 0.05)
         self.top_k = slider(widgets.IntSlider, "top_k", 0, 200, 1)
         self.top_p = slider(widgets.FloatSlider, "top_p", 0.01, 1.0, 0.01)
         self.num_beams = slider(widgets.IntSlider, "num_beams", 1, 8, 1)
         self.repetition_penalty = slider(widgets.FloatSlider, "repetition_penalty", 0.5, 2.0, 0.05)
-        self.max_new_tokens = widgets.IntSlider(
-            value=min(start.max_new_tokens, longest),
-            min=1,
-            max=longest,
-            description="max new tokens",
-            style=style,
-            layout=layout,
-            continuous_update=False,
-        )
-        self.seed = widgets.IntText(value=start.seed or 0, description="seed", style=style)
+        tokens = min(start.max_new_tokens, longest)
+        self.max_new_tokens = _slider(widgets.IntSlider, "max_new_tokens", tokens, 1, longest, 1)
+        self.seed = widgets.IntText(value=start.seed or 0, description="seed", style=STYLE)
         self.generate_button = widgets.Button(description="Generate", button_style="primary")
         self.step_button = widgets.Button(description="Step (+1 token)")
         self.output = widgets.HTML(value="")
@@ -97,18 +99,14 @@ class DecodingPlayground:
         self.chart = widgets.Image(format="png")
         self.last_view: NextTokenView | None = None
         self.last_output = ""
+        self.ids: list[int] | None = None  # the tokens behind the prompt after Step
+        self._ids_text: str | None = None  # the prompt text those tokens make
 
         self.generate_button.on_click(self.on_generate)
         self.step_button.on_click(self.on_step)
         self.strategy.observe(self.on_strategy, names="value")
-        for control in (
-            self.prompt,
-            self.temperature,
-            self.top_k,
-            self.top_p,
-            self.num_beams,
-            self.repetition_penalty,
-        ):
+        for control in (self.prompt, self.temperature, self.top_k, self.top_p, self.num_beams,
+                        self.repetition_penalty):  # fmt: skip
             control.observe(self.redraw, names="value")
         self.redraw()
 
@@ -129,6 +127,17 @@ class DecodingPlayground:
         settings.validate()
         return settings
 
+    def prompt_tokens(self) -> list[int] | None:
+        """The token ids Step chose, while the prompt box still shows their text; else None."""
+        if self.ids is not None and self.prompt.value == self._ids_text:
+            return self.ids
+        return None
+
+    def _prompt(self) -> str | list[int]:
+        """What the decoders continue: the kept token ids, else the prompt's text."""
+        ids = self.prompt_tokens()
+        return self.prompt.value if ids is None else ids
+
     # --- callbacks ----------------------------------------------------------------------
 
     def on_strategy(self, change: dict | None = None) -> None:
@@ -143,9 +152,9 @@ class DecodingPlayground:
         """Continue the prompt with the current settings; show and return the new text."""
         try:
             settings = self.settings()
-            new_text = self._generate(
-                self.model, self.tokenizer, self.prompt.value, settings=settings
-            )[0]
+            prompt = self._prompt()
+            prompts = prompt if isinstance(prompt, str) else [prompt]
+            new_text = self._generate(self.model, self.tokenizer, prompts, settings=settings)[0]
         except ValueError as error:
             self._show_error(error)
             return ""
@@ -157,26 +166,36 @@ class DecodingPlayground:
         return new_text
 
     def on_step(self, button: Any = None) -> str:
-        """Append one token chosen with the current settings to the prompt (redraws)."""
+        """Append one token chosen with the current settings to the prompt (redraws).
+
+        The chosen token's id is kept with the prompt's, and the next step continues those
+        ids, not the text encoded again (see the module's docstring).
+        """
+        prompt = self._prompt()
         try:
             settings = replace(self.settings(), max_new_tokens=1)
-            token = self._generate(
-                self.model, self.tokenizer, self.prompt.value, settings=settings
-            )[0]
+            chosen = generate_continuations(
+                self.model, self.tokenizer, prompt if isinstance(prompt, str) else [prompt],
+                settings=settings,
+            )  # fmt: skip
         except ValueError as error:
             self._show_error(error)
             return ""
-        if token:
-            self.prompt.value += token  # the prompt's observer redraws the chart
-        else:
+        if not chosen.new_ids[0]:
             self.info.value = "<i>The model chose end-of-text: the document is over.</i>"
-        return token
+            return ""
+        if isinstance(prompt, str):  # an empty prompt starts from end-of-text
+            prompt = self.tokenizer(prompt)["input_ids"] or chosen.prompt_ids[0]
+        self.ids = list(prompt) + chosen.new_ids[0]
+        self._ids_text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        self.prompt.value = self._ids_text  # the prompt's observer redraws the chart
+        return chosen.texts[0]
 
     def redraw(self, change: dict | None = None) -> NextTokenView | None:
         """Recompute the next-token distribution and draw it before/after the filters."""
         try:
             settings = self.settings()
-            view = self._view(self.model, self.tokenizer, self.prompt.value, settings)
+            view = self._view(self.model, self.tokenizer, self._prompt(), settings)
         except ValueError as error:
             self._show_error(error)
             return None

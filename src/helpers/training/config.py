@@ -1,0 +1,313 @@
+"""Every setting of a training run, the course's recipes, and the choices made from them.
+
+:class:`TrainingConfig` holds the settings (the CLI builds one ``--flag`` per field, its
+help text from the field's metadata); :meth:`TrainingConfig.for_mode` is the one place
+where quick mode and training from scratch change them. Two settings left at "auto"
+are resolved here too: the learning rates (:func:`resolve_learning_rates`, which depend
+on whether the weights start pretrained or random) and the number format
+(:func:`choose_precision`, which depends on the hardware).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from helpers.environment import bf16_supported, is_quick_mode
+from helpers.modeling import trained_model_dir
+
+Precision = Literal["bf16", "fp16", "fp32"]
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+SCHEDULES = {"cosine": "cosine_with_min_lr", "linear": "linear", "constant": "constant_with_warmup"}
+CHECKPOINTS_SUBDIR = "checkpoints"
+CHECKPOINT_DIR_ENV_VAR = "GPT2LAB_CHECKPOINT_DIR"
+"""Where resumable checkpoints go when ``checkpoint_directory`` is not set (e.g. a Colab
+VM's fast local disk, while the model goes to Google Drive), in a subfolder per output
+folder (see ``TrainingConfig.checkpoint_dir``)."""
+RESUME_DIR_ENV_VAR = "GPT2LAB_RESUME_DIR"
+"""Where the one rolling resume point goes when ``resume_dir`` is not set (e.g. Drive), in
+a subfolder per output folder."""
+FINE_TUNING_LEARNING_RATE = 1e-4
+"""Default peak learning rate when the weights are pretrained: adapt them gently."""
+FROM_SCRATCH_LEARNING_RATES = {"body": 3e-3, "embeddings": 1.0, "output": 6e-3}
+"""Default peak learning rates when the weights start random (the offline model), per
+part of the model. They won ``benchmarks/time_to_quality.py`` (60 s on 2 CPU cores): each
+embedding row is trained only by the batches where its token occurs, and Adam moves a
+weight by about the learning rate per step, so rare tokens' rows need large steps; the
+output layer, trained by every position, wants small ones."""
+FROM_SCRATCH_RECIPE: dict[str, Any] = {
+    "weight_decay": 0.0,
+    "adam_beta1": 0.8,
+    "adam_beta2": 0.99,
+    "warmup_fraction": 0.02,
+    "min_lr_ratio": 0.05,
+    "batch_size": 8,
+    "block_size": 128,
+}
+"""The other settings of that winning run (``TrainingConfig.for_mode(from_scratch=True)``)."""
+
+
+def _setting(default: Any = None, help: str = "", **extra: Any) -> Any:
+    """A dataclass field with its help text (the CLI's ``--flag`` help) in its metadata."""
+    if callable(default) and not isinstance(default, type):
+        return field(default_factory=default, metadata={"help": help, **extra})
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainingConfig:
+    """Every setting of a training run; the CLI builds one ``--flag`` per field."""
+
+    model: str | None = _setting(
+        None, "folder, Hub name or gpt2lab-tiny (default: $GPT2LAB_MODEL, else gpt2)", type=str
+    )
+    output_dir: str = _setting(
+        lambda: str(trained_model_dir()),
+        "where the best model goes (default: the course's fine-tuned model folder)",
+        type=str,
+    )
+    epochs: int = _setting(1, "passes over the training blocks (unless --max-steps is given)")
+    max_steps: int | None = _setting(None, "optimizer steps to run (overrides --epochs)")
+    learning_rate: float | None = _setting(
+        None,
+        "peak learning rate (default: 1e-4 to fine-tune pretrained weights, "
+        "3e-3 to train from scratch)",
+        type=float,
+    )
+    embedding_learning_rate: float | None = _setting(
+        None,
+        "peak learning rate of the token embedding (default: 1.0 from scratch, else "
+        "--learning-rate); a token embedding shared with the output layer takes the "
+        "output layer's",
+        type=float,
+    )
+    output_learning_rate: float | None = _setting(
+        None,
+        "peak learning rate of the output layer (default: 6e-3 from scratch, else --learning-rate)",
+        type=float,
+    )
+    weight_decay: float = _setting(0.1, "AdamW weight decay, on weight matrices only")
+    adam_beta1: float = _setting(0.9, "AdamW beta1 (momentum)")
+    adam_beta2: float = _setting(0.95, "AdamW beta2 (second-moment decay)")
+    lr_schedule: str = _setting(
+        "cosine",
+        "decay after warmup: cosine (to min_lr_ratio x peak), linear (to 0) or constant",
+        choices=["cosine", "linear", "constant"],
+    )
+    warmup_fraction: float = _setting(0.05, "share of the steps spent warming up from 0")
+    min_lr_ratio: float = _setting(0.1, "where the cosine decay ends, as a fraction of the peak")
+    batch_size: int = _setting(16, "blocks per forward pass, per process")
+    grad_accum: int = _setting(1, "forward passes whose gradients add up into one step")
+    block_size: int = _setting(128, "tokens per block (used when the data is built)")
+    max_grad_norm: float = _setting(1.0, "clip the gradient's global norm to this (0 = off)")
+    precision: str = _setting(
+        "auto",
+        "auto (bf16 where supported, fp16 on other GPUs, else fp32), bf16, fp16 or fp32",
+        choices=list(PRECISIONS),
+    )
+    eval_every: int = _setting(100, "evaluate every N steps (0 = only at the start and end)")
+    eval_batches: int | None = _setting(
+        None, "batches per periodic evaluation (default: the whole validation split)"
+    )
+    log_every: int = _setting(10, "record loss, learning rate and tokens/s every N steps")
+    checkpoint_every: int = _setting(200, "save a checkpoint every N steps (0 = only at the end)")
+    keep_checkpoints: int = _setting(2, "how many of the latest checkpoints to keep")
+    checkpoint_directory: str | None = _setting(
+        None,
+        "where resumable checkpoints (model + optimizer state) go, e.g. a fast local disk "
+        f"(default: a subfolder per output folder in ${CHECKPOINT_DIR_ENV_VAR} if set, else "
+        f"the output folder's {CHECKPOINTS_SUBDIR}/ subfolder)",
+        type=str,
+    )
+    resume_dir: str | None = _setting(
+        None,
+        "a folder that survives the machine (e.g. Google Drive) for one rolling copy of the "
+        "latest checkpoint, deleted once the model is saved (default: a subfolder per output "
+        f"folder in ${RESUME_DIR_ENV_VAR} if set, else no copy)",
+        type=str,
+    )
+    resume_copy_minutes: float = _setting(
+        10.0,
+        "copy a checkpoint to --resume-dir at most once per this many minutes of the run "
+        "(0 = every checkpoint); Ctrl-C always copies",
+    )
+    early_stopping_patience: int | None = _setting(
+        None, "stop after N evaluations without a better validation loss (default: never)"
+    )
+    max_seconds: float | None = _setting(
+        None, "stop once training steps took this long (evaluations excluded)", type=float
+    )
+    seed: int = _setting(42, "seed for initialisation, data order and dropout")
+    resume: bool = _setting(
+        True,
+        "resume from the latest good checkpoint (in the checkpoint folder or --resume-dir); "
+        "--no-resume deletes the checkpoints in both",
+    )
+    cpu: bool = _setting(False, "train on the CPU even when a GPU is present")
+    progress_bar: bool = _setting(True, "show a progress bar")
+    loss_chunk_tokens: int = _setting(
+        64, "compute the output layer and loss this many tokens at a time (0 = plain logits)"
+    )
+
+    def __post_init__(self) -> None:
+        _check_settings(self)
+
+    @classmethod
+    def for_mode(cls, from_scratch: bool = False, **overrides: Any) -> TrainingConfig:
+        """The course's settings for the current mode, the one place where sizes switch.
+
+        Quick mode (``GPT2LAB_QUICK=1``, the tests): a few dozen short steps, seconds on a
+        CPU. Full mode (notebook 03): a few minutes on a CPU. ``from_scratch`` (random
+        initial weights: the offline model) adds ``FROM_SCRATCH_RECIPE`` and, in full
+        mode, the step count and batch of the benchmark run it comes from, about a
+        minute on 2 CPU cores. ``overrides`` win.
+        """
+        quick = {
+            "max_steps": 30,
+            "batch_size": 8,
+            "block_size": 64,
+            "eval_every": 10,
+            "eval_batches": 4,
+            "log_every": 1,
+            "checkpoint_every": 10,
+            "resume_copy_minutes": 0.0,  # a resume copy at every checkpoint: tests see them
+        }
+        full = {
+            "max_steps": 400 if from_scratch else 240,
+            "batch_size": 16,
+            "block_size": 128,
+            "eval_every": 50 if from_scratch else 40,
+            "eval_batches": 8,
+            "log_every": 5,
+            "checkpoint_every": 100 if from_scratch else 40,
+        }
+        recipe = FROM_SCRATCH_RECIPE if from_scratch else {}
+        settings = {**recipe, **quick} if is_quick_mode() else {**full, **recipe}
+        return cls(**{**settings, **overrides})
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where checkpoints go: ``checkpoint_directory``; else this output folder's subfolder
+        of ``$GPT2LAB_CHECKPOINT_DIR``; else the output folder's ``checkpoints/``."""
+        if self.checkpoint_directory:
+            return Path(self.checkpoint_directory).expanduser()
+        return self._env_folder(CHECKPOINT_DIR_ENV_VAR) or (
+            Path(self.output_dir).expanduser() / CHECKPOINTS_SUBDIR
+        )
+
+    @property
+    def resume_point_dir(self) -> Path | None:
+        """Where the rolling resume point goes: ``resume_dir``; else this output folder's
+        subfolder of ``$GPT2LAB_RESUME_DIR``; else None (no copy)."""
+        if self.resume_dir:
+            return Path(self.resume_dir).expanduser()
+        return self._env_folder(RESUME_DIR_ENV_VAR)
+
+    def _env_folder(self, variable: str) -> Path | None:
+        """``$variable``'s subfolder for this output folder (None when it is not set).
+
+        The variables name one folder for every run (notebooks, sweeps, a short stand-in
+        run); each output folder gets its own subfolder there, named after it and a hash of
+        its full path, so that one run's checkpoints, ``--no-resume`` or finish never touch
+        another's, as when they lived in the output folder itself. The path is resolved
+        (links followed), so the same Drive folder reached from a new machine's mount point
+        finds the same subfolder.
+        """
+        base = os.environ.get(variable, "").strip()
+        if not base:
+            return None
+        output = Path(self.output_dir).expanduser()
+        key = hashlib.sha256(str(output.resolve()).encode("utf-8")).hexdigest()[:8]
+        return Path(base).expanduser() / f"{output.name or 'model'}-{key}"
+
+
+def _check_settings(config: TrainingConfig) -> None:
+    """Refuse settings that cannot work, naming the setting and what it must be."""
+    positive = ["epochs", "batch_size", "grad_accum", "block_size", "keep_checkpoints"]
+    for name in positive:
+        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {getattr(config, name)!r}.")
+    for name in [
+        "eval_every",
+        "log_every",
+        "checkpoint_every",
+        "loss_chunk_tokens",
+        "resume_copy_minutes",
+    ]:
+        if getattr(config, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(config, name)!r}.")
+    if config.max_steps is not None and config.max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1 (or None to use epochs), got {config.max_steps}.")
+    for name in ["learning_rate", "embedding_learning_rate", "output_learning_rate"]:
+        value = getattr(config, name)
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError(f"{name} must be > 0 (or None for auto), got {value!r}.")
+    if config.weight_decay < 0 or config.max_grad_norm < 0:
+        raise ValueError("weight_decay and max_grad_norm must be >= 0.")
+    if not 0 <= config.warmup_fraction < 1:
+        raise ValueError(f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}.")
+    if not 0 <= config.min_lr_ratio <= 1:
+        raise ValueError(f"min_lr_ratio must be in [0, 1], got {config.min_lr_ratio}.")
+    if config.lr_schedule not in SCHEDULES:
+        raise ValueError(
+            f"lr_schedule {config.lr_schedule!r} is unknown: choose one of {', '.join(SCHEDULES)}."
+        )
+    if config.precision not in PRECISIONS:
+        raise ValueError(
+            f"precision {config.precision!r} is unknown: choose one of {', '.join(PRECISIONS)}."
+        )
+    if config.eval_batches is not None and config.eval_batches < 1:
+        raise ValueError(f"eval_batches must be >= 1 (or None for all), got {config.eval_batches}.")
+    if config.early_stopping_patience is not None and config.early_stopping_patience < 1:
+        raise ValueError("early_stopping_patience must be >= 1 (or None for never).")
+    if config.max_seconds is not None and not config.max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0 (or None), got {config.max_seconds}.")
+
+
+def default_learning_rate(from_scratch: bool) -> float:
+    """1e-4 to fine-tune pretrained weights (more would wash out what they know); 3e-3
+    to train a small model from random weights, which has nothing to lose."""
+    return FROM_SCRATCH_LEARNING_RATES["body"] if from_scratch else FINE_TUNING_LEARNING_RATE
+
+
+def resolve_learning_rates(config: TrainingConfig, from_scratch: bool) -> TrainingConfig:
+    """``config`` with every automatic (``None``) learning rate set.
+
+    From scratch, each part gets its own default (``FROM_SCRATCH_LEARNING_RATES``);
+    for pretrained weights, the embeddings and output layer follow ``learning_rate``.
+    """
+    body = config.learning_rate or default_learning_rate(from_scratch)
+    defaults = FROM_SCRATCH_LEARNING_RATES if from_scratch else {"embeddings": body, "output": body}
+    return replace(
+        config,
+        learning_rate=body,
+        embedding_learning_rate=config.embedding_learning_rate or defaults["embeddings"],
+        output_learning_rate=config.output_learning_rate or defaults["output"],
+    )
+
+
+def choose_precision(device: torch.device, requested: str = "auto") -> Precision:
+    """The number format to train in: bf16 where the hardware has it, fp16 on other GPUs.
+
+    bf16 keeps fp32's range, so it needs no loss scaling; it is native on Ampere+ GPUs and
+    on CPUs with AMX or AVX512-BF16. fp16 (with loss scaling) is the choice on older GPUs
+    such as Colab's T4. Everything else trains in fp32.
+    """
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision {requested!r} is unknown: choose one of {PRECISIONS}.")
+    if requested == "auto":
+        if bf16_supported(device):
+            return "bf16"
+        return "fp16" if device.type == "cuda" else "fp32"
+    if requested == "bf16" and not bf16_supported(device):
+        raise ValueError(
+            f"bf16 is not supported natively on this {device.type}: use --precision auto or fp32."
+        )
+    if requested == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 training needs a CUDA GPU: use --precision auto (bf16 or fp32).")
+    return requested  # type: ignore[return-value]

@@ -1,0 +1,196 @@
+r"""The loss: next-token cross-entropy, with GPT-2's output layer computed in chunks.
+
+A performance feature, kept apart so that the loop reads plainly. The plain way to get
+the loss is ``logits = hidden @ W.T`` for every position, then ``cross_entropy``. With
+GPT-2's 50,257-token vocabulary the logits (tokens x vocabulary) are by far a small
+model's largest tensor, and the passes over them in fp32 (softmax, its gradient, the
+casts between bf16 and fp32) cost more than the transformer itself.
+
+The derivation. For one position with final hidden state :math:`h` (a row of
+``hidden``), output weights :math:`W` (vocabulary x width) and true next token
+:math:`y`, the logits are :math:`z = W h` and the loss is
+
+.. math:: \ell = -\log \operatorname{softmax}(z)_y = \log \textstyle\sum_j e^{z_j} - z_y .
+
+Its gradient with respect to the logits is
+
+.. math:: \partial \ell / \partial z_j = \operatorname{softmax}(z)_j - [j = y] =: g_j ,
+
+so by the chain rule, stacking the rows of all positions into ``G`` (tokens x
+vocabulary), :math:`\partial L / \partial H = G W` and :math:`\partial L / \partial W
+= G^\top H`. Everything backward needs is ``G``, and ``G`` is known as soon as a
+chunk's softmax is: so :func:`chunked_lm_loss` walks through the positions
+``chunk_tokens`` at a time, takes each chunk's log-sum-exp in fp32 (subtracting the
+row's maximum first, so nothing overflows, and never taking the log of a tiny
+probability), writes the chunk's ``G`` straight into one buffer in the input dtype, and
+finishes forward with the two matrix products. Backward only multiplies them by the
+incoming gradient (a scalar: the loss is a sum). Positions labelled -100 are not scored.
+
+:class:`CausalLMObjective` wraps a model in this loss (or the model's own logits, for
+models whose output layer is not a plain linear map); it is what accelerate prepares.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def chunked_lm_loss(
+    hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, chunk_tokens: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed next-token cross-entropy of ``hidden @ weight.T``, ``chunk_tokens`` rows at a time.
+
+    ``hidden``: (tokens, width); ``weight``: (vocabulary, width); ``labels``: (tokens,),
+    -100 where a position is not scored. Returns ``(loss_sum, count)``, equal to
+    ``F.cross_entropy(hidden @ weight.T, labels, reduction="sum")`` and the number of
+    scored positions, and computes the gradients as the module docstring derives: each
+    chunk's softmax - one_hot is stored in the input dtype (bf16 under autocast), and two
+    matrix products give the gradients of ``hidden`` and ``weight``.
+    """
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, labels, chunk_tokens)
+
+
+_SCRATCH: dict[tuple, torch.Tensor] = {}
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device):
+    """A reusable buffer. On a CPU, allocating the tens of megabytes of a logits chunk
+    anew for every chunk costs more than the arithmetic (fresh pages must be mapped and
+    zeroed); a GPU's caching allocator already reuses memory, so there it is just one."""
+    if device.type != "cpu":
+        return torch.empty(shape, dtype=dtype, device=device)
+    key = (name, dtype, device)
+    buffer = _SCRATCH.get(key)
+    if buffer is None or buffer.numel() < math.prod(shape):
+        buffer = _SCRATCH[key] = torch.empty(math.prod(shape), dtype=dtype, device=device)
+    return buffer[: math.prod(shape)].view(shape)
+
+
+class _ChunkedLinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, labels, chunk_tokens):
+        keep = labels != -100
+        count = keep.sum()
+        target = labels.clamp(min=0)
+        needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        tokens, vocab = hidden.shape[0], weight.shape[0]
+        device = hidden.device
+        total = torch.zeros((), dtype=torch.float32, device=device)
+        grad_logits = (
+            _scratch("grad", (tokens, vocab), hidden.dtype, device) if needs_grad else None
+        )
+        logits_buffer = _scratch("logits", (chunk_tokens, vocab), hidden.dtype, device)
+        probs_buffer = _scratch("probs", (chunk_tokens, vocab), torch.float32, device)
+        rows = torch.arange(chunk_tokens, device=device)
+        for start in range(0, tokens, chunk_tokens):
+            end = min(start + chunk_tokens, tokens)
+            n, t, k = end - start, target[start:end], keep[start:end]
+            logits = torch.mm(hidden[start:end], weight.t(), out=logits_buffer[:n])
+            probs = probs_buffer[:n]
+            probs.copy_(logits)  # float32 from here on
+            peak = probs.amax(-1, keepdim=True)
+            probs.sub_(peak).exp_()  # exp(z - max): no overflow
+            normaliser = probs.sum(-1, keepdim=True)
+            # -log p(target) = log sum exp(z) - z_target, without taking log of a tiny p
+            nll = normaliser.squeeze(1).log() + peak.squeeze(1) - logits[rows[:n], t].float()
+            total += (nll * k).sum()
+            if needs_grad:  # d loss / d logits = softmax - one_hot, where the label counts
+                probs.div_(normaliser)
+                probs[rows[:n], t] -= 1.0
+                if not bool(k.all()):
+                    probs[~k] = 0.0
+                grad_logits[start:end].copy_(probs)
+        if needs_grad:
+            ctx.save_for_backward(grad_logits @ weight, (grad_logits.t() @ hidden).float())
+        ctx.mark_non_differentiable(count)
+        return total, count
+
+    @staticmethod
+    def backward(ctx, grad_total, _grad_count):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return (
+            grad_hidden * grad_total.to(grad_hidden.dtype),
+            grad_weight * grad_total,
+            None,
+            None,
+        )
+
+
+class CausalLMObjective(nn.Module):
+    """Wraps a causal LM; ``forward`` returns the summed next-token loss and its token count.
+
+    The labels are the inputs shifted by one: position t is scored on token t + 1. For
+    GPT-2-like models (a linear output layer without bias) the output layer and the loss
+    are computed in chunks (:func:`chunked_lm_loss`); any other model uses its logits.
+    Being one module, it is what accelerate prepares (and DDP wraps).
+    """
+
+    def __init__(self, model: nn.Module, chunk_tokens: int = 64) -> None:
+        super().__init__()
+        self.model = model
+        self.chunk_tokens = chunk_tokens
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        self.fused = (
+            chunk_tokens > 0
+            and isinstance(head, nn.Linear)
+            and head.bias is None
+            and getattr(model, "base_model", model) is not model
+            and not getattr(model.config, "final_logit_softcapping", None)
+        )
+
+    def _hidden_and_weight(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final hidden states of positions 0..T-2 and the output layer's weight, same dtype."""
+        hidden = self.model.base_model(input_ids=input_ids, use_cache=False).last_hidden_state
+        hidden = hidden[:, :-1]
+        weight = self.model.get_output_embeddings().weight
+        if torch.is_autocast_enabled(hidden.device.type):
+            dtype = torch.get_autocast_dtype(hidden.device.type)
+            return hidden.to(dtype), weight.to(dtype)
+        return hidden, weight.to(hidden.dtype)
+
+    def forward(
+        self, input_ids: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed loss over the batch's scored positions, and how many there are."""
+        targets = labels[:, 1:].reshape(-1)
+        if self.fused:
+            hidden, weight = self._hidden_and_weight(input_ids)
+            return chunked_lm_loss(
+                hidden.reshape(-1, hidden.shape[-1]), weight, targets, self.chunk_tokens
+            )
+        logits = self.model(input_ids=input_ids, use_cache=False).logits[:, :-1]
+        loss_sum = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), targets, reduction="sum"
+        )
+        return loss_sum, (targets != -100).sum()
+
+    @torch.no_grad()
+    def row_losses(
+        self, input_ids: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per block: summed loss and number of scored positions (for evaluation)."""
+        targets = labels[:, 1:]
+        if self.fused:
+            hidden, weight = self._hidden_and_weight(input_ids)
+        else:
+            all_logits = self.model(input_ids=input_ids, use_cache=False).logits[:, :-1]
+        flat_targets = targets.reshape(-1)
+        step = max(self.chunk_tokens, 1) if self.fused else flat_targets.numel()
+        losses = []
+        for start in range(0, flat_targets.numel(), step):
+            if self.fused:
+                h = hidden.reshape(-1, hidden.shape[-1])[start : start + step]
+                logits = h @ weight.t()
+            else:
+                logits = all_logits.reshape(-1, all_logits.shape[-1])[start : start + step]
+            losses.append(
+                F.cross_entropy(
+                    logits.float(), flat_targets[start : start + step], reduction="none"
+                )
+            )
+        sums = torch.cat(losses).view(targets.shape).sum(dim=1)
+        return sums, (targets != -100).sum(dim=1)

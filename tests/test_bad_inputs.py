@@ -1,0 +1,379 @@
+"""Every command line, on bad inputs: one clear line and the right exit status, never a
+traceback.
+
+One table (:data:`ROWS`): each row is a command line (``python -m helpers ...`` or a
+benchmark script), the exit status it must end with, and a phrase its message must
+contain. For a failing command the message is the last line of stderr, and it must be
+one line that starts with ``error:`` (argparse's usage errors: ``...: error:``); for a
+command that succeeds, the phrase is looked for in all it printed. A row fails on any
+"Traceback (most recent call last)" in what the command printed.
+
+The commands run through a fork server (tests/cli_forkserver.py: the libraries are
+imported once, each command runs in a forked child exactly as ``python -m`` would run
+it), with a timeout; the rows marked ``fresh`` run in a new interpreter instead, to keep
+the fork server honest. Everything the rows read is made once (:func:`work`): small
+texts, a 1-layer GPT-2 folder and broken copies of it. No row trains for more than 2
+steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork server needs fork()")
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 120  # seconds per command: a hung command fails its row, not the session
+ENV = {  # every row: offline, quick, the offline model unless a row says otherwise
+    "HF_HUB_OFFLINE": "1",
+    "GPT2LAB_QUICK": "1",
+    "GPT2LAB_MODEL": "gpt2lab-tiny",
+    "GPT2LAB_CHECKPOINT_DIR": None,
+    "GPT2LAB_RESUME_DIR": None,
+    "TOKENIZERS_PARALLELISM": "false",
+    "OMP_NUM_THREADS": "1",
+}
+LINES = [
+    "To be, or not to be, that is the question:",
+    "Whether 'tis nobler in the mind to suffer",
+    "The slings and arrows of outrageous fortune,",
+    "Or to take arms against a sea of troubles",
+]
+TRAIN = (  # a run of 2 steps on the small text: with {out} an output folder of its own
+    "train", "--data", "{w}/verse.txt", "--model", "{w}/good", "--output-dir", "{out}",
+    "--split", "contiguous", "--max-steps", "2", "--batch-size", "2", "--block-size", "32",
+    "--eval-every", "0", "--eval-batches", "1", "--no-progress-bar",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Row:
+    """One command line and what it must give: ``argv`` after ``python -m helpers`` (or a
+    script under benchmarks/ first), with ``{w}`` the shared work folder, ``{out}`` a new
+    folder for this row and ``{busy_port}`` a port that is taken."""
+
+    category: str
+    name: str
+    argv: tuple[str, ...]
+    status: int
+    phrase: str
+    env: dict[str, str] = field(default_factory=dict)
+    fresh: bool = False  # run in a new interpreter, not the fork server
+
+    def __str__(self) -> str:
+        return self.name
+
+
+FILES = "missing, empty, binary or tiny files"
+TABLES = "wrong columns, broken JSONL, folders without texts"
+MODELS = "model folders and names: config-only, not GPT-2, missing, misspelt"
+SETTINGS = "negative, zero or impossible settings"
+CORRUPT = "corrupt files: weights, tokenizer, configs, history"
+RUNS = "checkpoints from another version, half-written or unreadable"
+PORTS = "the app's port: out of range, taken"
+BENCH = "benchmark scripts"
+
+ROWS = [
+    # --- missing, empty, binary or tiny files
+    Row(FILES, "stats-missing-file", ("dataset-stats", "--data", "{w}/nothing.txt"), 2,
+        "There is no file or folder"),
+    Row(FILES, "stats-empty-file", ("dataset-stats", "--data", "{w}/empty.txt"), 2, "is empty"),
+    Row(FILES, "stats-binary-file", ("dataset-stats", "--data", "{w}/binary.txt"), 2,
+        "looks like a binary file"),
+    Row(FILES, "stats-latin1-file", ("dataset-stats", "--data", "{w}/latin1.txt"), 2,
+        "is not valid utf-8"),
+    Row(FILES, "stats-tiny-file", ("dataset-stats", "--data", "{w}/tiny.txt"), 2,
+        "No documents are left after cleaning"),
+    Row(FILES, "stats-misspelt-file", ("dataset-stats", "--data", "{w}/vers.txt"), 2,
+        "Did you mean {w}/verse.txt"),
+    Row(FILES, "train-missing-file", (*TRAIN[:2], "{w}/nothing.txt", *TRAIN[3:]), 2,
+        "There is no file or folder"),
+    Row(FILES, "train-tiny-file", (*TRAIN[:2], "{w}/tiny.txt", *TRAIN[3:]), 2,
+        "No documents are left after cleaning"),
+    Row(FILES, "stats-unknown-encoding",
+        ("dataset-stats", "--data", "{w}/verse.txt", "--encoding", "utf-9"), 2, "utf-9"),
+    # --- wrong columns, broken JSONL, folders without texts
+    Row(TABLES, "stats-csv-wrong-column", ("dataset-stats", "--data", "{w}/columns.csv"), 2,
+        "has no column named 'text'"),
+    Row(TABLES, "stats-jsonl-wrong-field", ("dataset-stats", "--data", "{w}/fields.jsonl"), 2,
+        "has no field named 'text'"),
+    Row(TABLES, "stats-jsonl-broken", ("dataset-stats", "--data", "{w}/broken.jsonl"), 2,
+        "as JSON"),
+    Row(TABLES, "stats-folder-without-texts", ("dataset-stats", "--data", "{w}/no-texts"), 2,
+        "holds no text files"),
+    Row(TABLES, "train-csv-wrong-column",
+        (*TRAIN[:2], "{w}/columns.csv", *TRAIN[3:], "--text-column", "plot"), 2,
+        "has no column named 'plot'"),
+    # --- model folders and names
+    Row(MODELS, "model-missing-folder", ("model", "--model", "{w}/no-such-model/"), 2,
+        "There is no folder"),
+    Row(MODELS, "model-folder-without-config", ("model", "--model", "{w}/no-texts"), 2,
+        "holds no config.json"),
+    Row(MODELS, "model-misspelt-folder", ("model", "--model", "{w}/goood"), 2,
+        "Did you mean '{w}/good'"),
+    Row(MODELS, "model-is-a-file", ("model", "--model", "{w}/verse.txt"), 2, "is a file"),
+    Row(MODELS, "model-config-only", ("model", "--model", "{w}/config-only"), 2,
+        "model.safetensors"),
+    Row(MODELS, "generate-not-gpt2", ("generate", "--model", "{w}/not-gpt2"), 2,
+        "not a GPT-2"),
+    Row(MODELS, "model-misspelt-name", ("model", "--model", "gtp2"), 2, "Did you mean 'gpt2'"),
+    Row(MODELS, "model-invalid-hub-name", ("model", "--model", "not a name!"), 2,
+        "neither an existing folder nor a valid Hub model name"),
+    Row(MODELS, "model-no-fallback-offline", ("model", "--model", "gpt2", "--no-fallback"), 2,
+        "Cannot load 'gpt2'"),
+    Row(MODELS, "model-unknown-device", ("model", "--device", "tpu"), 2, "tpu"),
+    # --- negative, zero or impossible settings
+    Row(SETTINGS, "train-negative-lr", (*TRAIN, "--learning-rate", "-1"), 2,
+        "learning_rate must be > 0"),
+    Row(SETTINGS, "train-zero-batch", (*TRAIN, "--batch-size", "0"), 2,
+        "batch_size must be a whole number >= 1"),
+    Row(SETTINGS, "train-negative-steps", (*TRAIN, "--max-steps", "-3"), 2,
+        "max_steps must be >= 1"),
+    Row(SETTINGS, "train-block-over-context", (*TRAIN, "--block-size", "512"), 2,
+        "context of 64"),
+    Row(SETTINGS, "train-output-is-a-file", (*TRAIN[:6], "{w}/verse.txt", *TRAIN[7:]), 2,
+        "verse.txt"),
+    Row(SETTINGS, "stats-zero-block", ("dataset-stats", "--data", "{w}/verse.txt",
+                                       "--block-size", "0"), 2, "block_size=0 is too small"),
+    Row(SETTINGS, "stats-validation-fraction-over-1",
+        ("dataset-stats", "--data", "{w}/verse.txt", "--validation-fraction", "1.5"), 2,
+        "validation"),
+    Row(SETTINGS, "generate-zero-tokens", ("generate", "--max-new-tokens", "0"), 2,
+        "max_new_tokens"),
+    Row(SETTINGS, "generate-zero-temperature",
+        ("generate", "--strategy", "sample", "--temperature", "0"), 2, "temperature"),
+    Row(SETTINGS, "generate-top-p-over-1", ("generate", "--strategy", "top-p", "--top-p", "1.5"),
+        2, "top_p"),
+    Row(SETTINGS, "generate-zero-beams", ("generate", "--strategy", "beam", "--num-beams", "0"),
+        2, "num_beams"),
+    Row(SETTINGS, "generate-greedy-several", ("generate", "--num-return-sequences", "3"), 2,
+        "Greedy search gives one continuation"),
+    Row(SETTINGS, "generate-negative-seed", ("generate", "--strategy", "sample", "--seed", "-1"),
+        2, "seed must be a whole number >= 0"),
+    Row(SETTINGS, "generate-unknown-strategy", ("generate", "--strategy", "nucleus"), 2,
+        "invalid choice: 'nucleus'"),
+    Row(SETTINGS, "generate-prompt-over-context",
+        ("generate", "--model", "{w}/good", "--prompt", "word " * 100, "--max-new-tokens", "2"),
+        0, "kept the last 62 tokens"),
+    Row(SETTINGS, "env-misspelt-flag", ("env", "--jsn"), 2, "unrecognized arguments: --jsn"),
+    Row(SETTINGS, "env-quick-mode-not-understood", ("env",), 2,
+        "GPT2LAB_QUICK='maybe' is not understood", env={"GPT2LAB_QUICK": "maybe"}),
+    Row(SETTINGS, "generate-empty-prompt", ("generate", "--model", "{w}/good", "--prompt", "",
+                                            "--max-new-tokens", "2"), 0, "--- 1 (greedy)"),
+    Row(SETTINGS, "prepare-data-unknown-corpus", ("prepare-data", "--corpus", "shakespare"), 2,
+        "invalid choice: 'shakespare'"),
+    Row(SETTINGS, "app-zero-concurrency", ("app", "--concurrency", "0", "--port", "0"), 2,
+        "concurrency"),
+    # --- corrupt files
+    Row(CORRUPT, "generate-truncated-weights", ("generate", "--model", "{w}/truncated"), 2,
+        "model.safetensors", fresh=True),
+    Row(CORRUPT, "generate-weights-cut-in-half", ("generate", "--model", "{w}/half"), 2,
+        "model.safetensors"),
+    Row(CORRUPT, "model-truncated-weights", ("model", "--model", "{w}/truncated"), 2,
+        "model.safetensors"),
+    Row(CORRUPT, "generate-tokenizer-not-json", ("generate", "--model", "{w}/bad-tokenizer"), 2,
+        "tokenizer.json"),
+    Row(CORRUPT, "generate-generation-config-not-json",
+        ("generate", "--model", "{w}/bad-generation-config"), 2, "generation_config.json"),
+    Row(CORRUPT, "generate-config-not-json", ("generate", "--model", "{w}/bad-config"), 2,
+        "config.json"),
+    Row(CORRUPT, "generate-trained-model-corrupt", ("generate",), 2, "model.safetensors",
+        env={"GPT2LAB_MODEL": None, "GPT2LAB_TRAINED_MODEL": "{w}/truncated"}),
+    Row(CORRUPT, "train-over-corrupt-history", (*TRAIN[:6], "{w}/corrupt-history",
+                                                *TRAIN[7:]), 0, "training finished"),
+    Row(CORRUPT, "prepare-data-corrupt-manifest",
+        ("prepare-data", "--corpus", "milton", "--data-dir", "{w}/corpora"), 2,
+        "Could not download", env={"PIP_NO_INDEX": "1"}),
+    # --- checkpoints from another version, half-written or unreadable
+    Row(RUNS, "train-foreign-trainer-state", (*TRAIN[:6], "{w}/foreign-run", *TRAIN[7:]), 2,
+        "another version"),
+    Row(RUNS, "train-unreadable-trainer-state", (*TRAIN[:6], "{w}/unreadable-run",
+                                                 *TRAIN[7:]), 0, "training finished"),
+    Row(RUNS, "train-resume-dir-is-checkpoint-dir",
+        (*TRAIN, "--resume-dir", "{out}/checkpoints"), 2, "is the checkpoint folder"),
+    # --- the app's port
+    Row(PORTS, "app-port-over-65535", ("app", "--port", "99999"), 2, "--port 0", fresh=True),
+    Row(PORTS, "app-negative-port", ("app", "--port", "-1"), 2, "--port 0"),
+    Row(PORTS, "app-port-taken", ("app", "--port", "{busy_port}"), 2, "--port 0"),
+    Row(PORTS, "app-missing-model", ("app", "--model", "{w}/no-such-model/"), 2,
+        "There is no folder"),
+    # --- benchmark scripts
+    Row(BENCH, "throughput-missing-text", ("benchmarks/train_throughput.py", "--text",
+                                           "/missing.txt"), 2, "no text file at /missing.txt"),
+    Row(BENCH, "throughput-zero-block", ("benchmarks/train_throughput.py", "--text",
+                                         "{w}/verse.txt", "--block-size", "0"), 2,
+        "--block-size"),
+    Row(BENCH, "throughput-binary-text", ("benchmarks/train_throughput.py", "--text",
+                                          "{w}/binary.txt"), 2, "binary.txt"),
+    Row(BENCH, "quality-empty-text", ("benchmarks/time_to_quality.py", "--text",
+                                      "{w}/empty.txt"), 2, "is too short"),
+    Row(BENCH, "quality-negative-seconds", ("benchmarks/time_to_quality.py", "--text",
+                                            "{w}/verse.txt", "--seconds", "-1"), 2,
+        "--seconds"),
+    Row(BENCH, "generation-negative-threads", ("benchmarks/generation.py", "--threads", "-1"),
+        2, "--threads"),
+]  # fmt: skip
+
+
+def _tiny_gpt2(folder: Path) -> None:
+    """A 1-layer GPT-2 (16 wide, 64-token context) with GPT-2's tokenizer, saved."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from helpers.modeling import gpt2_tokenizer_from_package, save_model
+
+    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=64)
+    save_model(GPT2LMHeadModel(config), gpt2_tokenizer_from_package(64), folder)
+
+
+def _copy(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def _checkpoint(run: Path, step: int, state: str) -> None:
+    """A checkpoint folder with one file and ``state`` as its trainer_state.json."""
+    folder = run / "checkpoints" / f"checkpoint-{step:06d}"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"\0" * 64)
+    (folder / "trainer_state.json").write_text(state, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    """Every file the rows read, made once."""
+    w = tmp_path_factory.mktemp("bad-inputs")
+    (w / "verse.txt").write_text("\n".join(LINES * 60) + "\n", encoding="utf-8")
+    (w / "empty.txt").write_bytes(b"")
+    (w / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (w / "latin1.txt").write_bytes("Café au lait, crème brûlée.\n".encode("latin-1"))
+    (w / "tiny.txt").write_text("Hi.\n", encoding="utf-8")
+    (w / "columns.csv").write_text("title,body\nHamlet,To be or not to be\n", encoding="utf-8")
+    (w / "fields.jsonl").write_text('{"body": "To be"}\n{"body": "or not"}\n', encoding="utf-8")
+    (w / "broken.jsonl").write_text('{"text": "To be"}\n{"text": "or no\n', encoding="utf-8")
+    (w / "no-texts").mkdir()
+    (w / "no-texts" / "picture.png").write_bytes(b"\x89PNG\r\n")
+
+    _tiny_gpt2(w / "good")
+    (_copy(w / "good", w / "config-only") / "model.safetensors").unlink()
+    not_gpt2 = _copy(w / "good", w / "not-gpt2")  # another vocabulary, and no tokenizer
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (not_gpt2 / name).unlink()
+    config = json.loads((not_gpt2 / "config.json").read_text())
+    (not_gpt2 / "config.json").write_text(json.dumps({**config, "vocab_size": 1000}))
+    weights = (w / "good" / "model.safetensors").read_bytes()
+    (_copy(w / "good", w / "truncated") / "model.safetensors").write_bytes(weights[:5])
+    (_copy(w / "good", w / "half") / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    (_copy(w / "good", w / "bad-tokenizer") / "tokenizer.json").write_text("{not json")
+    (_copy(w / "good", w / "bad-generation-config") / "generation_config.json").write_text(
+        '{"max_new_tokens": 12,'
+    )
+    (_copy(w / "good", w / "bad-config") / "config.json").write_text("<html>404</html>")
+
+    (w / "corrupt-history").mkdir()
+    (w / "corrupt-history" / "history.json").write_text('{"train": [{"step": 1, "lo')
+    # a checkpoint a later version of the course might write: whole, but not ours
+    files = json.dumps({"model.safetensors": 64})
+    _checkpoint(w / "foreign-run", 1, f'{{"format": 7, "files": {files}, "state": {{}}}}')
+    _checkpoint(w / "unreadable-run", 1, '{"fingerprint": {"model": "gpt2"}, "ru')
+    (w / "corpora" / "milton").mkdir(parents=True)
+    (w / "corpora" / "milton" / "manifest.json").write_text('{"works": [')
+    return w
+
+
+@pytest.fixture(scope="module")
+def busy_port():
+    """A port that another program listens on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+class ForkServer:
+    def __init__(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ENV}
+        env.update({k: v for k, v in ENV.items() if v is not None})
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "cli_forkserver.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert json.loads(self.process.stdout.readline()) == {"ready": True}
+
+    def run(self, argv: list[str], env: dict, out: Path) -> tuple[int, str, str]:
+        request = {
+            "argv": argv,
+            "env": env,
+            "cwd": str(ROOT),
+            "stdout": str(out / "stdout.txt"),
+            "stderr": str(out / "stderr.txt"),
+            "timeout": TIMEOUT,
+        }
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        reply = json.loads(self.process.stdout.readline())
+        assert not reply["timed_out"], f"{argv} ran past {TIMEOUT} s"
+        return reply["rc"], (out / "stdout.txt").read_text(), (out / "stderr.txt").read_text()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server():
+    server = ForkServer()
+    yield server
+    server.close()
+
+
+def _fresh(argv: list[str], env: dict) -> tuple[int, str, str]:
+    full = {k: v for k, v in os.environ.items() if k not in ENV and k not in env}
+    full.update({k: v for k, v in {**ENV, **env}.items() if v is not None})
+    command = argv if argv[0] != "-m" else ["-m", *argv[1:]]
+    done = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, env=full, cwd=ROOT,
+        timeout=TIMEOUT,
+    )  # fmt: skip
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("row", ROWS, ids=str)
+def test_bad_input(row: Row, work: Path, busy_port: int, server: ForkServer, tmp_path: Path):
+    fill = {"w": str(work), "out": str(tmp_path / "out"), "busy_port": str(busy_port)}
+    args = [part.format(**fill) for part in row.argv]
+    argv = args if args[0].startswith("benchmarks/") else ["-m", "helpers", *args]
+    env = {k: v if v is None else v.format(**fill) for k, v in row.env.items()}
+    rc, out, err = _fresh(argv, env) if row.fresh else server.run(argv, env, tmp_path)
+    printed = out + err
+    assert "Traceback (most recent call last)" not in printed, printed[-3000:]
+    assert rc == row.status, f"exit status {rc}, expected {row.status}:\n{printed[-3000:]}"
+    if row.status == 0:
+        assert row.phrase.format(**fill) in printed, printed[-3000:]
+        return
+    message = err.strip().splitlines()[-1] if err.strip() else ""
+    assert "error: " in message, f"no one-line error message at the end:\n{err[-3000:]}"
+    assert row.phrase.format(**fill) in message, f"{row.phrase!r} not in:\n{message}"
+
+
+def test_the_table_covers_every_command_and_category():
+    assert len(ROWS) >= 40
+    assert len({row.name for row in ROWS}) == len(ROWS)
+    commands = {row.argv[0] for row in ROWS}
+    for command in ("train", "generate", "dataset-stats", "prepare-data", "app", "model", "env"):
+        assert command in commands
+    scripts = {Path(c).name for c in commands if c.startswith("benchmarks/")}
+    assert scripts >= {"train_throughput.py", "time_to_quality.py", "generation.py"}

@@ -11,7 +11,7 @@ folder, stdin from /dev/null and stdout/stderr in files.
 Protocol, one JSON object per line: in, ``{"argv": [...], "env": {...}, "cwd": ...,
 "stdout": path, "stderr": path, "timeout": seconds}`` (``argv`` is ``["-m", module, ...]``
 or ``[script, ...]``; an ``env`` value of None unsets the variable); out,
-``{"rc": int, "timed_out": bool}``. Linux and macOS only (it forks).
+``{"rc": int, "timed_out": bool}``. It forks: the tests use it on Linux only.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ FAULTS = [ENOSPC, KeyboardInterrupt()]
 
 def raised(error: BaseException):
     """What a fault must come out as: a full disk as DiskFullError, Ctrl-C as it is."""
-    from helpers.training.errors import DiskFullError
+    from helpers.training import DiskFullError
 
     return DiskFullError if isinstance(error, OSError) else KeyboardInterrupt
 
@@ -207,8 +207,7 @@ def test_the_command_line_turns_a_full_disk_or_ctrl_c_into_one_line(
 def test_a_full_disk_while_copying_the_resume_point_keeps_the_one_before(tmp_path, monkeypatch):
     import shutil
 
-    from helpers.training import copy_resume_point
-    from helpers.training.errors import DiskFullError
+    from helpers.training import DiskFullError, copy_resume_point
 
     def checkpoint(step: int) -> Path:
         folder = tmp_path / "local" / f"checkpoint-{step:06d}"

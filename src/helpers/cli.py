@@ -6,6 +6,7 @@ Each command is one small function; ``python -m helpers --help`` lists them.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
@@ -187,7 +188,6 @@ def _cmd_app(args: argparse.Namespace) -> int:
 
 def _check_port(host: str, port: int) -> None:
     """A port the app can serve on, or a ValueError that says what to do instead."""
-    import errno
     import socket
 
     if not 0 <= port <= 65535:
@@ -378,8 +378,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import errno
-
     try:
         args = build_parser().parse_args(argv)  # (the parser reads GPT2LAB_QUICK)
         return args.run(args)
@@ -389,8 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise  # not ours to explain: the traceback says where
-        print(f"error: the disk is full ({error}): free some space and run it again.",
-              file=sys.stderr)  # fmt: skip
+        message = f"the disk is full ({error}): free some space, then run it again."
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C outside the training loop (which saves and exits 130)
         print("error: interrupted (Ctrl-C); nothing half-written was kept.", file=sys.stderr)

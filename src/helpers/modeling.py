@@ -605,7 +605,8 @@ def _check_json(path: Path, why_and_fix: str) -> None:
         json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise ModelNotAvailableError(
-            f"{path} is not valid JSON ({error}): {why_and_fix}."
+            f"The {path.name} in '{path.parent}' cannot be read, it is not valid JSON "
+            f"({error}): {why_and_fix}."
         ) from error
 
 

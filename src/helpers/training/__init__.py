@@ -56,6 +56,7 @@ from helpers.training.config import (
 )
 from helpers.training.errors import (
     CheckpointMismatchError,
+    DiskFullError,
     NonFiniteLossError,
     TrainingError,
     TrainingOutOfMemoryError,
@@ -104,6 +105,7 @@ __all__ = [
     "CausalLMObjective",
     "CheckpointMismatchError",
     "Checkpoints",
+    "DiskFullError",
     "EpochShuffleSampler",
     "EvalResult",
     "NonFiniteLossError",

@@ -24,7 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -34,7 +34,6 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     GPT2Config,
-    GPT2LMHeadModel,
     GPT2TokenizerFast,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -51,52 +50,29 @@ from helpers.environment import (
     project_root,
     similar_path,
 )
+from helpers.hub_cache import (  # noqa: F401 - modeling's names, patched by tests
+    WEIGHTS_FILES,
+    WEIGHTS_INDEX_FILES,
+    _cached_file,
+    _in_hub_cache,
+    _tokenizer_in_hub_cache,
+    _weights_in_hub_cache,
+)
+from helpers.offline_model import (  # noqa: F401 - re-exported for the course's imports
+    GPT2_BPE_DIR,
+    GPT2_VOCAB_SIZE,
+    OFFLINE_MODEL_NAME,
+    ModelNotAvailableError,
+    OfflineModelConfig,
+    build_offline_model,
+    gpt2_bpe_files,
+    gpt2_tokenizer_from_package,
+    ready_tokenizer,
+)
 
 DEFAULT_MODEL_NAME = "gpt2"
 MODEL_ENV_VAR = "GPT2LAB_MODEL"
-OFFLINE_MODEL_NAME = "gpt2lab-tiny"
-"""Name that selects the offline model on purpose (``GPT2LAB_MODEL=gpt2lab-tiny``)."""
-
 TRAINED_MODEL_ENV_VAR = "GPT2LAB_TRAINED_MODEL"
-GPT2_VOCAB_SIZE = 50257
-
-
-class ModelNotAvailableError(RuntimeError):
-    """The requested model cannot be loaded; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class OfflineModelConfig:
-    """Shape of the offline model: GPT-2's architecture, shrunk to train on a CPU.
-
-    2 layers x 128 wide x 4 heads with a 128-token context: about 13.3 M parameters, most
-    of them in two 50,257 x 128 tables, the token embedding and the output layer. Unlike
-    GPT-2 they are separate (``tie_word_embeddings=False``), so each can have its own
-    learning rate, and the output layer starts at zero: every token equally likely.
-    This shape won ``benchmarks/time_to_quality.py`` (the most learnt in 60 s on 2 CPU
-    cores). GPT-2 small is 12 layers x 768 wide with a 1,024-token context (124 M).
-    """
-
-    n_layer: int = 2
-    n_embd: int = 128
-    n_head: int = 4
-    n_positions: int = 128
-    tie_word_embeddings: bool = False
-    dropout: float = 0.0  # a minute of training sees the data about once: nothing to over-fit
-
-    def to_gpt2_config(self) -> GPT2Config:
-        eos_id = GPT2_VOCAB_SIZE - 1
-        shape = asdict(self)
-        dropout = shape.pop("dropout")
-        return GPT2Config(
-            vocab_size=GPT2_VOCAB_SIZE,
-            bos_token_id=eos_id,
-            eos_token_id=eos_id,
-            resid_pdrop=dropout,
-            embd_pdrop=dropout,
-            attn_pdrop=dropout,
-            **shape,
-        )
 
 
 @dataclass(frozen=True)
@@ -187,64 +163,6 @@ def _looks_like_path(name: str) -> bool:
 def _in_a_local_folder(path: Path) -> bool:
     """``models/finetunde``: not there, but meant as a path, since ``models/`` is."""
     return len(path.parts) > 1 and path.parent.is_dir()
-
-
-WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
-WEIGHTS_INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-
-
-def _cached_file(repo_id: str, filename: str) -> str | None:
-    """The path of ``filename`` of Hub repo ``repo_id`` in the local Hub cache, else None."""
-    from huggingface_hub import try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError
-
-    try:
-        found = try_to_load_from_cache(repo_id, filename)
-    except HFValidationError as error:
-        raise ModelNotAvailableError(
-            f"'{repo_id}' is neither an existing folder nor a valid Hub model name "
-            f"(such as 'gpt2' or 'distilgpt2'). Check the spelling, or pass the folder "
-            f"that save_pretrained wrote."
-        ) from error
-    return found if isinstance(found, str) else None  # not a str: absent, or known missing
-
-
-def _weights_in_hub_cache(repo_id: str) -> bool:
-    """Are the model's weights cached: one file, or a sharded index and all its shards?"""
-    if any(_cached_file(repo_id, name) for name in WEIGHTS_FILES):
-        return True
-    for index_name in WEIGHTS_INDEX_FILES:
-        index = _cached_file(repo_id, index_name)
-        if index is None:
-            continue
-        try:
-            shards = set(json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"].values())
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
-        if shards and all(_cached_file(repo_id, str(shard)) for shard in shards):
-            return True
-    return False
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    """Is the model in the local Hub cache: its config.json *and* all its weights?
-
-    ``AutoTokenizer.from_pretrained`` caches config.json with the tokenizer files but no
-    weights, so config.json alone does not make a model cached.
-    """
-    return _cached_file(repo_id, "config.json") is not None and _weights_in_hub_cache(repo_id)
-
-
-def _tokenizer_in_hub_cache(repo_id: str) -> bool:
-    """Is the tokenizer cached: tokenizer.json (or vocab.json + merges.txt), and a config?"""
-    has_vocabulary = _cached_file(repo_id, "tokenizer.json") is not None or (
-        _cached_file(repo_id, "vocab.json") is not None
-        and _cached_file(repo_id, "merges.txt") is not None
-    )
-    knows_its_class = any(
-        _cached_file(repo_id, name) for name in ("tokenizer_config.json", "config.json")
-    )
-    return has_vocabulary and knows_its_class
 
 
 def _hub_name() -> str:
@@ -381,47 +299,6 @@ def offline_model_banner(source: ModelSource, config: OfflineModelConfig) -> str
     return f"{line}\n{asked}{what}{line}"
 
 
-GPT2_BPE_DIR = Path(__file__).resolve().parent / "assets" / "gpt2_bpe"
-"""GPT-2's BPE files, shipped with the helpers (see the README there)."""
-
-
-def gpt2_bpe_files() -> tuple[Path, Path]:
-    """Paths of GPT-2's ``encoder.json`` (vocabulary) and ``vocab.bpe`` (ranked merges).
-
-    OpenAI's files, shipped in ``helpers/assets/gpt2_bpe`` with their licence.
-    """
-    shipped = GPT2_BPE_DIR / "encoder.json", GPT2_BPE_DIR / "vocab.bpe"
-    missing = [path.name for path in shipped if not path.is_file()]
-    if missing:
-        raise ModelNotAvailableError(
-            f"GPT-2's tokenizer files {', '.join(missing)} are missing from {GPT2_BPE_DIR}: "
-            f"restore them (`git checkout -- src/helpers/assets`) and reinstall the helpers "
-            f"(`pip install -e .`)."
-        )
-    return shipped
-
-
-def gpt2_tokenizer_from_package(model_max_length: int = 1024) -> PreTrainedTokenizerBase:
-    """GPT-2's byte-level BPE tokenizer built from its files (:func:`gpt2_bpe_files`).
-
-    ``encoder.json`` maps 50,257 tokens to ids (the vocabulary) and ``vocab.bpe`` lists
-    the 50,000 merges in rank order.
-    """
-    vocab, merges = gpt2_bpe_files()
-    # transformers 5: pass vocab=/merges=; vocab_file=/merges_file= are silently ignored.
-    tokenizer = GPT2TokenizerFast(
-        vocab=str(vocab), merges=str(merges), model_max_length=model_max_length
-    )
-    return _ready_tokenizer(tokenizer)
-
-
-def _ready_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
-    """GPT-2 has no pad token: reuse end-of-text, the usual choice (masked out anyway)."""
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
 
 
@@ -543,7 +420,7 @@ def _load_tokenizer_for(source: ModelSource) -> PreTrainedTokenizerBase:
             f"The tokenizer loaded from '{source.location}' is empty ({len(tokenizer)} tokens): "
             f"its files are incomplete. Save it again with tokenizer.save_pretrained()."
         )
-    return _ready_tokenizer(tokenizer)
+    return ready_tokenizer(tokenizer)
 
 
 def load_tokenizer(
@@ -556,22 +433,6 @@ def load_tokenizer(
     return _load_tokenizer_for(
         locate_model(name_or_path, allow_offline_fallback=allow_offline_fallback)
     )
-
-
-def build_offline_model(config: OfflineModelConfig | None = None, seed: int = 0) -> GPT2LMHeadModel:
-    """A freshly initialised small GPT-2; the same ``seed`` gives the same weights.
-
-    With untied embeddings the output layer starts at zero, so the untrained model gives
-    every token the same probability, 1/50,257 (a loss of ln 50,257 = 10.8 nats).
-    """
-    config = config or OfflineModelConfig()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = GPT2LMHeadModel(config.to_gpt2_config())
-    if not config.tie_word_embeddings:  # a separate output layer starts at zero
-        with torch.no_grad():
-            model.get_output_embeddings().weight.zero_()
-    return model
 
 
 def _load_model_for(source: ModelSource, seed: int) -> PreTrainedModel:

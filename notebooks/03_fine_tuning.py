@@ -26,14 +26,17 @@
 # 2. turn a loss into perplexity and bits per character, and say what each means;
 # 3. explain what AdamW, warmup with cosine decay, gradient accumulation and mixed
 #    precision each do, with their formulas;
-# 4. run a real training loop (built on 🤗 Accelerate), watch the training and validation
-#    curves live, and recognise over-fitting and when to stop early;
+# 4. write a training loop yourself (batches, forward, loss, backward, step, schedule),
+#    then run the course's loop (built on 🤗 Accelerate) with a time budget, and watch the
+#    training and validation curves live;
 # 5. interrupt a run, resume it exactly where it stopped, save the model and load it back;
-# 6. say what fine-tuning a pretrained model changes, compared with training from scratch,
-#    and which of the two happened on your machine.
+# 6. measure what fine-tuning a pretrained model changes: the perplexity on the new text
+#    before and after, what pretraining bought against training from scratch for the
+#    same time, and how much of its general English the model forgets.
 #
-# The loop lives in `helpers.training` (so the command line runs the very same code);
-# this notebook prints it, explains every line and runs it.
+# The course's loop lives in `helpers.training` (so the command line runs the very same
+# code); this notebook first writes a bare one in plain PyTorch, then prints the course's,
+# explains every line and runs it.
 
 # %%
 # GPT-2 Lab bootstrap: on Colab, fetch the course and install it (Colab's torch is kept).
@@ -87,34 +90,62 @@ runtime = setup_runtime()
 # %% [markdown]
 # ## 1 · The model and the data
 #
-# We start from the **base model**: `gpt2` (pretrained) where the Hugging Face Hub is
-# reachable, otherwise the offline model. This matters for everything that follows:
+# We start from a **pretrained base model** and *fine-tune* it: its weights already know
+# English, and training adapts them to Shakespeare. Which base depends on where you are:
 #
-# * with `gpt2`, this notebook **fine-tunes**: 124 M pretrained weights that already know
-#   English are adapted to Shakespeare;
-# * offline, it **trains from scratch**: the offline model's weights are random, so all
-#   it will know is what these few minutes of Shakespeare teach it.
+# * with internet (Colab), `gpt2`: OpenAI's GPT-2 small, 124 M parameters pretrained on
+#   web text;
+# * offline, `gpt2lab-base`: the course's own small GPT-2, pretrained on general English
+#   that is not Shakespeare (public-domain books and documentation, listed with their
+#   licences in its model card, `src/helpers/assets/base_model/README.md`). It is not
+#   GPT-2: far smaller, and it has read far less.
+#
+# Either way this notebook takes the same road. (`GPT2LAB_MODEL=gpt2lab-tiny` starts from
+# random weights instead; section 12 does that once, as an aside, to measure what
+# pretraining bought.)
 #
 # The data is the Shakespeare corpus of notebook 02, split by work with the course's
 # fixed split (`COURSE_SPLIT`, the same works are held out in every notebook), tokenized
-# and packed into blocks. All sizes come from one place, `TrainingConfig.for_mode()`:
-# quick mode (the tests) trains a few dozen small steps; full mode a few minutes.
+# and packed into blocks. All sizes come from one place, `TrainingConfig.for_mode()`;
+# the training run gets a **time budget** in seconds (`max_seconds`), so a slower machine
+# trains for as long and learns a little less, and the run prints what it achieved. (Quick
+# mode, used by the tests, runs a fixed handful of steps instead, so that its checks do not
+# depend on how busy the machine is.)
+# We also keep a second validation text: held-out **general English** of the kind the
+# offline base was pretrained on, to measure what fine-tuning makes the model forget.
 
 # %%
 import math
 
 import torch
+from datasets import DatasetDict
+from IPython.display import Markdown, display
 
-from helpers.data import COURSE_SPLIT, build_lm_dataset, course_documents
+from helpers.base_corpus import general_split_dir
+from helpers.data import (
+    COURSE_SPLIT,
+    build_lm_dataset,
+    course_documents,
+    load_documents,
+    pack_into_blocks,
+    tokenize_documents,
+)
 from helpers.environment import get_device, quick_or_full, set_seed
 from helpers.modeling import count_parameters, load_model_and_tokenizer, locate_model
+from helpers.offline_model import BASE_MODEL_NAME, OFFLINE_MODEL_NAME
 from helpers.training import TrainingConfig, resolve_learning_rates
 
 set_seed(0)
 device = get_device()
-source = locate_model()  # $GPT2LAB_MODEL, else gpt2, else (offline) the offline model
+source = locate_model()  # $GPT2LAB_MODEL, else gpt2, else (offline) the course's base model
 model, tokenizer = load_model_and_tokenizer(device=device)
-FROM_SCRATCH = source.is_offline_model
+FROM_SCRATCH = not source.is_pretrained  # only gpt2lab-tiny starts from random weights
+if FROM_SCRATCH:
+    BASE = f"`{OFFLINE_MODEL_NAME}` (random weights)"
+elif source.is_offline_base:
+    BASE = f"`{BASE_MODEL_NAME}` (the course's small pretrained GPT-2, not GPT-2)"
+else:
+    BASE = f"`{source.requested}` (pretrained, from {source.kind})"
 print(f"base model : {source.requested} -> {source.kind} ({source.location})")
 print(f"parameters : {count_parameters(model):,}")
 print(
@@ -123,9 +154,13 @@ print(
     else "this run   : FINE-TUNING pretrained weights"
 )
 
-# the settings, and the learning rates, depend on the starting point (sections 4-5)
-config = TrainingConfig.for_mode(from_scratch=FROM_SCRATCH)
-config = resolve_learning_rates(config, from_scratch=FROM_SCRATCH)
+# the settings and learning rates depend on the starting point (sections 4-5); the
+# training run below stops after TRAIN_SECONDS of training steps (quick mode: after a
+# fixed dozen steps, with a checkpoint every 4)
+TRAIN_SECONDS = quick_or_full(None, 40.0)
+QUICK_RUN = quick_or_full({"max_steps": 12, "checkpoint_every": 4}, {})
+config = TrainingConfig.for_mode(from_scratch=FROM_SCRATCH, max_seconds=TRAIN_SECONDS, **QUICK_RUN)
+config = resolve_learning_rates(config, from_scratch=FROM_SCRATCH, base=source.location)
 documents = course_documents(clean=False)  # quick mode: the first 8 works; cleaned below
 dataset, stats = build_lm_dataset(
     documents, tokenizer, config.block_size, split_method="document", **COURSE_SPLIT
@@ -134,6 +169,16 @@ chars_per_token = stats.characters["validation"] / stats.tokens["validation"]
 print(stats)
 assert {"train", "validation"} <= set(dataset)
 assert len(dataset["train"][0]["input_ids"]) == config.block_size
+
+# general English the model never trains on here: the measure of forgetting
+general_documents = DatasetDict(validation=load_documents(general_split_dir("validation")))
+general_tokens = tokenize_documents(general_documents, tokenizer)
+general = pack_into_blocks(general_tokens, config.block_size)["validation"]
+general_chars_per_token = sum(len(t) for t in general_documents["validation"]["text"]) / sum(
+    len(ids) for ids in general_tokens["validation"]["input_ids"]
+)
+print(f"general English for the forgetting test: {len(general):,} blocks of "
+      f"{config.block_size} tokens, {general_chars_per_token:.2f} characters per token")  # fmt: skip
 
 # %% [markdown]
 # ## 2 · The objective: predict the next token
@@ -188,36 +233,86 @@ assert torch.isclose(by_hand, out.loss, atol=1e-4)
 #   model as a compressor.
 # * **bits per character** $= \mathcal{L} / (\ln 2 \cdot c)$ with $c$ the characters per
 #   token of the text. Tokenizers differ, characters do not, so this is the number to
-#   compare across models and tokenizers (here $c \approx 3.1$: see notebook 02).
-#
-# `evaluate_model` scores the validation split this way (quick mode: its first blocks).
+#   compare across models and tokenizers.
+
+# %%
+display(Markdown(
+    f"Here $c$ = {chars_per_token:.2f} characters per token on the Shakespeare validation "
+    f"works (notebook 02 measured it over the whole corpus), and "
+    f"{general_chars_per_token:.2f} on "
+    f"the general English text."
+))
+
+# %% [markdown]
+# `evaluate_model` scores packed blocks this way. We score the base model on two texts
+# before any training: the first validation blocks of Shakespeare (the same blocks will
+# be scored again after training), and the general English text.
 
 # %%
 from helpers.training import evaluate_model
 
-before = evaluate_model(
-    model,
-    dataset["validation"],
-    batch_size=config.batch_size,
-    chars_per_token=chars_per_token,
-    max_batches=config.eval_batches,
-)
-print(f"validation tokens scored : {before.tokens:,}")
-print(f"loss                     : {before.loss:.3f} nats/token (ln V = {math.log(50257):.2f})")
-print(f"perplexity               : {before.perplexity:,.1f}")
-print(f"bits per token / char    : {before.bits_per_token:.2f} / {before.bits_per_char:.2f}")
+COMPARE_BLOCKS = min(len(dataset["validation"]), quick_or_full(32, 96))
+compare = dataset["validation"].select(range(COMPARE_BLOCKS))  # the same blocks, every time
+GENERAL_BATCHES = quick_or_full(2, 8)
+
+
+def score(model, blocks, chars_per_token, max_batches=None):
+    return evaluate_model(model, blocks, batch_size=16, chars_per_token=chars_per_token,
+                          max_batches=max_batches)  # fmt: skip
+
+
+before = score(model, compare, chars_per_token)
+general_before = score(model, general, general_chars_per_token, GENERAL_BATCHES)
+for name, result in [("Shakespeare", before), ("general English", general_before)]:
+    print(f"{name:<16}: {result.tokens:>6,} tokens scored, loss {result.loss:.3f} nats/token, "
+          f"perplexity {result.perplexity:,.1f}, {result.bits_per_char:.2f} bits/char")  # fmt: skip
+print(f"(a uniform guess: loss ln V = {math.log(50257):.2f}, perplexity 50,257)")
 assert before.perplexity == math.exp(before.loss)
 if FROM_SCRATCH:  # random weights: about as uncertain as a uniform guess
     assert abs(before.loss - math.log(50257)) < 1.0
 
+# %%
+if FROM_SCRATCH:
+    verdict = "random weights know nothing: both losses are close to $\\ln V$."
+elif general_before.loss < before.loss:
+    verdict = (
+        "the pretrained base predicts general English better than Shakespeare: "
+        f"perplexity {general_before.perplexity:,.0f} against {before.perplexity:,.0f}. "
+        "Shakespeare is the new style it has to learn."
+    )
+else:
+    verdict = (
+        "the pretrained base already predicts Shakespeare at least as well as the general "
+        f"text (perplexity {before.perplexity:,.0f} against {general_before.perplexity:,.0f})."
+    )
+display(Markdown(f"Before training, {BASE}: {verdict}"))
+
 # %% [markdown]
 # And what the model writes before training, sampled (notebook 04 explains the
-# settings). Offline, expect noise; with pretrained `gpt2`, fluent modern English.
+# settings). The prompts are text the corpus really has: a speaker's name as the plays
+# write it (on a line of its own, ending with a full stop; we take the most frequent one
+# among the training works), and the start of a famous line.
 
 # %%
+import re
+from collections import Counter
+
+from helpers.data import clean_documents, split_by_document
+
+course_splits = split_by_document(clean_documents(documents)[0], **COURSE_SPLIT)
+speakers = Counter(
+    line
+    for text in course_splits["train"]["text"]
+    for line in text.splitlines()
+    if re.fullmatch(r"[A-Z][A-Za-z]+\.", line)
+)
+speaker, lines_spoken = speakers.most_common(1)[0]
+print(f"most frequent speaker line in the training works: {speaker!r} ({lines_spoken} times)")
+PROMPTS = [f"{speaker}\n", "To be, or not"]
+assert all(any(p in text for text in course_splits["train"]["text"]) for p in PROMPTS[:1])
+
 from helpers.decoding import generate_text
 
-PROMPTS = ["ROMEO:\n", "To be, or not"]
 SAMPLE = dict(strategy="sample", top_k=50, max_new_tokens=quick_or_full(16, 48), seed=0)
 for prompt, text in zip(PROMPTS, generate_text(model, tokenizer, PROMPTS, **SAMPLE), strict=True):
     print(f"--- {prompt!r}\n{prompt}{text}\n")
@@ -240,28 +335,12 @@ for prompt, text in zip(PROMPTS, generate_text(model, tokenizer, PROMPTS, **SAMP
 # & Hutter, 2019): it shrinks weights towards zero directly instead of through the
 # gradient, which keeps it independent of Adam's rescaling. We decay only the weight
 # *matrices*: decaying a bias, a layer norm's gain or an embedding only fights what
-# those are for.
-#
-# **One learning rate per kind of weight.** "A step of about $\eta$" has a consequence
-# for the token embedding. Row $i$ of it gets a gradient only from batches that contain
-# token $i$; a token seen ten times in the whole run gets ten steps. Every other weight
-# is trained by every position of every batch. So when training from scratch, the
-# embeddings get a far larger rate (here 1.0, against $3 \cdot 10^{-3}$ for the
-# transformer's weights): each occurrence of a rare token must count. The output layer is
-# separate from the embedding in the offline model (GPT-2 shares them) so that it can
-# keep a small rate ($6 \cdot 10^{-3}$): it is trained by every position, and it starts
-# at zero, so that the untrained model predicts every token with the same probability
-# instead of random favourites. These choices were measured, not guessed:
-# `benchmarks/time_to_quality.py` trains the offline model for 60 s on a 2-core CPU, and
-# they took it from 2.68 to 2.30 bits per character on Tiny Shakespeare (the other
-# settings of that run, `FROM_SCRATCH_RECIPE`, are printed below). When fine-tuning
-# pretrained weights, all parts share one small rate.
+# those are for. When fine-tuning, every part of the model shares one small peak rate;
+# training from scratch gives each part its own (section 12).
 
 # %%
-from helpers.training import FROM_SCRATCH_RECIPE, build_optimizer
+from helpers.training import build_optimizer
 
-if FROM_SCRATCH:
-    print("from-scratch recipe:", FROM_SCRATCH_RECIPE)
 optimizer = build_optimizer(model, config)
 for group in optimizer.param_groups:
     sizes = sum(p.numel() for p in group["params"])
@@ -286,12 +365,14 @@ del optimizer
 # $$\eta_t = \begin{cases} \eta_{\max}\, t / W & t < W \\
 #   \eta_{\min} + \tfrac12 (\eta_{\max} - \eta_{\min}) \left(1 + \cos \pi \frac{t - W}{S - W}\right) & t \ge W \end{cases}$$
 #
-# How big is $\eta_{\max}$? When the weights are pretrained, small (here $10^{-4}$): large
-# steps would wash out what they know. When they are random there is nothing to lose,
-# and a small model trains well with much larger rates (section 4).
-# `resolve_learning_rates` picks them (section 1 used it), and so does the loop for any
-# rate left at `None`. Every rate follows the same schedule, scaled to its own peak; the
-# plot shows the rate of the transformer's weights.
+# How big is $\eta_{\max}$? When the weights are pretrained, small: large steps would
+# wash out what they know. When they are random there is nothing to lose, and a small
+# model trains well with much larger rates (section 12). `resolve_learning_rates` picks
+# them (section 1 used it), and so does the loop for any rate left at `None`.
+#
+# With a time budget the last step $S$ is not known in advance: the loop times its
+# first steps, computes how many fit in the budget (never more than `max_steps`), and
+# plans this same curve to end there. The plot shows it for `max_steps`.
 
 # %%
 from dataclasses import replace
@@ -309,23 +390,80 @@ assert max(rates) == rates[warmup] == config.learning_rate
 assert rates[-1] == min(rates[warmup:]) >= config.learning_rate * config.min_lr_ratio * 0.99
 
 # %% [markdown]
-# ## 6 · How much text per step, and in which number format
+# ## 6 · A training loop you can read
+#
+# Everything so far fits in a few lines of plain PyTorch. Here is a complete training
+# loop: batches of blocks in a shuffled order, the forward pass (the model computes the
+# shifted cross-entropy of section 2 when given `labels`), the backward pass, a clip of
+# the gradient's norm, an AdamW step, and a warmup-then-cosine schedule from
+# `transformers`. It trains a *copy* of the model for a few steps (the real run below
+# starts from the base again) and scores the same validation batch before and after.
+
+# %%
+import copy
+from itertools import islice
+
+from torch.utils.data import DataLoader
+from transformers import get_cosine_schedule_with_warmup
+
+STEPS = quick_or_full(4, 8)
+LEARNING_RATE = 1e-3 if FROM_SCRATCH else 3e-4  # a few steps only: a brisk rate
+student = copy.deepcopy(model).train()
+blocks = dataset["train"].with_format("torch", columns=["input_ids"])
+batches = DataLoader(blocks, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
+optimizer = torch.optim.AdamW(student.parameters(), lr=LEARNING_RATE, weight_decay=0.1)
+schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=1, num_training_steps=STEPS)
+held_out = torch.tensor(dataset["validation"][:8]["input_ids"], device=device)
+
+
+def held_out_loss(model) -> float:
+    with torch.no_grad():
+        return model(input_ids=held_out, labels=held_out).loss.item()
+
+
+loss_before = held_out_loss(student)
+for step, batch in enumerate(islice(batches, STEPS), start=1):
+    ids = batch["input_ids"].to(device)
+    loss = student(input_ids=ids, labels=ids).loss  # forward: mean next-token cross-entropy
+    loss.backward()  # backward: the gradient of the loss for every weight
+    torch.nn.utils.clip_grad_norm_(student.parameters(), max_norm=1.0)
+    optimizer.step()  # AdamW moves every weight
+    schedule.step()  # the next step's learning rate
+    optimizer.zero_grad()  # gradients would otherwise add up across steps
+    print(f"step {step}: training loss {loss.item():.3f}, next lr {schedule.get_last_lr()[0]:.1e}")
+loss_after = held_out_loss(student)
+print(f"held-out batch: loss {loss_before:.3f} before, {loss_after:.3f} after {STEPS} steps")
+assert loss_after < loss_before, "a few steps should lower the loss on held-out text"
+del student, optimizer, schedule
+
+# %% [markdown]
+# Each training loss is measured on a different batch, so the printed losses wobble;
+# the held-out batch, scored before and after with the same weights' copy, is the fair
+# comparison. That is the whole idea. What a real run adds is bookkeeping around it:
+# mixed precision, gradient accumulation, evaluations on held-out text, checkpoints that
+# survive a crash, resuming, the best model kept and saved, and a time budget.
+# `helpers.training.train` does all of that; the next two sections explain its
+# additions, then print its loop.
+
+# %% [markdown]
+# ## 7 · How much text per step, and in which number format
 #
 # **Effective batch.** One optimizer step averages the gradient over
 # `batch_size × grad_accum × processes` blocks. When a batch does not fit in memory,
 # *gradient accumulation* runs several smaller forward/backward passes and adds their
 # gradients before the step: the same update for less memory, at the cost of time. A
-# larger effective batch gives a less noisy gradient; past a point it only spends more
+# larger effective batch gives a less noisy gradient, but fewer steps for the same
 # compute per step.
 #
 # **Mixed precision.** Weights and the optimizer stay in fp32, but the matrix products
 # run in a 16-bit format. *bfloat16* keeps fp32's exponent range (8 bits) with a shorter
 # mantissa, so nothing overflows and no tricks are needed; it is native on recent GPUs
-# and on CPUs with Intel AMX (this course's test machine trains about 1.5 times faster in
-# bf16 than in fp32). *float16* has more mantissa but a narrow range: small gradients underflow to
-# zero unless the loss is multiplied by a large factor before the backward pass and the
-# gradients divided by it after (**loss scaling**, done for us). The loop picks bf16
-# where the hardware has it, fp16 on older GPUs (Colab's T4), fp32 otherwise.
+# and on CPUs with AMX or AVX512-BF16, where it is faster than fp32 (exercise 4 measures
+# by how much on your machine). *float16* has more mantissa but a narrow range: small
+# gradients underflow to zero unless the loss is multiplied by a large factor before the
+# backward pass and the gradients divided by it after (**loss scaling**, done for us).
+# The loop picks bf16 where the hardware has it, fp16 on older GPUs (Colab's T4), fp32
+# otherwise.
 
 # %%
 from helpers.training import choose_precision
@@ -336,20 +474,21 @@ print(
     f"= {config.batch_size * config.grad_accum} blocks = {tokens_per_step:,} tokens per step"
 )
 print(f"mixed precision on this {device.type}: {choose_precision(device)}")
+budget = f"time budget {config.max_seconds:g} s, " if config.max_seconds else ""
 print(
-    f"{config.max_steps} steps x {tokens_per_step:,} tokens = "
+    f"{budget}at most {config.max_steps} steps (= "
     f"{config.max_steps * tokens_per_step / stats.tokens['train']:.2f} passes over the "
-    f"{stats.tokens['train']:,} training tokens"
+    f"{stats.tokens['train']:,} training tokens)"
 )
 
 # %% [markdown]
-# ## 7 · The training loop
+# ## 8 · The course's training loop
 #
 # Here is the heart of `helpers.training` (the file `src/helpers/training/loop.py`),
-# printed from its source. 🤗 Accelerate's `Accelerator` has already placed the model and
-# data on the device, wrapped the forward pass in the chosen precision and, with several
-# processes (`accelerate launch` or `torchrun`), in DistributedDataParallel. Read it top
-# to bottom:
+# printed from its source. Compare it with the loop of section 6. 🤗 Accelerate's
+# `Accelerator` has already placed the model and data on the device, wrapped the forward
+# pass in the chosen precision and, with several processes (`accelerate launch` or
+# `torchrun`), in DistributedDataParallel. Read it top to bottom:
 #
 # * each **epoch** uses its own shuffled order (seeded), so a resumed run can skip exactly
 #   the batches it had already seen;
@@ -360,7 +499,7 @@ print(
 # * a NaN or infinite loss stops the run at once, with a message (the last good
 #   checkpoint stays intact);
 # * after each step `after_step` logs (loss, learning rate, tokens/s), evaluates and saves
-#   a checkpoint when they are due.
+#   a checkpoint when they are due, and stops the run when its time budget is spent.
 
 # %%
 import inspect
@@ -372,26 +511,25 @@ print(inspect.getsource(TrainingRun.loop))
 # %% [markdown]
 # Two details are not in those lines. The objective computes GPT-2's output layer and
 # the loss a few dozen positions at a time (`chunked_lm_loss`, derived in
-# `helpers/training/loss.py`): the logits of a batch —
-# tokens × 50,257 — are by far its largest tensor, and walking through them in pieces
-# saves most of the passes over it. With that and a fused AdamW, this loop trains about
-# 1.5 times as many tokens per second as the 🤗 `Trainer` on the course's test CPU
-# (`benchmarks/train_throughput.py`). And **checkpoints** are
-# written to a temporary folder and then renamed, so a crash never leaves a half-written
-# one; they hold the model, the optimizer's $m$ and $v$, the schedule, the random number
+# `helpers/training/loss.py`): the logits of a batch — tokens × 50,257 — are by far its
+# largest tensor, and walking through them in pieces saves most of the passes over it.
+# With that and a fused AdamW this loop trains more tokens per second than the 🤗
+# `Trainer`; `benchmarks/train_throughput.py` measures by how much on your machine and
+# prints the conditions (CPU, number format, batch). And **checkpoints** are written to a
+# temporary folder and then renamed, so a crash never leaves a half-written one; they
+# hold the model, the optimizer's $m$ and $v$, the schedule, the random number
 # generators and the position in the data.
 
 # %% [markdown]
-# ## 8 · The run, and what happens when it is interrupted
+# ## 9 · The run, and what happens when it is interrupted
 #
 # First a small demonstration, in a scratch folder with a copy of the model: a short run
-# is stopped a third of the way, as if you had pressed *Stop* (Ctrl-C). The loop saves a
-# checkpoint before it returns. Then **the same call again** finds the checkpoint and
-# carries on from that step, with the same data order and random state, as if never
-# interrupted.
+# of a fixed number of steps is stopped a third of the way, as if you had pressed *Stop*
+# (Ctrl-C). The loop saves a checkpoint before it returns. Then **the same call again**
+# finds the checkpoint and carries on from that step, with the same data order and
+# random state, as if never interrupted.
 
 # %%
-import copy
 import shutil
 import tempfile
 from pathlib import Path
@@ -399,13 +537,18 @@ from pathlib import Path
 from helpers.plots import LiveLossPlot
 from helpers.training import train, unfinished_checkpoint
 
+# the runs score the same validation blocks as `before` (a few, to keep evaluations short)
+run_data = DatasetDict(train=dataset["train"], validation=compare)
 scratch = Path(tempfile.mkdtemp(prefix="gpt2lab-resume-demo-"))
 demo = replace(
     config,
     output_dir=str(scratch / "model"),
     checkpoint_directory=str(scratch / "checkpoints"),
     resume_dir=str(scratch / "resume"),  # never the Drive: this is only a demonstration
-    max_steps=quick_or_full(6, 30),
+    max_steps=6,
+    max_seconds=None,  # a fixed number of steps, so that it stops where we say
+    batch_size=8,
+    eval_batches=None,  # score all 8 validation blocks of demo_data, at the start and the end
     log_every=1,
     eval_every=0,
     checkpoint_every=0,
@@ -427,9 +570,12 @@ common = dict(
     f"works for validation.",
 )  # fmt: skip
 demo_model = copy.deepcopy(model)
-first = train(replace(demo, resume=False), dataset, model=demo_model, on_log=press_stop_at_step, **common)
+demo_data = DatasetDict(train=dataset["train"], validation=compare.select(range(8)))
+first = train(
+    replace(demo, resume=False), demo_data, model=demo_model, on_log=press_stop_at_step, **common
+)
 print()
-again = train(demo, dataset, model=demo_model, **common)
+again = train(demo, demo_data, model=demo_model, **common)
 assert first.interrupted and first.completed_steps == STOP_AT
 assert again.resumed_from.name == f"checkpoint-{STOP_AT:06d}"
 assert again.completed_steps == demo.max_steps
@@ -437,41 +583,37 @@ shutil.rmtree(scratch)
 del demo_model
 
 # %% [markdown]
-# Now the real run. Its checkpoints go to `config.checkpoint_dir`; on Colab that is the
-# VM's own disk (fast, and a GPT-2 checkpoint with its optimizer state is about three
-# times the weights: 1.5 GB), while **one** rolling copy, the *resume point*, goes to your
-# Drive, at most every `resume_copy_minutes`. When the run ends, the final model is saved
-# (on Colab: to Drive) and the resume point is deleted. If Colab disconnects mid-run,
-# run the notebook again: the cell below finds the unfinished run and resumes it.
-# Otherwise it starts afresh. The summary it prints says how much went where. The plot
-# updates while it trains.
+# Now the real run (with its time budget, in full mode). Its checkpoints go to
+# `config.checkpoint_dir`; on Colab that is the VM's own disk (fast, and a GPT-2 checkpoint with its optimizer
+# state is about three times the weights: 1.5 GB), while **one** rolling copy, the
+# *resume point*, goes to your Drive, at most every `resume_copy_minutes`. When the run
+# ends, the final model is saved (on Colab: to Drive) and the resume point is deleted. If
+# Colab disconnects mid-run, run the notebook again: the cell below finds the unfinished
+# run and resumes it. Otherwise it starts afresh. The summary it prints says how many
+# steps the budget bought on this machine and how much went where. The plot updates
+# while it trains.
 
 # %%
 unfinished = unfinished_checkpoint(config)
 print(f"resuming the unfinished run at {unfinished}" if unfinished else "starting a fresh run")
 live = LiveLossPlot(title="loss, live")
 result = train(
-    replace(config, resume=unfinished is not None), dataset, model=model, on_log=live, **common
-)
+    replace(config, resume=unfinished is not None, eval_batches=None),
+    run_data, model=model, on_log=live, **common,
+)  # fmt: skip
 live.redraw()
-assert result.completed_steps == config.max_steps
+assert result.completed_steps == result.total_steps or result.out_of_time
 assert (result.resumed_from is not None) == (unfinished is not None)
 assert [r["step"] for r in result.history.train] == sorted(
     {r["step"] for r in result.history.train}
 )
 
 # %% [markdown]
-# The summary above says which number format was used and where the best model went.
 # Everything the run did is in `result.history` (and in `history.json` next to the
-# model): a training record every `log_every` steps and an evaluation every `eval_every`.
-#
-# Each evaluation record says **which validation blocks it scored**. Scoring the whole
-# split every `eval_every` steps would cost more than the training, so the evaluations
-# during the run score its first `eval_batches` batches — the same blocks every time, so
-# their losses compare. The last one scores the whole split as well: the figure to
-# report. A loss on other text is another number (some passages are easier than
-# others), so the best model is chosen among the losses of the same blocks only; the
-# plot draws the two sets as two curves.
+# model): a training record every `log_every` steps and an evaluation every `eval_every`,
+# each saying which validation blocks it scored. Here every evaluation scores the same
+# first validation blocks as section 3 did, so their losses compare; notebook 05 scores
+# whole texts.
 
 # %%
 from helpers.plots import loss_curves
@@ -487,61 +629,100 @@ for record in result.history.eval:
           f"({record['val_tokens']:,} tokens)")  # fmt: skip
 
 # %% [markdown]
-# ## 9 · Over-fitting and early stopping
+# ## 10 · Over-fitting and early stopping
 #
 # The training loss measures how well the model fits the blocks it learns from; the
 # validation loss, how well it predicts works it has never seen. While both fall the
 # model is learning things that generalise. When the training loss keeps falling but
 # the validation loss turns up, the model has started to **memorise** its training text:
 # it over-fits. Small datasets and many passes make this come quickly, and a pretrained
-# model fine-tuned too long on a small corpus loses some of what it knew.
+# model fine-tuned too long on a small corpus loses some of what it knew (section 11
+# measures that).
 #
 # The cure is to keep the model from the step with the lowest *validation* loss, measured
 # on the same blocks each time. Our loop always does: it saves the best model, not the
-# last one. With
-# `early_stopping_patience=N` it also stops once N evaluations in a row bring no
-# improvement, saving the compute. In this short run we are nowhere near over-fitting:
+# last one. With `early_stopping_patience=N` it also stops once N evaluations in a row
+# bring no improvement, saving the compute. Where does this run stand?
 
 # %%
 best = result.history.best_eval  # among the evaluations of the same blocks
 gap = result.history.eval[-1]["val_loss"] - last["loss"]
 print(f"best validation loss {best['val_loss']:.3f} at step {best['step']} "
       f"(on the {best['scored_on']})")  # fmt: skip
-print(f"validation loss ({result.history.eval[-1]['scored_on']}) - last training loss: "
-      f"{gap:+.3f} nats")  # fmt: skip
+print(f"last validation loss - last training loss: {gap:+.3f} nats")
 assert best["val_loss"] == result.best_val_loss
+evals = result.history.comparable()
+first_eval, last_eval = evals[0], evals[-1]
+if last_eval["val_loss"] < first_eval["val_loss"] and best["step"] == last_eval["step"]:
+    where = ("its last evaluation is its best: the validation loss was still falling, so "
+             "the run ended before any over-fitting.")  # fmt: skip
+elif last_eval["val_loss"] > best["val_loss"]:
+    where = (f"its best evaluation came at step {best['step']}, and the validation loss was "
+             f"higher at the end: the saved model is the one from step "
+             f"{best['step']}.")  # fmt: skip
+else:
+    where = "its validation loss did not fall below the starting point."
+steps_done = result.completed_steps
+display(Markdown(
+    f"This run did {steps_done} step{'s' if steps_done != 1 else ''}, "
+    f"{steps_done * tokens_per_step / stats.tokens['train']:.2f} passes over the training "
+    f"text; {where}"
+))
 
 # %% [markdown]
-# ## 10 · Before and after — from the saved model
+# ## 11 · Before and after — from the saved model
 #
 # The best model was saved with `save_pretrained` (weights as *safetensors*) together
 # with its tokenizer, `generation_config.json`, the training arguments, the history and
-# a model card (`README.md`). We load it back like any Hugging Face model and score it on
-# the same validation blocks as before training (those the best model was chosen on).
+# a model card (`README.md`). We load it back like any Hugging Face model and score it
+# on the same two texts as before training: the Shakespeare validation blocks, and the
+# general English text. The first shows what the model learnt; the second, what it
+# **forgot** — fine-tuning moves the same weights that held its general English.
 
 # %%
 print(sorted(p.name for p in result.output_dir.iterdir()))
 trained, trained_tokenizer = load_model_and_tokenizer(result.output_dir, device=device)
-after = evaluate_model(
-    trained,
-    dataset["validation"],
-    batch_size=config.batch_size,
-    chars_per_token=chars_per_token,
-    max_batches=config.eval_batches,
+after = score(trained, compare, chars_per_token)
+general_after = score(trained, general, general_chars_per_token, GENERAL_BATCHES)
+print(f"{'perplexity':<28}{'before':>12}{'after':>12}")
+pairs = [("Shakespeare (validation)", before, after), ("general English", general_before, general_after)]
+for name, was, now in pairs:
+    print(f"{name:<28}{was.perplexity:>12,.1f}{now.perplexity:>12,.1f}")
+print(f"{'bits per char, Shakespeare':<28}{before.bits_per_char:>12.3f}{after.bits_per_char:>12.3f}")
+assert before.tokens == after.tokens and general_before.tokens == general_after.tokens
+LEARNT_ENOUGH = result.completed_steps >= 5  # the first steps only warm the learning rate up
+if LEARNT_ENOUGH:
+    assert after.loss < before.loss, "training did not lower the validation loss"
+
+# %%
+learnt = before.perplexity / after.perplexity
+forgot = general_after.perplexity / general_before.perplexity
+too_few = (
+    "" if LEARNT_ENOUGH else f"**This machine was too slow for the budget: "
+    f"{result.completed_steps} step(s) are too few to learn from.** "
 )
-print(f"scored on the {after.scored_on} ({after.tokens:,} tokens), as the best model was chosen")
-print(f"{'':<16}{'before':>12}{'after':>12}")
-for name in ["loss", "perplexity", "bits_per_token", "bits_per_char"]:
-    print(f"{name:<16}{getattr(before, name):>12,.3f}{getattr(after, name):>12,.3f}")
-assert before.scored_on == after.scored_on == best["scored_on"]
-assert after.loss < before.loss, "training did not lower the validation loss"
+display(Markdown(
+    too_few + f"In {result.train_seconds:.0f} s of training ({result.completed_steps} step(s)), "
+    f"{BASE} went from perplexity **{before.perplexity:,.1f} to {after.perplexity:,.1f}** on "
+    f"the Shakespeare validation works"
+    + (f" ({learnt:.1f}× lower). " if learnt > 1 else " (no lower). ")
+    + f"On the general English text "
+    f"its perplexity went from {general_before.perplexity:,.1f} to "
+    f"{general_after.perplexity:,.1f}: "
+    + (f"**{forgot - 1:.0%} higher** — the price of the new style, paid in general English."
+       if forgot > 1 else "no rise, so in this run nothing measurable was forgotten.")
+    + ("" if not FROM_SCRATCH else " (These weights started random: there was no general "
+       "English to forget.)")
+))
 
 from helpers.report import record
 
-record("training", {
-    "base": f"{source.requested} ({source.kind})", "steps": result.completed_steps,
+_ = record("training", {
+    "base": f"{source.requested} ({source.kind})", "from_scratch": FROM_SCRATCH,
+    "steps": result.completed_steps, "budget_seconds": config.max_seconds,
     "precision": str(result.precision), "train_seconds": round(result.train_seconds, 1),
     "validation_before": before.as_dict(), "validation_after": after.as_dict(),
+    "general_before": general_before.as_dict(), "general_after": general_after.as_dict(),
     "saved_to": str(result.output_dir), "history": result.history.to_dict(),
 })
 
@@ -552,31 +733,18 @@ for prompt, text in zip(
     print(f"--- {prompt!r}\n{prompt}{text}\n")
 
 # %% [markdown]
-# Offline, a few minutes of training from scratch give line breaks, capitalised speaker
-# names and common short words in roughly the right places — not sense. With `gpt2` on
-# Colab the same cells give fluent English that has picked up Shakespeare's vocabulary
-# and layout. The saved folder works with plain `transformers` too:
+# Compare these samples with those of section 3, written by the same base before
+# training. The saved folder works with plain `transformers` too:
 
 # %%
 from transformers import pipeline
 
 generator = pipeline("text-generation", model=str(result.output_dir), device=device)
 set_seed(0)
-print(generator("ROMEO:\n", max_new_tokens=16, do_sample=True, top_k=50)[0]["generated_text"])
+print(generator(PROMPTS[0], max_new_tokens=16, do_sample=True, top_k=50)[0]["generated_text"])
 
 # %% [markdown]
-# ## 11 · Fine-tuning versus training from scratch
-#
-# **Training from scratch** starts from random weights: everything — spelling, which
-# tokens follow which, the shape of a play — must come from our data. A few million
-# tokens teach a small model surface patterns; fluent language needs billions of tokens
-# and far larger models.
-#
-# **Fine-tuning** starts from weights pretrained on about 40 GB of web text (WebText, for
-# GPT-2). They already encode grammar, facts and style; fine-tuning only nudges them
-# towards the new data's vocabulary, layout and tone, which is why a small learning rate
-# and a few hundred steps are enough — and why too many steps on a small corpus erode
-# the general knowledge (and over-fit). The model card says which of the two happened:
+# The model card says what the run started from:
 
 # %%
 card = (result.output_dir / "README.md").read_text(encoding="utf-8")
@@ -584,10 +752,99 @@ print(card.split("## Training data")[0].split("---\n")[-1].strip())
 assert ("from scratch" in card) == FROM_SCRATCH
 
 # %% [markdown]
+# ## 12 · Aside: the same seconds from scratch
+#
+# What did pretraining buy? To see it, we train a small GPT-2 from **random weights**
+# (`gpt2lab-tiny`, the same tokenizer) for as many seconds as the fine-tuning run trained,
+# on the same data, and score it on the same validation blocks. (This aside is not the road the course takes; it is here to
+# measure the difference.)
+#
+# **Training from scratch** starts from nothing: spelling, which tokens follow which, the
+# shape of a play — everything must come from our data, and a few million tokens teach
+# a small model surface patterns at best. **Fine-tuning** starts from weights that
+# already encode much of a language; it only nudges them towards the new data's
+# vocabulary, layout and tone, which is why a small learning rate and a short run are
+# enough — and why too long a run on a small corpus erodes the general knowledge
+# (section 11) and over-fits.
+#
+# **The from-scratch recipe.** Random weights call for other settings, collected in
+# `FROM_SCRATCH_RECIPE` and `FROM_SCRATCH_LEARNING_RATES`, which
+# `TrainingConfig.for_mode(from_scratch=True)` and
+# `resolve_learning_rates(config, from_scratch=True)` apply. The main one is *one
+# learning rate per kind of weight*. Adam moves each weight by about $\eta$ per step
+# (section 4). Row $i$ of the token embedding gets a gradient only from batches that
+# contain token $i$: a token seen ten times in the whole run gets ten steps, while every
+# other weight is trained by every position of every batch. So the embeddings get a far
+# larger rate, so that each occurrence of a rare token counts. The offline model
+# `gpt2lab-tiny` keeps its output layer separate from the embedding (GPT-2 shares them),
+# with a small rate: it is trained by every position, and it starts at zero, so that the
+# untrained model predicts every token with the same probability instead of random
+# favourites. These settings won `benchmarks/time_to_quality.py`, which trains for a
+# fixed number of seconds and reports bits per character; run it to see what they reach
+# on your machine.
+
+# %%
+from helpers.training import FROM_SCRATCH_LEARNING_RATES, FROM_SCRATCH_RECIPE
+
+print("from-scratch recipe:", FROM_SCRATCH_RECIPE)
+print("from-scratch learning rates:", FROM_SCRATCH_LEARNING_RATES)
+if FROM_SCRATCH:
+    print("This run already trained from random weights: section 11 is the from-scratch run.")
+    scratch_result = None
+else:
+    scratch_model, _ = load_model_and_tokenizer(OFFLINE_MODEL_NAME, device=device)
+    scratch_dir = Path(tempfile.mkdtemp(prefix="gpt2lab-from-scratch-"))
+    scratch_config = TrainingConfig.for_mode(
+        from_scratch=True,
+        max_seconds=result.train_seconds,  # the seconds the fine-tuning run trained
+        max_steps=100_000,  # no step cap: the time decides
+        output_dir=str(scratch_dir / "model"),
+        checkpoint_directory=str(scratch_dir / "checkpoints"),
+        resume_dir=str(scratch_dir / "resume"),  # never the Drive
+        resume=False,
+        eval_batches=None,
+        eval_every=0,
+        checkpoint_every=0,
+        progress_bar=False,
+    )
+    scratch_config = resolve_learning_rates(scratch_config, from_scratch=True)
+    assert scratch_config.block_size == config.block_size  # the same blocks fit both
+    scratch_source = locate_model(OFFLINE_MODEL_NAME)
+    scratch_result = train(scratch_config, run_data, model=scratch_model, tokenizer=tokenizer,
+                           source=scratch_source, chars_per_token=chars_per_token)  # fmt: skip
+    from_scratch = scratch_result.final_eval  # scored on `compare`, like `before` and `after`
+    assert from_scratch.tokens == after.tokens
+    shutil.rmtree(scratch_dir)
+
+# %%
+if scratch_result is not None:
+    rows = [
+        (f"{BASE.split(' (')[0]} before training", before),
+        (f"{BASE.split(' (')[0]} fine-tuned, {result.train_seconds:.0f} s", after),
+        (f"`{OFFLINE_MODEL_NAME}` from scratch, {scratch_result.train_seconds:.0f} s",
+         from_scratch),  # fmt: skip
+    ]
+    table = "| model | training steps | Shakespeare perplexity | bits per char |\n"
+    table += "|---|---|---|---|\n"
+    steps = [0, result.completed_steps, scratch_result.completed_steps]
+    for (name, scored), n in zip(rows, steps, strict=True):
+        table += f"| {name} | {n} | {scored.perplexity:,.1f} | {scored.bits_per_char:.3f} |\n"
+    ratio = from_scratch.perplexity / after.perplexity
+    display(Markdown(
+        table + f"\nGiven the seconds the fine-tuning run trained ({result.train_seconds:.0f} s), "
+        f"the model trained from scratch ({scratch_result.train_seconds:.0f} s) reached "
+        f"perplexity {from_scratch.perplexity:,.1f} on the validation blocks; the fine-tuned "
+        f"base reached {after.perplexity:,.1f}"
+        + (f", {ratio:.1f}× lower: that is what pretraining bought."
+           if ratio > 1 else
+           ": in this run, within this budget, pretraining did not help.")
+    ))
+
+# %% [markdown]
 # The same run from a terminal (re-running it resumes; `--help` lists every setting):
 #
 # ```bash
-# python -m helpers train --data data/shakespeare --max-steps 240 --batch-size 16
+# python -m helpers train --data data/shakespeare --max-seconds 600 --batch-size 16
 # # several processes (GPUs, or CPU processes talking through gloo):
 # accelerate launch --multi_gpu --num_processes 2 -m helpers train --data data/shakespeare
 # ```
@@ -598,30 +855,36 @@ assert ("from scratch" in card) == FROM_SCRATCH
 #   one, and the loss is their average cross-entropy (nats per token).
 # * perplexity $= e^{\mathcal{L}}$; bits per character $= \mathcal{L} / (\ln 2 \cdot c)$
 #   compares across tokenizers.
-# * AdamW adapts each weight's step and decays only the matrices; from scratch, the
-#   token embedding, whose rows are trained only when their token occurs, gets a learning
-#   rate far above the rest (measured: 2.68 → 2.30 bits/char in 60 s); warmup then cosine
-#   decay keeps early steps safe and late steps fine; effective batch = batch ×
-#   accumulation × processes; bf16 where the hardware has it.
-# * The loop checkpoints atomically and resumes exactly; it keeps the model with the best
-#   validation loss and can stop early when that stops improving.
-# * Offline this notebook trained the offline model **from scratch**; with `gpt2` it
-#   fine-tunes. Notebooks 04 and later use the model saved here.
+# * A training loop is a few lines: batch, forward, loss, backward, clip, AdamW step,
+#   schedule step. AdamW adapts each weight's step and decays only the matrices; warmup
+#   then cosine decay keeps early steps safe and late steps fine; effective batch =
+#   batch × accumulation × processes; bf16 where the hardware has it.
+# * The course's loop adds a time budget, checkpoints written atomically, exact resume,
+#   and the model with the best validation loss kept; it can stop early when that stops
+#   improving.
+# * Fine-tuning starts from what pretraining bought. Sections 11 and 12 measured, on this
+#   machine, how far the perplexity on the new text fell, what training from scratch
+#   reached in the same seconds, and how the perplexity on general English moved (the
+#   forgetting). Notebooks 04 and later use the model saved here.
 #
 # ## Exercises
 #
 # 1. Multiply the learning rate by 10 (`replace(config, learning_rate=...)`) and run again
-#    into another `output_dir`. Explain the curve. Then divide it by 10.
+#    into another `output_dir`. Explain the curve, and the general-English perplexity
+#    after it. Then divide it by 10.
 # 2. Halve `batch_size` and set `grad_accum=2`. Is the first step's loss the same? Is the
 #    run faster or slower, and why?
-# 3. Set `max_steps` to 5 × its value, `eval_every` small and `early_stopping_patience=2`
-#    on 8 works. When does the validation loss turn up, and where does the run stop?
+# 3. Give the run 5 × the time budget, `eval_every` small and `early_stopping_patience=2`.
+#    When does the validation loss turn up, where does the run stop, and how much more
+#    general English has the model forgotten by then?
 # 4. Train once with `precision="fp32"` and compare tokens/s with the bf16 run (on a CPU
-#    with AMX, or on a GPU).
+#    with AMX or AVX512-BF16, or on a GPU).
 # 5. Interrupt a run yourself (the ■ button) and re-run the cell: what does the summary
 #    say, and which checkpoint did it resume from?
 # 6. Why must the validation split hold *whole works* rather than random blocks of the
 #    same plays? What would the validation loss then measure?
-# 7. Offline: train with `embedding_learning_rate=config.learning_rate` (one rate for
-#    everything). How much higher is the validation loss after the same steps? Which
-#    tokens lose most (compare the loss on frequent and on rare tokens)?
+# 7. In the loop of section 6, leave out `optimizer.zero_grad()`. What happens to the
+#    loss, and why?
+# 8. From scratch (section 12): train with `embedding_learning_rate=config.learning_rate`
+#    (one rate for everything). How much higher is the validation loss after the same
+#    seconds? Which tokens lose most (compare the loss on frequent and on rare tokens)?

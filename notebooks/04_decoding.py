@@ -85,17 +85,23 @@ runtime = setup_runtime()
 # ## 0 · Which model?
 #
 # Decoding is most interesting with a model that has learned something. Notebook 03
-# saves the fine-tuned model in `models/finetuned` (on Colab: in your Drive, see the cell
-# above); we use it when it is there. When it is not, the next cell says so and runs a
-# short fine-tune itself, so what you see is still a fine-tuned model. Set
-# `TRAIN_IF_MISSING = False` to go on with the base model instead: pretrained `gpt2` when
-# the Hub is reachable, else the **offline model** (random weights, see notebook 01),
-# whose untrained output layer gives every token the same probability, so its text is
-# noise and greedy only repeats token 0. Every mechanism below works the same either way,
-# and the equality checks still run.
+# saves its trained model in `models/finetuned` (on Colab: in your Drive, see the cell
+# above); we use it when it is there. When it is not, the next cell says so and trains
+# one briefly itself. What that model is depends on where you run: on Colab, GPT-2
+# **fine-tuned** on the corpus; offline, a **small GPT-2 trained from scratch** (2 layers,
+# 13 M parameters, no pretraining, see notebook 01), which knows far less English. The
+# cell reads the model's training record and says which one this run uses; every
+# sentence below that describes a result is computed from this run. Set
+# `TRAIN_IF_MISSING = False` to go on with the base model instead (pretrained `gpt2` when
+# the Hub is reachable, else the offline model with random weights, whose text is noise).
+# Every mechanism below works the same either way, and the equality checks still run.
 
 # %%
+import json
+from pathlib import Path
+
 import torch
+from IPython.display import Markdown, display
 
 from helpers.environment import get_device, quick_or_full, set_seed
 from helpers.colab import ensure_trained_model
@@ -111,9 +117,39 @@ ensure_trained_model(train_if_missing=TRAIN_IF_MISSING)
 model, tokenizer, source = load_course_model(device=device)
 print(f"model: {source.requested} -> {source.kind} ({source.location}) on {model.device}")
 
+
+def describe_model(source) -> tuple[str, bool]:
+    """What this run decodes with, in words, from the model's saved training record; and
+    whether it was trained at all (fine-tuned or from scratch)."""
+    record_file = Path(source.location) / "training_args.json"
+    resolved = {}
+    if source.kind == "local" and record_file.is_file():
+        resolved = json.loads(record_file.read_text(encoding="utf-8")).get("resolved", {})
+    steps = resolved.get("total_steps", "?")
+    if resolved.get("trained_from_scratch"):
+        return f"a small GPT-2 trained from scratch on the corpus ({steps} steps)", True
+    if resolved:
+        base = resolved.get("base_model", "a pretrained model")
+        return f"{base} fine-tuned on the corpus ({steps} steps)", True
+    if source.is_offline_model:
+        return "the offline model with random weights (untrained: its text is noise)", False
+    return f"{source.requested}, pretrained and not fine-tuned", True
+
+
+MODEL_IS, MODEL_TRAINED = describe_model(source)
+display(Markdown(f"**This run decodes with {MODEL_IS}.**"))
+
 NEW_TOKENS = quick_or_full(12, 40)  # new tokens per continuation (quick mode: fewer)
 EOS = tokenizer.eos_token_id
 PROMPTS = ["To be, or not to be, that is the", "Once upon a time"]
+FIGURES, ALT = {}, {}  # this notebook's figures and what each shows, for the run report
+
+# a human passage the model never trained on (a validation work), for sections 2, 4, 7
+from helpers.data import COURSE_SPLIT, course_documents, sample_passages, split_by_document
+
+held_out = split_by_document(course_documents(), **COURSE_SPLIT)["validation"]
+HUMAN = sample_passages(held_out["text"], 1, lines=12, seed=0)[0]
+print(HUMAN)
 
 # %% [markdown]
 # ## 1 · Decoding is a search
@@ -267,22 +303,66 @@ from helpers.decoding import CachedForward
 
 show(CachedForward)
 
+# %% [markdown]
+# First the cache must not change the result: greedy with and without it, both checked
+# against `generate`. Then what it saves. On a dozen tokens there is nothing to save (the
+# sequence is short, and the fixed cost of each model call dominates), so the timing
+# uses a longer run: a batch of 8 prompts continued until the context is nearly full,
+# with end-of-text switched off (`eos_token_id=[]`) so that every run makes exactly the
+# same number of tokens. Each way runs three times, alternating, and the fastest run
+# counts (the other runs are slowed by whatever else the machine is doing). On a CPU the
+# timing runs on one thread, which other work on the machine disturbs least.
+
 # %%
 import time
 
-timings, outputs = {}, {}
+from helpers.environment import cpu_capability
+
+outputs = {}
 for use_cache in (True, False):
-    start = time.perf_counter()
     outputs[use_cache] = greedy(model, input_ids, NEW_TOKENS, attention_mask, EOS, use_cache=use_cache)
-    timings[use_cache] = time.perf_counter() - start
     assert same_as_generate(outputs[use_cache], do_sample=False, use_cache=use_cache)
-print(f"with the cache: {timings[True]:.3f} s, without: {timings[False]:.3f} s")
-print("the same tokens either way:", torch.equal(outputs[True], outputs[False]))
+print("the same tokens with and without the cache:", torch.equal(outputs[True], outputs[False]))
+
+CACHE_TOKENS = quick_or_full(64, 100)  # new tokens per prompt in the timing
+cache_ids, cache_mask = encode_prompts(
+    tokenizer, PROMPTS * 4, context_length(model) - CACHE_TOKENS, device=model.device
+)
+threads = torch.get_num_threads()
+if device.type == "cpu":
+    torch.set_num_threads(1)
+timings = {True: float("inf"), False: float("inf")}
+for _ in range(3):
+    for use_cache in (True, False):
+        start = time.perf_counter()
+        greedy(model, cache_ids, CACHE_TOKENS, cache_mask, eos_token_id=[], use_cache=use_cache)
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # a GPU works asynchronously: wait for it to finish
+        timings[use_cache] = min(timings[use_cache], time.perf_counter() - start)
+timing_threads = torch.get_num_threads()
+torch.set_num_threads(threads)
+speedup = timings[False] / timings[True]
+print(f"{cache_ids.shape[0]} prompts x {CACHE_TOKENS} new tokens: with the cache "
+      f"{timings[True]:.3f} s, without {timings[False]:.3f} s (fastest of 3 each)")
+hardware = f"CPU, {timing_threads} thread, torch's {cpu_capability()} kernels"
+if device.type == "cuda":
+    hardware = torch.cuda.get_device_name(device)
+display(Markdown(
+    f"On this machine ({hardware}; the time depends on it and on what else was running) "
+    + (f"the cache made this run **{speedup:.1f}× faster**: it computes each position once, "
+       f"while without it step $t$ recomputes all $t$ positions. It saves more the longer "
+       f"the text, the larger the batch and the larger the transformer (section 12)."
+       if speedup > 1 else
+       f"the cache did **not** make this run faster ({speedup:.2f}×): here a step costs "
+       f"about the same for one position as for all of them, because the fixed cost of "
+       f"each model call dominates (section 12).")
+))
+if device.type == "cpu":  # on a CPU a run this long must gain (a GPU may hide the work)
+    assert speedup > 1, "the cache should save time on a run this long; see section 12"
 
 # %% [markdown]
 # The cache changes the cost, not the result (the two computations may differ in the
 # last digits of rounding, which could only matter between two virtually tied tokens).
-# It saves more the longer the text and the larger the batch (section 12).
 #
 # **Greedy's failure.** Greedy text tends to loop: once a phrase has been produced, the
 # model finds repeating it likely, which makes the next repetition likelier still. Let
@@ -305,20 +385,137 @@ def repeated_trigram_share(ids: list[int]) -> float:
 
 long_ids = greedy(model, input_ids[:1], LONG, eos_token_id=EOS)[0, input_ids.shape[1] :]
 print(tokenizer.decode(long_ids, skip_special_tokens=True))
-print(f"\nrepeated trigrams: {repeated_trigram_share(long_ids.tolist()):.0%} of the new tokens")
+greedy_repeats = repeated_trigram_share(long_ids.tolist())
+print(f"\nrepeated trigrams: {greedy_repeats:.0%} of the new tokens")
+display(Markdown(
+    f"Greedy's {len(long_ids)} new tokens here repeat an earlier trigram at "
+    f"{greedy_repeats:.0%} of the positions"
+    + (": it has fallen into a loop." if greedy_repeats >= 0.25 else
+       ": little repetition in this run; longer continuations loop more.")
+))
 
 # %% [markdown]
-# A well-trained model also loops under greedy decoding, only in better grammar
-# (pretrained GPT-2 is famous for repeating the same sentence). Section 8 shows two
-# cures.
+# A larger, pretrained model loops under greedy decoding too, only in better grammar:
+# Holtzman et al. (2020) show GPT-2's greedy and beam-search text repeating the same
+# sentence. Why? Xu et al. ("Learning to Break the Loop", NeurIPS 2022) measured it:
+# repeat a sentence $k$ times and ask the model for the probability of the next
+# repetition. It grows with $k$: every repetition makes the next one likelier, a
+# **self-reinforcing loop**, and greedy, which always takes the likeliest token, cannot
+# get out. `repetition_loop` measures it on our model: a line of the held-out passage,
+# repeated, and for each $k$ the mean probability of the tokens of copy $k+1$.
+
+# %%
+from helpers.decoding import repetition_loop
+from helpers.plots import repetition_loop_curve
+
+show(repetition_loop)
+line = next(text for text in HUMAN.split("\n") if len(tokenizer(text)["input_ids"]) >= 8)
+line_ids = tokenizer(" " + line.strip() + "\n")["input_ids"]
+REPEATS = min(quick_or_full(6, 8), (context_length(model) - 1) // len(line_ids))
+loop = repetition_loop(model, line_ids, REPEATS, prefix_ids=[EOS])
+print(f"the line: {line.strip()!r} ({len(line_ids)} tokens)")
+for k, prob in enumerate(loop):
+    print(f"after {k} occurrence(s): mean p of the next copy = {prob:.3f}")
+FIGURES["repetition_loop"] = repetition_loop_curve(loop)
+ALT["repetition_loop"] = (f"Line chart: mean token probability of the next copy of a line, from "
+                          f"{loop[0]:.3f} at its first occurrence to {loop[-1]:.3f} after "
+                          f"{REPEATS - 1} occurrences.")
+growth = loop[-1] / loop[0]
+display(Markdown(
+    f"The first time, the model gives this line's tokens a mean probability of "
+    f"{loop[0]:.3f}; once it has occurred, {loop[1]:.3f}; after {REPEATS - 1} "
+    f"occurrences, {loop[-1]:.3f} ({growth:.1f} times the first). "
+    + ("The loop feeds itself here too, as Xu et al. found for larger models: a decoder "
+       "that takes the likeliest token is ever more certain to repeat."
+       if growth >= 2 and loop[1] > loop[0] else
+       "This model does not show the steep rise Xu et al. found for larger models: it "
+       "has not learnt to copy from its context yet, so its loops (above) come from "
+       "its own favourite tokens rather than from what the text already says.")
+))
+
+# %% [markdown]
+# Section 8 shows two cures.
 #
 # ## 3 · Beam search
 #
 # Beam search keeps the $B$ most likely partial continuations (*beams*) instead of one.
 # At each step it extends every beam by every token, scores each candidate by its total
-# log-probability, and keeps the best. A candidate that produces `<|endoftext|>` (or
-# reaches the length limit) is finished and goes to a pool of $B$ finished hypotheses,
-# scored with a **length penalty** $\alpha$:
+# log-probability $\log p(y_{\le t} \mid x) = \sum_{s \le t} \log p(y_s \mid x, y_{<s})$,
+# and keeps the best $B$: *expand, score, prune*. That idea fits in a dozen lines. The
+# version below has no end-of-text, no batch and no cache (each step reruns the whole
+# sequence): only the idea. One shortcut is safe: a candidate among the $B$ best of all
+# must be among the $B$ best extensions of its own beam, so each beam proposes only its
+# top $B$ tokens.
+
+# %%
+from helpers.decoding import beam_search
+
+
+def readable_beam_search(prompt_ids: list[int], beams: int, steps: int) -> tuple[list[int], float]:
+    """The `beams` best partial sequences by summed log-probability: expand, score, prune.
+    Returns the new tokens of the best sequence and its score."""
+    running = [(0.0, list(prompt_ids))]  # (summed log-probability, tokens)
+    for _ in range(steps):
+        candidates = []
+        for score, tokens in running:  # expand every beam...
+            with torch.no_grad():
+                logits = model(torch.tensor([tokens], device=model.device)).logits[0, -1]
+            log_probs = torch.log_softmax(logits.float(), dim=-1)
+            best = torch.topk(log_probs, beams)  # ...by its best tokens, scored
+            for log_prob, token in zip(best.values.tolist(), best.indices.tolist(), strict=True):
+                candidates.append((score + log_prob, tokens + [token]))
+        candidates.sort(key=lambda candidate: candidate[0], reverse=True)
+        running = candidates[:beams]  # prune: keep the best `beams`
+    score, tokens = running[0]
+    return tokens[len(prompt_ids) :], score
+
+
+BEAMS, BEAM_STEPS = 3, quick_or_full(6, 10)
+prompt_ids = tokenizer(PROMPTS[0])["input_ids"]
+ours_readable, readable_score = readable_beam_search(prompt_ids, BEAMS, BEAM_STEPS)
+# the helper's beam search (below), with end-of-text switched off, finds the same sequence
+helper_ids = beam_search(model, torch.tensor([prompt_ids], device=model.device), BEAM_STEPS,
+                         BEAMS, eos_token_id=[])[0, len(prompt_ids) :].tolist()  # fmt: skip
+print(f"{PROMPTS[0]}|{tokenizer.decode(ours_readable)}   (log p = {readable_score:.2f})")
+assert ours_readable == helper_ids, (ours_readable, helper_ids)
+print("the same tokens as helpers.decoding.beam_search:", ours_readable == helper_ids)
+
+# %% [markdown]
+# Here is the tree such a search explores, for the first steps: at every step each kept
+# beam (blue) proposes its best tokens, every branch is labelled with its summed
+# log-probability, and only the $B$ best branches of the step survive; the grey ones are
+# pruned. `beam_tree` is the same search, recording every branch it scored.
+
+# %%
+from helpers.decoding import beam_tree
+from helpers.plots import beam_search_tree
+
+TREE_STEPS = 4
+nodes, tree_best = beam_tree(model, prompt_ids, num_beams=BEAMS, steps=TREE_STEPS)
+labels = [PROMPTS[0][-12:]] + [tokenizer.decode([node.token]) for node in nodes[1:]]
+FIGURES["beam_tree"] = beam_search_tree(nodes, labels)
+ALT["beam_tree"] = (f"Tree of a {BEAMS}-beam search over {TREE_STEPS} steps: every branch "
+                    f"scored, {BEAMS} kept per step, best summed log-probability "
+                    f"{max(n.score for n in nodes if n.step == TREE_STEPS):.2f}.")
+assert tree_best == readable_beam_search(prompt_ids, BEAMS, TREE_STEPS)[0]
+first_best = max((n for n in nodes if n.step == 1), key=lambda n: n.score)
+final_best = max((n for n in nodes if n.step == TREE_STEPS and n.kept), key=lambda n: n.score)
+on_path = tree_best[0] == first_best.token
+display(Markdown(
+    f"After {TREE_STEPS} steps the best of the {BEAMS} beams is "
+    f"`{tokenizer.decode(tree_best)!r}`, with summed log-probability {final_best.score:.2f}. "
+    + (f"It starts with the best first token ({tokenizer.decode([first_best.token])!r}), "
+       "so greedy search would have started the same way."
+       if on_path else
+       f"It does **not** start with the best first token "
+       f"({tokenizer.decode([first_best.token])!r}): a branch that looked worse at step 1 "
+       "won later, which is what greedy search cannot see.")
+))
+
+# %% [markdown]
+# The production version adds what the idea leaves out. A candidate that produces
+# `<|endoftext|>` (or reaches the length limit) is finished and goes to a pool of $B$
+# finished hypotheses, scored with a **length penalty** $\alpha$:
 #
 # $$\text{score}(y) = \frac{\log p(y \mid x)}{|y|^{\alpha}}.$$
 #
@@ -333,8 +530,6 @@ print(f"\nrepeated trigrams: {repeated_trigram_share(long_ids.tolist()):.0%} of 
 # rules exactly, so the two agree token for token.
 
 # %%
-from helpers.decoding import beam_search
-
 show(beam_search)
 
 # %%
@@ -365,6 +560,50 @@ for settings in BEAM_SETTINGS:
 # generic and falls into repetition loops. Human text is not the mode of the
 # distribution; it is a *typical sample* from it.
 #
+# Their Figure 2, computed here: the start of the held-out passage is the prompt; then
+# `token_probabilities` gives $p(x_t \mid x_{<t})$ for every token of the passage's real
+# continuation and of a beam-search continuation (4 beams, end-of-text off) of the same
+# prompt, each from one forward pass.
+
+# %%
+from helpers.decoding import token_probabilities
+from helpers.plots import probability_along_text
+
+show(token_probabilities)
+passage_ids = tokenizer(HUMAN, truncation=True, max_length=context_length(model))["input_ids"]
+PROMPT_TOKENS, CONTINUATION = 24, quick_or_full(40, 64)
+CONTINUATION = min(CONTINUATION, len(passage_ids) - PROMPT_TOKENS)
+human_ids = passage_ids[: PROMPT_TOKENS + CONTINUATION]
+beam_text_ids = beam_search(model, torch.tensor([human_ids[:PROMPT_TOKENS]], device=model.device),
+                       CONTINUATION, 4, eos_token_id=[])[0].tolist()  # fmt: skip
+human_probs = token_probabilities(model, human_ids, start=PROMPT_TOKENS)
+beam_probs = token_probabilities(model, beam_text_ids, start=PROMPT_TOKENS)
+print("prompt:", repr(tokenizer.decode(human_ids[:PROMPT_TOKENS])))
+print("human: ", repr(tokenizer.decode(human_ids[PROMPT_TOKENS:])))
+print("beam:  ", repr(tokenizer.decode(beam_text_ids[PROMPT_TOKENS:])))
+FIGURES["human_vs_beam"] = probability_along_text(
+    {"human continuation": human_probs, "beam search, 4 beams": beam_probs}
+)
+ALT["human_vs_beam"] = (f"Line chart: probability of each token of a human continuation (mean "
+                        f"{sum(human_probs) / len(human_probs):.3f}) and of a beam-search "
+                        f"continuation (mean {sum(beam_probs) / len(beam_probs):.3f}).")
+human_mean, beam_mean = sum(human_probs) / len(human_probs), sum(beam_probs) / len(beam_probs)
+spread = {name: float(torch.tensor(probs).std()) for name, probs in
+          (("human", human_probs), ("beam", beam_probs))}  # fmt: skip
+display(Markdown(
+    f"Over these {CONTINUATION} tokens the model gives the human text a mean token "
+    f"probability of {human_mean:.3f} (standard deviation {spread['human']:.3f}) and the "
+    f"beam-search text {beam_mean:.3f} ({spread['beam']:.3f}). "
+    + (("As in Holtzman et al.'s figure, the maximised text sits higher"
+        + (" and steadier, while the human text keeps dropping to tokens the model found "
+           "unlikely." if spread["beam"] < spread["human"] else
+           ", though here it is not the steadier of the two."))
+       if beam_mean > human_mean else
+       "Unlike in Holtzman et al.'s figure, beam search did not find text the model rates "
+       "more likely than the human's here.")
+))
+
+# %% [markdown]
 # So: **sample**. Draw each token at random from the model's distribution,
 # $y_t \sim \mathrm{softmax}(z)$. Every plausible continuation now has its chance, in
 # proportion to its probability. The risk moves to the other end: the vocabulary has
@@ -413,9 +652,9 @@ _ = temperature_curves(words, curves)
 #
 # where $z_{(k)}$ is the $k$-th largest logit (tokens tied with it stay). Fan et al.
 # (2018) used $k = 10$ for story generation; $k = 40$–$50$ is common for GPT-2. Its
-# weakness: $k$ is fixed. When the model is sure (after "the United", "States" holds
-# nearly all the mass) $k = 50$ still admits 49 poor tokens; when it is unsure (the first
-# word of a sentence) 50 may cut off many good ones.
+# weakness: $k$ is fixed. When a model is sure (for GPT-2, after "the United", "States"
+# holds nearly all the mass) $k = 50$ still admits 49 poor tokens; when it is unsure
+# (the first word of a sentence) 50 may cut off many good ones.
 
 # %%
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
@@ -480,12 +719,67 @@ scaled = apply_temperature(logits, TEMPERATURE)
 for p in (1e-6, 0.5, 0.9, 1.0):
     assert torch.equal(filter_top_p(scaled, p), TopPLogitsWarper(p)(input_ids, scaled))
 
+# %%
+vocab_size = view.kept.numel()
+top5_mass = float(view.scaled_probs.topk(5).values.sum())
+display(Markdown(
+    f"After this prompt, at $T = {TEMPERATURE}$, the nucleus of $p = {TOP_P}$ holds "
+    f"**{kept_count:,} of {vocab_size:,} tokens** ({kept_count / vocab_size:.1%} of the "
+    f"vocabulary), and the five likeliest tokens hold {top5_mass:.1%} of the mass. "
+    + (f"The model is fairly sure here: top-k 5 alone already keeps more than the "
+       f"{TOP_P:.0%} the nucleus needs." if top5_mass >= TOP_P else
+       f"The model is unsure here: {kept_count:,} tokens are needed to reach {TOP_P:.0%}, "
+       f"so top-k 5 cuts away most of what top-p would keep.")
+    + " Either way the rules are the same, and they equal transformers' "
+    "`TopKLogitsWarper` and `TopPLogitsWarper` (asserted above)."
+))
+
 # %% [markdown]
-# With the untrained offline model the distribution is flat (every token 1/50,257):
-# the nucleus holds most of the vocabulary, the bars are all equally short, and top-k 5
-# keeps only a sliver of the mass. With a trained model a handful of tokens hold most of the
-# mass, the nucleus is small, and top-k 5 may keep more than it. Either way the rules are
-# the same, and they equal transformers' `TopKLogitsWarper` and `TopPLogitsWarper`.
+# How sure the model is changes from token to token, and that is the case for top-p:
+# the number of candidates it keeps adapts, while top-k's is fixed. `nucleus_sizes`
+# counts, before every token of the held-out passage, how many tokens the nucleus of
+# $p = 0.9$ holds (at $T = 1$, what top-p alone would keep there).
+
+# %%
+from helpers.decoding import nucleus_sizes
+from helpers.plots import nucleus_size_along
+
+sizes = nucleus_sizes(model, passage_ids, top_p=0.9)
+FIGURES["nucleus_size"] = nucleus_size_along(sizes, 0.9, vocab_size=vocab_size)
+ordered = sorted(sizes)
+ALT["nucleus_size"] = (f"Step chart: the top-p 0.9 nucleus along a held-out passage holds "
+                       f"between {ordered[0]:,} and {ordered[-1]:,} tokens.")
+display(Markdown(
+    f"Along these {len(sizes)} positions the nucleus holds between **{ordered[0]:,}** and "
+    f"**{ordered[-1]:,}** tokens (median {ordered[len(ordered) // 2]:,}). A fixed $k$ "
+    f"cannot fit both ends: any $k$ below {ordered[-1]:,} cuts into the flattest "
+    f"distributions here, any $k$ above {ordered[0]:,} lets unlikely tokens into the "
+    f"sharpest."
+))
+assert ordered[0] < ordered[-1], "the nucleus size did not change along the passage"
+
+# %% [markdown]
+# The three knobs on one picture: the same next-token distribution at three temperatures
+# (sorted, on log-log axes), the top-k cut (dashed) and, for each temperature, where the
+# nucleus of $p = 0.9$ ends (dotted, in the temperature's colour). Temperature acts
+# first, so it moves the nucleus; top-k's cut never moves.
+
+# %%
+from helpers.decoding import temperature_cuts
+from helpers.plots import temperature_cut_curves
+
+cuts = temperature_cuts(logits[0], [0.5, 1.0, 2.0], top_k=5, top_p=0.9)
+FIGURES["temperature_cuts"] = temperature_cut_curves(cuts, top_k=5, top_p=0.9)
+ALT["temperature_cuts"] = "Sorted next-token probabilities at T = 0.5, 1 and 2: " + "; ".join(
+    f"T = {c.temperature:g}: top-k 5 keeps {c.top_k_mass:.1%}, top-p 0.9 keeps {c.nucleus:,} "
+    "tokens" for c in cuts) + "."
+display(Markdown("| $T$ | top-k 5 keeps (mass) | top-p 0.9 keeps (tokens) |\n|---|---|---|\n"
+                 + "\n".join(f"| {c.temperature:g} | {c.top_k_mass:.1%} | {c.nucleus:,} |"
+                              for c in cuts)))  # fmt: skip
+assert cuts[0].nucleus <= cuts[1].nucleus <= cuts[2].nucleus  # lower T, smaller nucleus
+assert cuts[0].top_k_mass >= cuts[1].top_k_mass >= cuts[2].top_k_mass
+
+# %% [markdown]
 #
 # ## 8 · Repetition penalty and n-gram blocking
 #
@@ -629,32 +923,49 @@ display(playground)
 #
 # `benchmarks/generation.py` times our decoders against `generate` with the same
 # settings, alternating in one process, on the offline model's shape (2 layers × 128,
-# the full 50,257-token vocabulary), 16-token prompts and 64 new tokens, median of 5, on
-# a quiet 2-core CPU; new tokens per second:
+# the full 50,257-token vocabulary) and on GPT-2 small's (12 × 768), and prints new
+# tokens per second with and without the KV cache. It asserts nothing about speed, since
+# the figures depend on the machine: run it on yours
+# (`python benchmarks/generation.py`; `--threads 1` on a busy machine). Both ours and
+# `generate` spend their time in the same model calls, so they run at about the same
+# speed, and the equality checks above hold in every case.
 #
-# | strategy | ours, batch 1 | `generate`, batch 1 | ours, batch 8 | `generate`, batch 8 |
-# |---|---|---|---|---|
-# | greedy | 710 | 665 | 3,222 | 3,008 |
-# | beam search, 4 beams | 323 | 307 | 938 | 920 |
-# | sampling, top-k 50 | 380 | 359 | 707 | 686 |
-# | sampling, $T$ 0.8, top-p 0.9 | 170 | 163 | 323 | 315 |
+# What the cache buys depends on how much work it saves. It saves the transformer's work
+# on the earlier positions. It cannot save the output layer — a 50,257-row matrix read
+# once per new token — nor the fixed cost of calling the model. In a 13 M model those are
+# most of a step, so on a short text at batch 1 the cache saves little (the measurement
+# in section 2 uses a longer run for that reason); in GPT-2 small the transformer
+# dominates, and the longer the text and the larger the batch, the more the cache saves.
 #
-# Ours is as fast as `generate` (1.02–1.07×) and gives the same tokens in every case:
-# both spend their time in the same model calls. What the KV cache buys (greedy, 256 new
-# tokens, cache vs none) depends on how much work it saves:
+# ## Saving the figures for the run report
 #
-# | model shape | batch 1 | batch 8 |
-# |---|---|---|
-# | offline model, 2 × 128 (13 M) | 701 vs 399 tokens/s: 1.8× | 2,999 vs 721: 4.2× |
-# | GPT-2 small, 12 × 768 (124 M) | 39 vs 8: 4.6× | 118 vs 10: 11.9× |
-#
-# (`generate` gains the same: 1.7×, 4.0×, 4.7×, 11.6×.) The cache saves the
-# transformer's work on the earlier positions. It cannot save the output layer — a
-# 50,257-row matrix read once per new token — nor the fixed cost of calling the model.
-# In the 13 M model those are most of a step, so at batch 1 the cache saves little; in
-# GPT-2 small the transformer dominates, and the longer the text and the larger the
-# batch, the more the cache saves.
-#
+# The figures of this notebook, and the numbers its sentences were built from, go into
+# the run's folder (`runs/latest/figures/` after `make run`), where the run report
+# collects them.
+
+# %%
+from helpers.plots import save_figures
+from helpers.report import record, run_dir
+
+saved = save_figures(FIGURES, run_dir() / "figures", prefix="04_")
+record("decoding", {
+    "model": MODEL_IS,
+    "figures": [{"file": path.name, "alt": ALT[name]}
+                for name, path in zip(FIGURES, saved, strict=True)],
+    "kv_cache": {"new_tokens": CACHE_TOKENS, "batch": int(cache_ids.shape[0]),
+                 "seconds_with": round(timings[True], 4),
+                 "seconds_without": round(timings[False], 4),
+                 "speedup": round(speedup, 2), "hardware": hardware},
+    "greedy_repeated_trigram_share": round(greedy_repeats, 4),
+    "repetition_loop": [round(p, 4) for p in loop],
+    "mean_token_probability": {"human": round(human_mean, 4), "beam": round(beam_mean, 4)},
+    "nucleus_size_0.9": {"min": ordered[0], "median": ordered[len(ordered) // 2],
+                         "max": ordered[-1]},
+    "top_p_0.9_at_T_0.7": {"tokens": kept_count, "top5_mass": round(top5_mass, 4)},
+})
+print("saved:", ", ".join(path.name for path in saved))
+
+# %% [markdown]
 # ## Summary
 #
 # * Decoding searches a tree of $V^T$ continuations; greedy follows one branch, beam

@@ -119,6 +119,7 @@ print(f"serving: {source.kind} ({source.location}) on {model.device}")
 # cache).
 
 # %%
+import math
 import time
 
 from helpers.decoding import make_settings, stream_text
@@ -133,15 +134,19 @@ for partial in stream_text(model, tokenizer, [prompt], settings):
 first_token = stamps[0] - start
 per_token = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 print(prompt + final[0])
+import statistics
+
+mean_ms = 1000 * statistics.fmean(per_token) if per_token else math.nan
+median_ms = 1000 * statistics.median(per_token) if per_token else math.nan
 print(f"\ntime to first token: {first_token * 1000:.1f} ms")
-print(f"time per token     : {1000 * sum(per_token) / max(1, len(per_token)):.1f} ms "
-      f"(median of {len(per_token)})")
+print(f"time per token     : mean {mean_ms:.1f} ms, median {median_ms:.1f} ms "
+      f"(over the {len(per_token)} tokens after the first)")
 assert len(stamps) >= 1
 
 from helpers.report import record
 
 record("deployment", {"time_to_first_token_ms": round(1000 * first_token, 1),
-                      "ms_per_token": round(1000 * sum(per_token) / max(1, len(per_token)), 1),
+                      "ms_per_token": round(mean_ms, 1), "median_ms_per_token": round(median_ms, 1),
                       "device": str(model.device)})
 
 # %%
@@ -151,14 +156,30 @@ figure, axis = plt.subplots(figsize=(6, 3))
 axis.plot([1000 * p for p in per_token], marker=".")
 axis.set_xlabel("token")
 axis.set_ylabel("ms")
-axis.set_title("Time per generated token (KV cache: flat)")
+axis.set_title("Time per generated token, with the KV cache")
 figure.tight_layout()
 
 # %% [markdown]
-# With the KV cache every step costs about the same: the model computes one new position
-# and reads the earlier ones from the cache. Without it each step would recompute the
-# whole sequence and grow slower as the text grows (notebook 04's benchmark shows by how
-# much).
+# With the KV cache each step computes one new position and reads the earlier ones from
+# the cache, so the cost of a step should barely grow with the text. Without it each step
+# would recompute the whole sequence and grow slower as the text grows (notebook 04's
+# benchmark shows by how much). What this run shows:
+
+# %%
+from IPython.display import Markdown, display
+
+half = len(per_token) // 2
+if half >= 2:
+    early, late = statistics.median(per_token[:half]), statistics.median(per_token[half:])
+    trend = late / early
+    said = (f"the median step took {1000 * early:.1f} ms over the first {half} tokens and "
+            f"{1000 * late:.1f} ms over the last {len(per_token) - half}, a ratio of "
+            f"{trend:.2f}")
+    said += (": about flat, as the cache promises." if 0.67 <= trend <= 1.5 else
+             ": not flat here; on a busy machine other work also moves these times.")
+else:
+    said = "too few tokens were timed to compare early and late steps."
+display(Markdown(f"In this run {said}"))
 
 # %% [markdown]
 # ## 3 · The app
@@ -201,7 +222,7 @@ import urllib.request
 from helpers.app import build_app, launch, show_in_notebook
 from helpers.environment import in_colab
 
-SHARE = False  # True: also print a public share link (see above)
+SHARE = False  # True: also make a public share link, printed by launch (see above)
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
     free_port = probe.getsockname()[1]
@@ -213,6 +234,13 @@ with urllib.request.urlopen(url, timeout=30) as response:
     assert response.status == 200
 shown = show_in_notebook(url)
 assert shown == ("colab-proxy" if in_colab() else "local-url")
+display(Markdown(
+    "Above: " + ("the app in a frame, through Colab's proxy (visible to you only)"
+                 if shown == "colab-proxy" else f"the app's local address, {url}, which only "
+                 "this machine can open")
+    + ("; a public share link was asked for (`SHARE = True`) and is printed by `launch`."
+       if SHARE else "; no public share link was made (`SHARE = False`).")
+))
 if not in_colab():  # on Colab it keeps running for you to try; locally we stop it
     app.close()
 

@@ -55,41 +55,60 @@ _CHUNK = 1 << 20
 def build_gpt2_repo(
     folder: str | Path,
     *,
-    n_layer: int = 2,
-    n_embd: int = 64,
-    n_head: int = 2,
-    n_positions: int = 1024,
+    n_layer: int | None = None,
+    n_embd: int | None = None,
+    n_head: int | None = None,
+    n_positions: int | None = None,
     seed: int = 0,
+    pretrained: bool | None = None,
 ) -> Path:
-    """Write a small GPT-2 repository into ``folder``; the same ``seed`` gives the same files.
+    """Write a small GPT-2 repository into ``folder``; the same arguments give the same files.
 
-    ``config.json``, ``generation_config.json``, ``model.safetensors`` (random weights, a
+    ``config.json``, ``generation_config.json``, ``model.safetensors`` (a
     ``GPT2LMHeadModel`` with GPT-2's 50,257-token vocabulary and tied embeddings, like the
     real ``gpt2``) and GPT-2's real tokenizer (``tokenizer.json``, ``vocab.json``,
     ``merges.txt``, ``tokenizer_config.json``) with ``model_max_length=n_positions``.
+
+    The weights: by default (no shape given, or ``pretrained=True``) the course's shipped
+    pretrained base ``gpt2lab-base`` (4 x 128, a 128-token context), stored in fp32 as the
+    Hub stores ``gpt2``, so a course served from here fine-tunes a model that knows some
+    English. A shape (e.g. ``n_layer=12, n_embd=768, n_head=12``) or ``pretrained=False``
+    gives random weights from ``seed`` instead (default shape 2 x 64, 2 heads, 1,024).
     """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
     from transformers.utils import logging as hf_logging
 
     from helpers.modeling import gpt2_bpe_files, gpt2_tokenizer_from_package
+    from helpers.offline_model import load_base_model
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    eos_id = GPT2_VOCAB_SIZE - 1
-    config = GPT2Config(
-        vocab_size=GPT2_VOCAB_SIZE,
-        n_layer=n_layer,
-        n_embd=n_embd,
-        n_head=n_head,
-        n_positions=n_positions,
-        bos_token_id=eos_id,
-        eos_token_id=eos_id,
-        tie_word_embeddings=True,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = GPT2LMHeadModel(config)
+    shape_given = any(v is not None for v in (n_layer, n_embd, n_head, n_positions))
+    if pretrained is None:
+        pretrained = not shape_given
+    if pretrained:
+        if shape_given:
+            raise ValueError("The pretrained base has its own shape: give no shape with it.")
+        model = load_base_model()  # fp32
+        model.config.name_or_path = "gpt2"
+        n_positions = model.config.n_positions
+    else:
+        n_positions = n_positions or 1024
+        eos_id = GPT2_VOCAB_SIZE - 1
+        config = GPT2Config(
+            vocab_size=GPT2_VOCAB_SIZE,
+            n_layer=n_layer or 2,
+            n_embd=n_embd or 64,
+            n_head=n_head or 2,
+            n_positions=n_positions,
+            bos_token_id=eos_id,
+            eos_token_id=eos_id,
+            tie_word_embeddings=True,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = GPT2LMHeadModel(config)
     bars_were_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Writing model shards" bar on stderr
     try:

@@ -41,3 +41,53 @@ def test_text_that_is_not_utf8_or_too_short_is_one_clear_line(tmp_path):
     done = benchmark(script, "--text", str(short))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().startswith(f"error: {short} is too short")
+
+
+def test_a_missing_nanogpt_is_one_clear_line_before_any_training(tmp_path):
+    text = Path(__file__).resolve().parents[1] / "data" / "milton" / "areopagitica.txt"
+    missing = tmp_path / "nanogpt"
+    done = benchmark(
+        "time_to_quality.py", "--text", str(text), "--nanogpt", "--nanogpt-dir", str(missing)
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"error: no nanoGPT at {missing}: pass its folder with --nanogpt-dir"
+    )
+    assert done.stdout == ""
+
+
+def test_nanogpt_is_scored_on_every_character_after_the_first_once():
+    """A model that gives every character the same probability scores log2(V) bits each."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from nanogpt_side import _bits_per_char
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    import math
+
+    import torch
+
+    vocab, seen = 7, []
+
+    class Uniform(torch.nn.Module):
+        def forward(self, x, y):
+            seen.append(y[y != -1])
+            return torch.zeros(*x.shape, vocab), None
+
+    ids = [i % vocab for i in range(200)]
+    scored, bits = _bits_per_char(Uniform(), ids, block=16)
+    assert scored == len(ids) - 1  # each character after the first, once
+    assert torch.cat(seen).tolist() == ids[1:]  # in order: none twice, none skipped
+    assert bits == pytest.approx(math.log2(vocab))
+
+
+def test_as_avx2_runs_the_command_with_avx2_kernels_and_no_cpu_bf16():
+    script = str(BENCHMARKS / "as_avx2.sh")
+    code = (
+        "import torch; from helpers import environment as e; "
+        "print(torch.backends.cpu.get_cpu_capability(), e.bf16_supported(torch.device('cpu')))"
+    )
+    done = subprocess.run([script, sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.split() == ["AVX2", "False"], done.stderr
+    usage = subprocess.run([script], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage:" in usage.stderr

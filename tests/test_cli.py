@@ -28,8 +28,15 @@ def test_env_prints_json(capsys, monkeypatch):
     assert capsys.readouterr().out.startswith("python")
 
 
-def test_model_describes_the_offline_model(capsys, monkeypatch):
+def test_model_describes_the_offline_base_and_the_tiny_model(capsys, monkeypatch):
+    from helpers.offline_model import load_base_model
+
     monkeypatch.setattr("helpers.modeling._in_hub_cache", lambda repo_id: False)
+    assert main(["model", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "base (gpt2lab-base)" in out and "not GPT-2" in out
+    assert f"{count_parameters(load_base_model()):,}" in out
+    monkeypatch.setenv("GPT2LAB_MODEL", "gpt2lab-tiny")
     assert main(["model", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "offline (gpt2lab-tiny)" in out and "no, random weights" in out

@@ -80,3 +80,11 @@ def test_missing_data_gives_one_clear_line(tmp_path, capsys):
     assert main(args(tmp_path / "nothing.txt", tmp_path / "m")) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "nothing.txt" in err
+
+
+def test_a_time_budget_says_what_it_achieved(text_file, tmp_path, capsys):
+    assert main(args(text_file, tmp_path / "m", "--max-seconds", "600")) == 0
+    printed = capsys.readouterr().out
+    # a fast run: the step cap ends it, and the summary says so with the tokens it saw
+    tokens = 3 * 2 * 32
+    assert f"time budget 600 s: cap of 3 steps; done 3 steps, {tokens:,} tokens in" in printed

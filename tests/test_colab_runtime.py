@@ -134,3 +134,21 @@ def test_no_model_gets_a_short_fine_tune(monkeypatch, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Fine-tuning one now, briefly (3 steps" in out
     assert "trained from scratch from gpt2lab-tiny, 3 steps" in out
+    assert f"Using the model trained from scratch: {found}" in out
+    assert "Using the fine-tuned model" not in out
+
+
+def test_the_message_says_fine_tuned_only_for_a_fine_tuned_model(tmp_path):
+    import json
+
+    for from_scratch, expected in (
+        (True, "the model trained from scratch"),
+        (False, "the fine-tuned model"),
+    ):
+        folder = _saved_model(tmp_path / str(from_scratch), seed=0)
+        record = {"resolved": {"trained_from_scratch": from_scratch, "base_model": "b"}}
+        (folder / "training_args.json").write_text(json.dumps(record))
+        assert colab.using_trained_model(folder).startswith(f"Using {expected}")
+    assert colab.using_trained_model(_saved_model(tmp_path / "bare", seed=1)).startswith(
+        "Using the fine-tuned model"
+    )

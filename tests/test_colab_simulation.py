@@ -139,3 +139,17 @@ def test_notebook_07_shows_the_app_through_colabs_proxy_and_not_publicly(course)
     assert shown and shown[-1]["status"] == 200
     assert "gradio" in shown[-1]["body"].lower()
     assert "gradio.live" not in runs["07_deployment"].text
+
+
+def test_every_stated_figure_agrees_with_what_the_notebook_showed(course):
+    """Issue 12 A: the prose's checkable figures (helpers.claims) against the outputs."""
+    from helpers.claims import CLAIMS, check_executed
+
+    sim, runs, _ = course
+    checked = 0
+    for name in NOTEBOOKS:
+        executed = runs[name].vm / f"{name}.executed.ipynb"
+        assert executed.is_file(), f"{name}: no executed copy at {executed}"
+        assert check_executed(executed) == []
+        checked += len(CLAIMS.get(name, ()))
+    assert checked >= 10

@@ -291,3 +291,21 @@ def test_gpu_precision_without_including_emulation(fake_gpu, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)  # the emulated answer
     assert choose_precision(fake_gpu((7, 5), "Tesla T4")) == "fp16"
     assert choose_precision(fake_gpu((8, 0), "A100")) == "bf16"
+
+
+@pytest.mark.parametrize(
+    ("flags", "capability", "expected"),
+    [
+        ({"avx2", "avx512f", "avx512_bf16"}, "AVX512", True),
+        ({"avx2", "avx512f", "amx_bf16"}, "AMX", True),
+        ({"avx2", "avx512f", "avx512_bf16"}, "AVX2", False),  # ATEN_CPU_CAPABILITY=avx2
+        ({"avx2"}, "AVX2", False),  # an AVX2-only CPU
+        ({"avx2", "avx512f"}, "AVX512", False),  # AVX-512 without its bf16 instructions
+    ],
+)
+def test_cpu_bf16_needs_the_instructions_and_torch_using_them(
+    monkeypatch, flags, capability, expected
+):
+    monkeypatch.setattr(environment, "_cpu_flags", lambda: flags)
+    monkeypatch.setattr(environment, "cpu_capability", lambda: capability)
+    assert environment.bf16_supported(torch.device("cpu")) is expected

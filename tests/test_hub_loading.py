@@ -4,7 +4,8 @@ huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE once, at import (a
 conftest.py sets HF_HUB_OFFLINE=1 for this process), so each scenario runs in a fresh
 subprocess with its own environment and prints its findings as one ``RESULT {json}`` line.
 The served model is 2 layers x 64 wide with a 1,024-token context: nothing like the offline
-model (2 x 128, 128 tokens), so the tests can tell which one was loaded.
+models (the base 4 x 128, the untrained 2 x 128, both with 128 tokens), so the tests can
+tell which one was loaded.
 """
 
 from __future__ import annotations
@@ -90,7 +91,10 @@ def weight_downloads(hub: StandInHub) -> int:
 
 @pytest.fixture(scope="module")
 def gpt2_repo(tmp_path_factory) -> Path:
-    return build_gpt2_repo(tmp_path_factory.mktemp("repo") / "gpt2")
+    # random weights in a shape of their own (1,024-token context), told apart from the
+    # offline models (128) by shape alone
+    shape = {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 1024}
+    return build_gpt2_repo(tmp_path_factory.mktemp("repo") / "gpt2", **shape)
 
 
 @pytest.fixture
@@ -303,18 +307,18 @@ def test_the_probe_follows_hf_endpoint_and_honours_hf_hub_offline(tmp_path, hub,
     assert hub.requests == []  # a TCP probe, no HTTP request
 
 
-def test_without_cache_or_hub_the_offline_model_stands_in_locally_but_not_on_colab(
+def test_without_cache_or_hub_the_offline_base_stands_in_locally_but_not_on_colab(
     tmp_path, closed_endpoint
 ):
     code = """
     from helpers import environment, modeling
     facts = {}
-    # HF_HUB_OFFLINE=1 (set at start) and nothing cached: the offline model, with its banner
+    # HF_HUB_OFFLINE=1 (set at start) and nothing cached: the pretrained base, with its banner
     source = modeling.locate_model("gpt2")
     model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
     facts["offline_flag"] = dict(kind=source.kind, reason=source.reason,
-                                 model=describe(model, tokenizer))
-    # the Hub cannot be reached: locally, still the offline model ...
+                                 model=describe(model, tokenizer), dtype=str(model.dtype))
+    # the Hub cannot be reached: locally, still the offline base ...
     del os.environ["HF_HUB_OFFLINE"]
     source = modeling.locate_model("gpt2")
     facts["hub_down"] = dict(kind=source.kind, reason=source.reason)
@@ -329,15 +333,19 @@ def test_without_cache_or_hub_the_offline_model_stands_in_locally_but_not_on_col
     facts["on_purpose"] = modeling.locate_model("gpt2", allow_offline_fallback=True).kind
     os.environ["GPT2LAB_MODEL"] = "gpt2lab-tiny"
     facts["by_name"] = modeling.locate_model().kind
+    os.environ["GPT2LAB_MODEL"] = "gpt2lab-base"
+    facts["base_by_name"] = modeling.locate_model().kind
     report(**facts)
     """
     result, completed = run_scenario(code, endpoint=closed_endpoint, home=tmp_path, offline=True)
     offline = result["offline_flag"]
-    assert offline["kind"] == "offline" and "HF_HUB_OFFLINE=1 is set" in offline["reason"]
-    assert offline["model"]["n_positions"] == 128 and offline["model"]["max_length"] == 128
-    assert completed.stderr.count("Using     : the offline model 'gpt2lab-tiny'") == 1
+    assert offline["kind"] == "base" and "HF_HUB_OFFLINE=1 is set" in offline["reason"]
+    assert offline["model"]["n_layer"] == 4 and offline["model"]["n_positions"] == 128
+    assert offline["model"]["max_length"] == 128 and offline["dtype"] == "torch.float32"
+    assert completed.stderr.count("Using     : the offline base 'gpt2lab-base'") == 1
+    assert "not GPT-2" in completed.stderr
 
-    assert result["hub_down"]["kind"] == "offline"
+    assert result["hub_down"]["kind"] == "base"
     assert f"the Hub at {closed_endpoint} cannot be reached" in result["hub_down"]["reason"]
 
     assert result["colab"] is True
@@ -345,8 +353,28 @@ def test_without_cache_or_hub_the_offline_model_stands_in_locally_but_not_on_col
     assert message is not None and message.startswith("Cannot load 'gpt2'"), message
     for hint in (closed_endpoint, "internet", "HF_ENDPOINT", "HF_HUB_OFFLINE"):
         assert hint in message
-    assert "GPT2LAB_MODEL=gpt2lab-tiny" in message
-    assert result["on_purpose"] == "offline" and result["by_name"] == "offline"
+    assert "GPT2LAB_MODEL=gpt2lab-base" in message and "gpt2lab-tiny" in message
+    assert result["on_purpose"] == "base" and result["by_name"] == "offline"
+    assert result["base_by_name"] == "base"
+
+
+def test_the_stand_in_hub_serves_the_pretrained_base_by_default(tmp_path):
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    from helpers.offline_model import load_base_model
+
+    folder = build_gpt2_repo(tmp_path / "gpt2")
+    served = GPT2LMHeadModel.from_pretrained(folder, dtype="auto")
+    base = load_base_model()
+    assert served.dtype == torch.float32  # stored in fp32, like the Hub's gpt2
+    ids = torch.tensor([[464, 3290, 373, 257]])
+    with torch.no_grad():
+        assert torch.equal(served(ids).logits, base(ids).logits)
+    random = build_gpt2_repo(tmp_path / "random", n_layer=1, n_embd=32, n_head=2)
+    assert GPT2LMHeadModel.from_pretrained(random).config.n_layer == 1
+    with pytest.raises(ValueError, match="own shape"):
+        build_gpt2_repo(tmp_path / "both", n_layer=2, pretrained=True)
 
 
 # ------------------------------------------------------------------ the stand-in hub itself

@@ -9,6 +9,7 @@ from transformers import GPT2LMHeadModel
 
 from helpers import modeling
 from helpers.modeling import (
+    BASE_MODEL_NAME,
     OFFLINE_MODEL_NAME,
     ModelNotAvailableError,
     OfflineModelConfig,
@@ -91,9 +92,20 @@ def test_name_resolution_order(monkeypatch):
 
 def test_offline_fallback_never_touches_the_network(empty_hub_cache, no_network):
     source = locate_model("gpt2")
-    assert source.kind == "offline" and source.is_fallback
+    assert source.kind == "base" and source.is_fallback and source.is_pretrained
+    assert not source.is_offline_model  # fine-tuning it is not training from scratch
     assert "HF_HUB_OFFLINE=1" in source.reason
     assert no_network == []
+
+
+def test_without_the_shipped_base_the_untrained_model_stands_in(
+    empty_hub_cache, no_network, monkeypatch, tmp_path
+):
+    monkeypatch.setattr("helpers.offline_model.BASE_MODEL_DIR", tmp_path / "missing")
+    source = locate_model("gpt2")
+    assert source.kind == "offline" and "pretrained base is missing" in source.reason
+    with pytest.raises(ModelNotAvailableError, match="git checkout -- src/helpers/assets"):
+        load_model(BASE_MODEL_NAME, device="cpu")
 
 
 def test_fallback_can_be_made_an_error(empty_hub_cache, no_network):
@@ -101,10 +113,22 @@ def test_fallback_can_be_made_an_error(empty_hub_cache, no_network):
         load_model("gpt2", allow_offline_fallback=False)
 
 
-def test_offline_model_loads_with_a_banner(empty_hub_cache, capsys, caplog):
+def test_offline_base_loads_with_a_banner(empty_hub_cache, capsys):
     model, tokenizer = load_model_and_tokenizer(device="cpu")
     banner = capsys.readouterr().err
-    assert "Asked for : gpt2" in banner and "gpt2lab-tiny" in banner
+    assert "Asked for : gpt2" in banner and "the offline base 'gpt2lab-base'" in banner
+    assert "not GPT-2" in banner and "pretrained here" in banner
+    assert isinstance(model, GPT2LMHeadModel) and not model.training
+    assert model.dtype == torch.float32 and model.config.tie_word_embeddings
+    assert tokenizer.model_max_length == model.config.n_positions == 128
+    ids = tokenizer("To be or not to be", return_tensors="pt")["input_ids"]
+    assert model(ids, labels=ids).loss.item() < 8.0  # pretrained: better than uniform (10.8)
+
+
+def test_untrained_model_loads_with_a_banner(empty_hub_cache, capsys, caplog):
+    model, tokenizer = load_model_and_tokenizer(OFFLINE_MODEL_NAME, device="cpu")
+    banner = capsys.readouterr().err
+    assert f"Asked for : {OFFLINE_MODEL_NAME}" in banner and "gpt2lab-tiny" in banner
     assert "RANDOM weights" in banner and "not pretrained GPT-2" in banner
     assert isinstance(model, GPT2LMHeadModel) and not model.training
     config = OfflineModelConfig()
@@ -119,7 +143,9 @@ def test_offline_model_loads_with_a_banner(empty_hub_cache, capsys, caplog):
 
 def test_offline_model_selected_by_name_is_not_a_fallback(no_network):
     source = locate_model(OFFLINE_MODEL_NAME)
-    assert source.is_offline_model and not source.is_fallback
+    assert source.is_offline_model and not source.is_fallback and not source.is_pretrained
+    base = locate_model(BASE_MODEL_NAME)
+    assert base.is_offline_base and not base.is_fallback and base.is_pretrained
 
 
 def test_offline_weights_depend_only_on_the_seed():
@@ -237,8 +263,11 @@ def test_course_model_prefers_argument_then_env_then_trained_then_default(
     save_model(build_offline_model(), gpt2_tokenizer, tmp_path / "finetuned")
     assert modeling.course_model_choice() == (
         str(tmp_path / "finetuned"),
-        f"Using the fine-tuned model saved in {tmp_path / 'finetuned'}.",
+        f"Using the model fine-tuned and saved in {tmp_path / 'finetuned'}.",
     )
+    record = {"resolved": {"trained_from_scratch": True}}
+    (tmp_path / "finetuned" / "training_args.json").write_text(json.dumps(record))
+    assert "trained from scratch and saved in" in modeling.course_model_choice()[1]
     monkeypatch.setenv("GPT2LAB_MODEL", OFFLINE_MODEL_NAME)
     assert modeling.course_model_choice()[0] == OFFLINE_MODEL_NAME
     assert modeling.course_model_choice("distilgpt2")[0] == "distilgpt2"
@@ -248,7 +277,7 @@ def test_load_course_model_uses_the_trained_model(tmp_path, monkeypatch, gpt2_to
     monkeypatch.setenv("GPT2LAB_TRAINED_MODEL", str(tmp_path / "finetuned"))
     save_model(build_offline_model(seed=5), gpt2_tokenizer, tmp_path / "finetuned")
     model, _, source = modeling.load_course_model(device="cpu")
-    assert source.kind == "local" and "fine-tuned model saved" in capsys.readouterr().out
+    assert source.kind == "local" and "fine-tuned and saved" in capsys.readouterr().out
     expected = build_offline_model(seed=5).state_dict()["transformer.wte.weight"]
     assert torch.equal(model.state_dict()["transformer.wte.weight"], expected)
 
@@ -304,7 +333,7 @@ def test_a_file_the_hub_said_is_missing_does_not_count_as_cached(hub_cache):
 def test_a_cached_tokenizer_without_weights_is_not_a_cached_model(hub_cache, no_network):
     cache_files(hub_cache, "gpt2", {"config.json": CONFIG, "tokenizer.json": "{}"})
     source = locate_model("gpt2")  # HF_HUB_OFFLINE=1 in the tests: no Hub either
-    assert source.kind == "offline" and "not in the local Hub cache" in source.reason
+    assert source.kind == "base" and "not in the local Hub cache" in source.reason
 
 
 def cache_model(cache, repo_id: str, model, tokenizer, tmp_path) -> None:
@@ -371,8 +400,10 @@ def test_on_colab_the_offline_model_is_not_a_silent_fallback(
         locate_model("gpt2")
     message = str(caught.value)
     assert message.startswith("Cannot load 'gpt2'") and "On Colab" in message
-    assert "HF_HUB_OFFLINE" in message and "GPT2LAB_MODEL=gpt2lab-tiny" in message
+    assert "HF_HUB_OFFLINE" in message and "GPT2LAB_MODEL=gpt2lab-base" in message
+    assert "gpt2lab-tiny" in message
     assert locate_model("gpt2", allow_offline_fallback=True).is_fallback  # asked for: allowed
     assert locate_model(OFFLINE_MODEL_NAME).is_offline_model  # by name: allowed
+    assert locate_model(BASE_MODEL_NAME).is_offline_base  # by name: allowed
     monkeypatch.delenv("COLAB_RELEASE_TAG")
     assert locate_model("gpt2").is_fallback  # locally the default still falls back

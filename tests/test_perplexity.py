@@ -6,6 +6,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from helpers.perplexity import (
     PerplexityError,
+    loss_by_context,
     naive_perplexity,
     perplexity,
     sliding_windows,
@@ -221,3 +222,24 @@ def test_token_perplexity_without_contexts_skips_the_first_token(model, gpt2_tok
 def test_token_perplexity_bad_inputs(model, token_ids, kwargs, message):
     with pytest.raises(PerplexityError, match=message):
         token_perplexity(model, token_ids, **kwargs)
+
+
+def test_loss_by_context_is_the_mean_loss_at_each_context_length(model, gpt2_tokenizer):
+    """Checked against one unpadded pass per token: position k of every whole window."""
+    max_length = 8
+    curve = loss_by_context(model, gpt2_tokenizer, [LONG, LONG[:60]], max_length=max_length)
+    assert len(curve) == max_length - 1
+    windows = []
+    for text in (LONG, LONG[:60]):
+        ids = gpt2_tokenizer(text)["input_ids"]
+        windows += [
+            ids[i : i + max_length] for i in range(0, len(ids) - max_length + 1, max_length)
+        ]
+    for k in (1, 4, max_length - 1):
+        expected = -sum(token_logprob(model, w[:k], w[k]) for w in windows) / len(windows)
+        assert curve[k - 1] == pytest.approx(expected, abs=1e-4)
+
+
+def test_loss_by_context_needs_a_whole_window(model, gpt2_tokenizer):
+    with pytest.raises(PerplexityError, match="whole window of 20 tokens"):
+        loss_by_context(model, gpt2_tokenizer, ["To be."], max_length=20)

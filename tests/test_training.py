@@ -714,3 +714,113 @@ def test_an_interrupted_run_does_not_claim_a_saved_model(tmp_path, tokenizer):
     )
     assert result.interrupted and not result.model_saved
     assert "saved in" not in result.summary() and "re-run to resume" in result.summary()
+
+
+class _TickingClock:
+    """Stands in for the loop's clock: every reading is 0.1 s after the one before, so each
+    training step measures 0.1 s whatever the machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 0.1
+        return self.now
+
+
+def test_a_time_budget_plans_the_schedule_to_end_on_time(tmp_path, tokenizer, monkeypatch):
+    from helpers.training import loop
+
+    monkeypatch.setattr(loop, "time", _TickingClock())
+    result = run(
+        tmp_path, tokenizer, max_steps=1000, max_seconds=3.0, eval_every=0, checkpoint_every=0
+    )
+    # 4 steps timed at 0.1 s each, then the 2.6 s left hold 26 more (25 after rounding down)
+    assert result.step_cap == 1000 and result.total_steps in (29, 30)
+    assert result.completed_steps == result.total_steps and not result.out_of_time
+    assert result.train_seconds <= 3.0 and result.max_seconds == 3.0
+    assert result.tokens_seen == result.completed_steps * 8 * BLOCK
+    # the schedule was re-planned: it reaches its floor at the planned end, not at the cap
+    last = result.history.train[-1]
+    assert last["step"] == result.total_steps
+    assert last["lr"] == pytest.approx(1e-2 * TrainingConfig().min_lr_ratio)
+    assert f"{result.total_steps} steps planned to fit it" in result.summary()
+
+
+def test_a_fast_machine_stops_at_the_step_cap(tmp_path, tokenizer):
+    result = run(tmp_path, tokenizer, max_steps=8, max_seconds=600.0, checkpoint_every=0)
+    assert result.completed_steps == result.total_steps == result.step_cap == 8
+    assert "cap of 8 steps" in result.summary()
+
+
+def test_a_resumed_run_keeps_its_planned_steps(tmp_path, tokenizer, monkeypatch):
+    from helpers.training import loop
+
+    monkeypatch.setattr(loop, "time", _TickingClock())
+    settings = dict(max_steps=1000, max_seconds=2.0, eval_every=0, checkpoint_every=5)
+
+    def stop_at_6(history):
+        if history.train and history.train[-1]["step"] == 6:
+            raise KeyboardInterrupt
+
+    first = train(
+        config(tmp_path, **settings), make_data(), model=make_model(), tokenizer=tokenizer,
+        on_log=stop_at_6,
+    )  # fmt: skip
+    assert first.interrupted and first.completed_steps == 6
+    again = run(tmp_path, tokenizer, **settings)
+    assert again.resumed_from is not None
+    assert again.total_steps == first.total_steps < 1000
+    assert again.completed_steps == again.total_steps
+
+
+def test_the_from_scratch_recipe_follows_the_step_time():
+    recipe = training.from_scratch_recipe
+    fast = recipe(training.REFERENCE_STEP_SECONDS, 60.0)
+    assert fast["batch_size"] == training.FROM_SCRATCH_RECIPE["batch_size"]
+    assert fast["learning_rate"] == training.FROM_SCRATCH_LEARNING_RATES["body"]
+    slow = recipe(0.956, 60.0)  # fp32 on a 2-core AVX2 CPU
+    assert config_module().SMALLEST_BATCH <= slow["batch_size"] < fast["batch_size"]
+    steps = 60.0 / (0.956 * slow["batch_size"] / fast["batch_size"])
+    assert steps >= config_module().TARGET_STEPS or slow["batch_size"] == 2
+    batches = [recipe(s, 60.0)["batch_size"] for s in (0.05, 0.156, 0.3, 0.6, 1.0, 3.0)]
+    assert batches == sorted(batches, reverse=True)  # slower machine, never a larger batch
+    for bad in [(0.0, 60.0), (0.1, -1.0)]:
+        with pytest.raises(ValueError, match="must be > 0"):
+            recipe(*bad)
+    # where most of a step does not shrink with the batch, halving it would waste the time
+    assert recipe(0.956, 60.0, overhead_seconds=0.6)["batch_size"] == fast["batch_size"]
+    with pytest.raises(ValueError, match="overhead_seconds must be"):
+        recipe(0.956, 60.0, overhead_seconds=2.0)
+
+
+def config_module():
+    from helpers.training import config as module
+
+    return module
+
+
+def test_both_modes_budget_time_with_the_steps_as_a_cap(monkeypatch):
+    for quick in ("1", "0"):
+        monkeypatch.setenv("GPT2LAB_QUICK", quick)
+        for from_scratch in (False, True):
+            settings = TrainingConfig.for_mode(from_scratch=from_scratch)
+            assert settings.max_seconds and settings.max_steps
+    monkeypatch.setenv("GPT2LAB_QUICK", "1")
+    quick_seconds = TrainingConfig.for_mode().max_seconds
+    monkeypatch.setenv("GPT2LAB_QUICK", "0")
+    assert quick_seconds < TrainingConfig.for_mode().max_seconds
+
+
+def test_the_budget_plans_after_calibration_then_at_doublings_and_near_the_end():
+    from helpers.training.budget import CALIBRATION_STEPS, replan_due, steps_that_fit
+
+    assert not replan_due(CALIBRATION_STEPS - 1, CALIBRATION_STEPS - 1, None)
+    assert replan_due(CALIBRATION_STEPS, CALIBRATION_STEPS, None)
+    due = [step for step in range(5, 101) if replan_due(step, step, planned=100)]
+    assert due == [8, 16, 32, 64, 80]
+    # recent steps count: the machine got twice as slow, so fewer steps fit
+    times = [9.0] + [0.1] * 10 + [0.2] * 10
+    assert steps_that_fit(times, 20, 3.0, 5.0, cap=1000) == 20 + 10
+    assert steps_that_fit(times, 20, 3.0, 5.0, cap=25) == 25  # never past the cap
+    assert steps_that_fit(times, 20, 6.0, 5.0, cap=1000) == 21  # out of time: one more

@@ -35,15 +35,27 @@ def _cmd_model(args: argparse.Namespace) -> int:
     print(f"context        : {config.n_positions} tokens")
     print(f"parameters     : {count_parameters(model):,}")
     print(f"vocabulary     : {len(tokenizer):,} tokens, eos = {tokenizer.eos_token_id}")
-    print(f"pretrained     : {'no, random weights' if source.is_offline_model else 'yes'}")
+    pretrained = (
+        "no, random weights"
+        if source.is_offline_model
+        else "yes, here, on public-domain English (a small GPT-2, not GPT-2)"
+        if source.is_offline_base
+        else "yes"
+    )
+    print(f"pretrained     : {pretrained}")
     return 0
 
 
 def _cmd_prepare_data(args: argparse.Namespace) -> int:
+    from helpers.base_corpus import obtain_general_corpus
     from helpers.corpus import CORPORA, obtain_corpus
 
-    for name in CORPORA if args.corpus == "all" else [args.corpus]:
+    for name in (
+        CORPORA if args.corpus == "all" else [args.corpus] if args.corpus in CORPORA else []
+    ):
         obtain_corpus(name, None if args.data_dir is None else Path(args.data_dir) / name)
+    if args.corpus in ("all", "general"):  # the base's text: forgetting is measured on it
+        obtain_general_corpus(None if args.data_dir is None else Path(args.data_dir) / "general")
     return 0
 
 
@@ -160,6 +172,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
+def _cmd_pretrain_base(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from helpers.pretraining import BASE_MODEL_SHAPE, PretrainSettings, pretrain_base
+
+    settings = PretrainSettings(
+        shape=replace(BASE_MODEL_SHAPE, dropout=args.dropout),
+        seconds=args.seconds,
+        steps=args.steps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        cpu=args.cpu,
+    )
+    result = pretrain_base(args.out, settings, corpus=args.corpus_dir)
+    val = result.validation
+    print(
+        f"{result.steps:,} steps in {result.train_seconds:.0f} s on {result.hardware}: "
+        f"general-text validation loss {val['val_loss']:.4f} (perplexity {val['perplexity']:.1f}); "
+        f"saved in {result.out}"
+    )
+    return 0
+
+
 def _cmd_app(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
@@ -242,11 +278,16 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
     print(f"\nExecuted {len(runs)} notebook(s) in {total:.0f} s; results in {Path(args.output)}/")
     for run in runs:
         print(f"  {run.name}: {run.html}")
+    from helpers.claims import check_executed
+
+    disagreements = [line for run in runs if run.ok for line in check_executed(run.executed)]
+    for line in disagreements:
+        print(f"  stated figure not shown: {line}")
     from helpers.report import build_report
 
     index, summary = build_report(args.output)
     print(f"Report of the run: {index} (figures in {summary.name})")
-    return 1 if failed or len(runs) < len(stems) else 0
+    return 1 if failed or disagreements or len(runs) < len(stems) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,10 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.set_defaults(run=_cmd_model)
 
     prepare = commands.add_parser(
-        "prepare-data", help="obtain the sample corpora (Shakespeare, Milton) into data/"
+        "prepare-data",
+        help="obtain the sample corpora (Shakespeare, Milton) and the base's general text",
     )
     prepare.add_argument(
-        "--corpus", default="all", choices=["all", "shakespeare", "milton"], help="which one"
+        "--corpus",
+        default="all",
+        choices=["all", "shakespeare", "milton", "general"],
+        help="which one (general: the public-domain English the offline base was pretrained on)",
     )
     prepare.add_argument(
         "--data-dir", default=None, help="where the corpora go (default: data/ in the course)"
@@ -345,6 +390,29 @@ def build_parser() -> argparse.ArgumentParser:
     # quick mode (GPT2LAB_QUICK=1) shrinks the run, as in the notebooks
     train.set_defaults(run=_cmd_train, **vars(TrainingConfig.for_mode()) if _quick() else {})
     train.set_defaults(output_dir=TrainingConfig().output_dir)
+
+    pretrain = commands.add_parser(
+        "pretrain-base",
+        help="pretrain the offline base model (gpt2lab-base) on general English text",
+    )
+    pretrain.add_argument(
+        "--seconds", type=float, default=720.0, help="training time (the schedule ends then)"
+    )
+    pretrain.add_argument(
+        "--steps", type=int, default=None, help="a fixed step count instead (repeatable)"
+    )
+    pretrain.add_argument("--out", required=True, help="folder for the model (save_pretrained)")
+    pretrain.add_argument("--seed", type=int, default=0, help="seed of weights and data order")
+    pretrain.add_argument("--batch-size", type=int, default=16, help="blocks of 128 per step")
+    pretrain.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
+    pretrain.add_argument("--cpu", action="store_true", help="train on the CPU even with a GPU")
+    pretrain.add_argument(
+        "--dropout", type=float, default=0.0, help="dropout while pretraining (saved as 0)"
+    )
+    pretrain.add_argument(
+        "--corpus-dir", default=None, help="where the general text goes (default: data/general)"
+    )
+    pretrain.set_defaults(run=_cmd_pretrain_base)
 
     app = commands.add_parser(
         "app", help="serve the model in a small web app (Gradio) with feedback buttons"

@@ -164,6 +164,24 @@ def weights_fingerprint(model_dir: str | os.PathLike) -> str:
     return digest.hexdigest()[:12]
 
 
+def _training_record(folder: Path) -> dict:
+    """The ``resolved`` settings of ``training_args.json`` ({} when there is none)."""
+    try:
+        args = json.loads((folder / "training_args.json").read_text(encoding="utf-8"))
+        return args.get("resolved", {}) if isinstance(args, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def using_trained_model(model_dir: str | os.PathLike) -> str:
+    """'Using the fine-tuned model: ...', or 'Using the model trained from scratch: ...'
+    when its weights started random (the untrained offline model): never 'fine-tuned'
+    for a model that was not."""
+    from_scratch = bool(_training_record(Path(model_dir)).get("trained_from_scratch"))
+    what = "the model trained from scratch" if from_scratch else "the fine-tuned model"
+    return f"Using {what}: {describe_trained_model(model_dir)}"
+
+
 def describe_trained_model(model_dir: str | os.PathLike) -> str:
     """One line on a saved model: its base, how it was trained, its weights' fingerprint."""
     folder = Path(model_dir)
@@ -192,7 +210,7 @@ def short_fine_tune(output_dir: str | os.PathLike | None = None) -> Path:
     source = locate_model()
     model, tokenizer = load_model_and_tokenizer()
     config = TrainingConfig.for_mode(
-        from_scratch=source.is_offline_model,
+        from_scratch=source.is_offline_model,  # gpt2lab-base and Hub models: fine-tuning
         output_dir=str(output_dir or trained_model_dir()),
         max_steps=short_fine_tune_steps(),
         checkpoint_every=0,
@@ -222,7 +240,7 @@ def ensure_trained_model(train_if_missing: bool = True) -> Path | None:
     notebook goes on with the base model, which this says plainly."""
     found = find_trained_model()
     if found is not None:
-        print(f"Using the fine-tuned model: {describe_trained_model(found)}")
+        print(using_trained_model(found))
         return found
     expected = trained_model_dir()
     print(
@@ -250,5 +268,5 @@ def ensure_trained_model(train_if_missing: bool = True) -> Path | None:
         f"to use the base model."
     )
     saved = short_fine_tune(expected)
-    print(f"Using the fine-tuned model: {describe_trained_model(saved)}")
+    print(using_trained_model(saved))
     return saved

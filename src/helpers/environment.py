@@ -225,12 +225,31 @@ def _cpu_flags() -> set[str]:
     return set(_cpuinfo_field("flags").split())
 
 
+_WIDE_CPU_CAPABILITIES = {"AVX512", "AVX512_VNNI", "AVX512_BF16", "AMX"}
+
+
+def cpu_capability() -> str:
+    """The instruction set torch's CPU kernels use ("AVX2", "AVX512", ...).
+
+    ``ATEN_CPU_CAPABILITY=avx2`` lowers it, which ``benchmarks/as_avx2.sh`` uses to
+    measure, on an AVX-512 CPU, what an AVX2-only CPU would do.
+    """
+    get = getattr(torch.backends.cpu, "get_cpu_capability", None)
+    return str(get()).upper() if get is not None else "DEFAULT"
+
+
 def bf16_supported(device: torch.device) -> bool:
-    """Does ``device`` compute in bfloat16 natively (Ampere+ GPUs, CPUs with AMX or AVX512-BF16)?"""
+    """Does ``device`` compute in bfloat16 natively (Ampere+ GPUs, CPUs with AMX or AVX512-BF16)?
+
+    On a CPU both must hold: the CPU has AMX or AVX512-BF16 instructions, and torch uses its
+    AVX-512 kernels (it does not when ``ATEN_CPU_CAPABILITY=avx2`` limits it, as on an
+    AVX2-only CPU, where bf16 is slower than fp32).
+    """
     if device.type == "cuda":
         return _cuda_bf16_native(device)
     if device.type == "cpu":
-        return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})
+        has_instructions = bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})
+        return has_instructions and cpu_capability() in _WIDE_CPU_CAPABILITIES
     return False
 
 
@@ -282,6 +301,7 @@ def describe_environment(device: torch.device | None = None) -> dict[str, Any]:
         "device_name": device_name,
         "gpu_memory_gb": gpu_memory_gb,
         "cpu_threads": torch.get_num_threads(),
+        "cpu_capability": cpu_capability(),
         "bf16_supported": bf16_supported(device),
         "fp16_supported": fp16_supported(device),
         "colab": in_colab(),

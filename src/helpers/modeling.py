@@ -3,14 +3,17 @@
 Which model? An explicit argument, else the ``GPT2LAB_MODEL`` environment variable, else
 ``"gpt2"``. A local folder (written by ``save_pretrained``) or a Hub name loads with
 ``from_pretrained``; the local Hub cache is probed first and the network is only tried
-when it answers. When a Hub model cannot be had, the **offline model** stands in: a small
-GPT-2 built from a config (:class:`OfflineModelConfig`), with random weights and GPT-2's
-real byte-level BPE tokenizer (OpenAI's files, shipped in ``helpers/assets/gpt2_bpe``).
-It is not pretrained GPT-2 and is never called so; a banner says when it is used.
+when it answers. When a Hub model cannot be had, the **offline base** stands in:
+``gpt2lab-base``, a small GPT-2 pretrained here on general English and shipped in
+``helpers/assets/base_model``, with GPT-2's real byte-level BPE tokenizer (OpenAI's files,
+shipped in ``helpers/assets/gpt2_bpe``), so offline the course fine-tunes a pretrained
+model as it does on Colab. ``gpt2lab-tiny`` (random weights, the from-scratch aside) is
+used only when asked for by name, or when the base is missing. Neither is GPT-2 and
+neither is called so; a banner says when one is used.
 
-On Colab the offline model never stands in silently: there, a Hub that cannot be reached
-is an error (:class:`ModelNotAvailableError`) unless the offline model is asked for by
-name (``GPT2LAB_MODEL=gpt2lab-tiny``) or ``allow_offline_fallback=True`` is passed.
+On Colab an offline model never stands in silently: there, a Hub that cannot be reached
+is an error (:class:`ModelNotAvailableError`) unless an offline model is asked for by
+name (``GPT2LAB_MODEL=gpt2lab-base``) or ``allow_offline_fallback=True`` is passed.
 
 The model and the tokenizer each load from the cache when *their* files are all cached
 (the tokenizer is often cached without the weights); a cache-only load that fails goes to
@@ -59,18 +62,24 @@ from helpers.hub_cache import (  # noqa: F401 - modeling's names, patched by tes
     _weights_in_hub_cache,
 )
 from helpers.offline_model import (  # noqa: F401 - re-exported for the course's imports
+    BASE_MODEL_DIR,
+    BASE_MODEL_NAME,
     GPT2_BPE_DIR,
     GPT2_VOCAB_SIZE,
     OFFLINE_MODEL_NAME,
     ModelNotAvailableError,
     OfflineModelConfig,
+    base_model_available,
     build_offline_model,
+    describe_base_model,
     gpt2_bpe_files,
     gpt2_tokenizer_from_package,
     ready_tokenizer,
 )
 
 DEFAULT_MODEL_NAME = "gpt2"
+OFFLINE_NAMES = (BASE_MODEL_NAME, OFFLINE_MODEL_NAME)
+"""The two offline models' names: the pretrained base, the untrained from-scratch model."""
 MODEL_ENV_VAR = "GPT2LAB_MODEL"
 TRAINED_MODEL_ENV_VAR = "GPT2LAB_TRAINED_MODEL"
 
@@ -80,18 +89,30 @@ class ModelSource:
     """Where a model comes from, and why."""
 
     requested: str
-    kind: Literal["local", "hub-cache", "hub", "offline"]
+    kind: Literal["local", "hub-cache", "hub", "base", "offline"]
     location: str
     reason: str
 
     @property
     def is_offline_model(self) -> bool:
+        """The untrained offline model (``gpt2lab-tiny``, random weights): training it is
+        training from scratch."""
         return self.kind == "offline"
 
     @property
+    def is_offline_base(self) -> bool:
+        """The shipped pretrained offline base (``gpt2lab-base``)."""
+        return self.kind == "base"
+
+    @property
+    def is_pretrained(self) -> bool:
+        """Do the weights come pretrained (all but ``gpt2lab-tiny``)?"""
+        return self.kind != "offline"
+
+    @property
     def is_fallback(self) -> bool:
-        """True when the offline model stands in for a model that was asked for."""
-        return self.kind == "offline" and self.requested != OFFLINE_MODEL_NAME
+        """True when an offline model stands in for a model that was asked for."""
+        return self.kind in ("base", "offline") and self.requested not in OFFLINE_NAMES
 
 
 def resolve_model_name(name_or_path: str | os.PathLike | None = None) -> str:
@@ -118,6 +139,17 @@ def find_trained_model() -> Path | None:
     return folder if (folder / "config.json").is_file() else None
 
 
+def _trained_from_scratch(folder: Path) -> bool:
+    """What the saved training record says (``training_args.json``); False without one."""
+    import json
+
+    try:
+        args = json.loads((folder / "training_args.json").read_text(encoding="utf-8"))
+        return bool(args.get("resolved", {}).get("trained_from_scratch"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def course_model_choice(name_or_path: str | os.PathLike | None = None) -> tuple[str | None, str]:
     """Which model the notebooks after 03 (and the CLI) use, and a sentence saying why.
 
@@ -132,7 +164,8 @@ def course_model_choice(name_or_path: str | os.PathLike | None = None) -> tuple[
         return chosen, f"Using {MODEL_ENV_VAR}={chosen}."
     trained = find_trained_model()
     if trained is not None:
-        return str(trained), f"Using the fine-tuned model saved in {trained}."
+        what = "trained from scratch" if _trained_from_scratch(trained) else "fine-tuned"
+        return str(trained), f"Using the model {what} and saved in {trained}."
     return None, (
         f"No fine-tuned model in {trained_model_dir()} yet (notebook 03 or "
         f"`python -m helpers train` saves one there): using the default model instead."
@@ -186,10 +219,10 @@ def _offline_allowed(allow_offline_fallback: bool | None) -> bool:
 def _unreachable_message(requested: str, reason: str) -> str:
     """Why a Hub model cannot be had, and what to do: the error when no fallback is allowed."""
     to_use_offline = (
-        f"To use the offline model on purpose (a small GPT-2 with random weights, for "
-        f"trying the course without internet), set GPT2LAB_MODEL={OFFLINE_MODEL_NAME} "
-        f"(in a notebook: os.environ['{MODEL_ENV_VAR}'] = '{OFFLINE_MODEL_NAME}') or pass "
-        f"'{OFFLINE_MODEL_NAME}' as the model name."
+        f"To use the offline model on purpose (a small GPT-2 pretrained here, not GPT-2, "
+        f"for trying the course without internet), set GPT2LAB_MODEL={BASE_MODEL_NAME} "
+        f"(in a notebook: os.environ['{MODEL_ENV_VAR}'] = '{BASE_MODEL_NAME}') or pass "
+        f"'{BASE_MODEL_NAME}' as the model name ('{OFFLINE_MODEL_NAME}': random weights)."
     )
     if in_colab():
         return (
@@ -214,7 +247,7 @@ KNOWN_MODEL_NAMES = (
     "distilgpt2",
     *(f"openai-community/gpt2{size}" for size in ("", "-medium", "-large", "-xl")),
     "distilbert/distilgpt2",
-    OFFLINE_MODEL_NAME,
+    *OFFLINE_NAMES,
 )
 """The names the course uses: a name close to one of them but not it is taken for a typo."""
 
@@ -242,6 +275,8 @@ def locate_model(
     requested = resolve_model_name(name_or_path)
     if requested == OFFLINE_MODEL_NAME:
         return ModelSource(requested, "offline", OFFLINE_MODEL_NAME, "selected by name")
+    if requested == BASE_MODEL_NAME:  # (a missing base is an error when it is loaded)
+        return ModelSource(requested, "base", BASE_MODEL_NAME, "selected by name")
 
     folder = Path(requested).expanduser()
     if folder.is_dir():
@@ -279,6 +314,9 @@ def locate_model(
         )
     if not _offline_allowed(allow_offline_fallback):
         raise ModelNotAvailableError(_unreachable_message(requested, reason))
+    if base_model_available():
+        return ModelSource(requested, "base", BASE_MODEL_NAME, reason)
+    reason += f"; the pretrained base is missing from {BASE_MODEL_DIR}"
     return ModelSource(requested, "offline", OFFLINE_MODEL_NAME, reason)
 
 
@@ -297,6 +335,24 @@ def offline_model_banner(source: ModelSource, config: OfflineModelConfig) -> str
     )
     line = "=" * 72
     return f"{line}\n{asked}{what}{line}"
+
+
+def base_model_banner(source: ModelSource) -> str:
+    """The message shown when the pretrained offline base is used."""
+    import textwrap
+
+    what = textwrap.fill(
+        f"{describe_base_model()}. It knows some English, far less than GPT-2 small "
+        f"(12 layers x 768, 124 M parameters).",
+        width=72,
+        initial_indent="What it is: ",
+        subsequent_indent=" " * 12,
+    )
+    line = "=" * 72
+    return (
+        f"{line}\nAsked for : {source.requested}\nUsing     : the offline base "
+        f"'{BASE_MODEL_NAME}'\nWhy       : {source.reason}\n{what}\n{line}"
+    )
 
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
@@ -405,7 +461,7 @@ def _hub_tokenizer(repo_id: str, local_files_only: bool) -> PreTrainedTokenizerB
 
 
 def _load_tokenizer_for(source: ModelSource) -> PreTrainedTokenizerBase:
-    if source.kind == "offline":
+    if source.kind in ("offline", "base"):  # both: GPT-2's tokenizer, a 128-token context
         return gpt2_tokenizer_from_package(OfflineModelConfig().n_positions)
     if source.kind == "local":
         tokenizer = _local_tokenizer(Path(source.location))
@@ -440,6 +496,12 @@ def _load_model_for(source: ModelSource, seed: int) -> PreTrainedModel:
         config = OfflineModelConfig()
         print(offline_model_banner(source, config), file=sys.stderr)
         return build_offline_model(config, seed=seed)
+    if source.kind == "base":
+        from helpers.offline_model import load_base_model
+
+        model = load_base_model()
+        print(base_model_banner(source), file=sys.stderr)
+        return model
     if source.kind == "local":
         _check_generation_config(Path(source.location))
         try:
@@ -501,7 +563,7 @@ def load_model(
 ) -> PreTrainedModel:
     """Load a causal language model in eval mode on ``device`` (default: the best one).
 
-    ``seed`` only matters for the offline model, whose weights are random.
+    ``seed`` only matters for ``gpt2lab-tiny``, whose weights are random.
     ``allow_offline_fallback``: see :func:`locate_model` (default: locally yes, on Colab no).
     """
     model, _ = load_model_and_tokenizer(

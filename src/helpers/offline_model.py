@@ -1,9 +1,14 @@
-"""What the course builds without a network: GPT-2's tokenizer and the offline model.
+"""What the course has without a network: GPT-2's tokenizer and two small offline models.
 
 * GPT-2's real byte-level BPE tokenizer, from OpenAI's two files shipped in
   ``helpers/assets/gpt2_bpe`` (``encoder.json`` = vocabulary, ``vocab.bpe`` = merges).
-* The **offline model**: a small GPT-2 (same class, same tokenizer) with random weights,
-  shaped by :class:`OfflineModelConfig`. It is not pretrained GPT-2 and is never called so.
+* The **offline base** ``gpt2lab-base``: a small GPT-2 (same class, same tokenizer)
+  pretrained here on general English (:mod:`helpers.pretraining`), shipped in
+  ``helpers/assets/base_model``; the default offline, so the course fine-tunes it.
+* The **from-scratch model** ``gpt2lab-tiny``: a small GPT-2 with random weights, shaped
+  by :class:`OfflineModelConfig`, for the from-scratch aside.
+
+Neither is GPT-2, and neither is ever called so.
 
 :mod:`helpers.modeling` decides when these are used; this module only builds them.
 """
@@ -17,7 +22,13 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast, PreTrainedTokenizerBase
 
 OFFLINE_MODEL_NAME = "gpt2lab-tiny"
-"""Name that selects the offline model on purpose (``GPT2LAB_MODEL=gpt2lab-tiny``)."""
+"""Name that selects the random, untrained offline model on purpose
+(``GPT2LAB_MODEL=gpt2lab-tiny``): the from-scratch aside."""
+BASE_MODEL_NAME = "gpt2lab-base"
+"""Name of the shipped pretrained offline base (``GPT2LAB_MODEL=gpt2lab-base``), the
+default offline: a small GPT-2 pretrained here on general English (not GPT-2)."""
+BASE_MODEL_DIR = Path(__file__).resolve().parent / "assets" / "base_model"
+"""Where the pretrained base is shipped (``python -m helpers pretrain-base`` writes it)."""
 
 GPT2_VOCAB_SIZE = 50257
 
@@ -115,3 +126,73 @@ def build_offline_model(config: OfflineModelConfig | None = None, seed: int = 0)
         with torch.no_grad():
             model.get_output_embeddings().weight.zero_()
     return model
+
+
+class BaseModelMissingError(ModelNotAvailableError):
+    """The shipped pretrained base is missing or damaged."""
+
+
+def base_model_available() -> bool:
+    """Is the pretrained base shipped (its config and weights present)?"""
+    return (BASE_MODEL_DIR / "config.json").is_file() and (
+        BASE_MODEL_DIR / "model.safetensors"
+    ).is_file()
+
+
+def load_base_model() -> GPT2LMHeadModel:
+    """The shipped pretrained base, in fp32 (it is stored in 16-bit floats to halve its size)."""
+    if not base_model_available():
+        raise BaseModelMissingError(
+            f"The pretrained base '{BASE_MODEL_NAME}' is not in {BASE_MODEL_DIR}: restore it "
+            f"(`git checkout -- src/helpers/assets/base_model`), or build it again with "
+            f"`python -m helpers pretrain-base --out {BASE_MODEL_DIR}`; or use the untrained "
+            f"model on purpose (GPT2LAB_MODEL={OFFLINE_MODEL_NAME})."
+        )
+    try:
+        return GPT2LMHeadModel.from_pretrained(
+            BASE_MODEL_DIR, dtype=torch.float32, local_files_only=True
+        )
+    except Exception as error:  # a damaged file: say which and how to restore it
+        raise BaseModelMissingError(
+            f"The pretrained base in {BASE_MODEL_DIR} cannot be loaded ({error}): restore it "
+            f"(`git checkout -- src/helpers/assets/base_model`)."
+        ) from error
+
+
+def base_model_facts() -> dict:
+    """What the shipped base is: its shape, parameters, training steps, seconds, hardware
+    and general-text validation loss, from ``pretraining.json`` (empty if absent)."""
+    import json
+
+    try:
+        record = json.loads((BASE_MODEL_DIR / "pretraining.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    result, shape = record.get("result", {}), record.get("settings", {}).get("shape", {})
+    return {
+        "shape": shape,
+        "parameters": result.get("parameters"),
+        "steps": result.get("steps"),
+        "train_seconds": result.get("train_seconds"),
+        "hardware": result.get("hardware"),
+        "general_val_loss": result.get("saved_validation", {}).get("val_loss"),
+        "sources": [
+            s["key"] for s in record.get("corpus", {}).get("manifest", {}).get("sources", [])
+        ],
+        "command": record.get("command"),
+    }
+
+
+def describe_base_model() -> str:
+    """One sentence: what the shipped base is (from its record), honestly not GPT-2."""
+    facts = base_model_facts()
+    if not facts:
+        return f"'{BASE_MODEL_NAME}': a small GPT-2 pretrained here on general English; not GPT-2"
+    shape = facts["shape"]
+    return (
+        f"'{BASE_MODEL_NAME}': a small GPT-2 ({shape.get('n_layer')} layers x "
+        f"{shape.get('n_embd')} wide, {facts['parameters'] / 1e6:.1f} M parameters), "
+        f"pretrained here on public-domain English ({', '.join(facts['sources'])}) for "
+        f"{facts['steps']:,} steps ({facts['train_seconds']:.0f} s on {facts['hardware']}); "
+        f"not GPT-2"
+    )

@@ -273,3 +273,45 @@ def naive_perplexity(
             ids = ids.to(model.device)
             per_text.append(math.exp(model(ids, labels=ids).loss.item()))
     return NaivePerplexityResult(sum(per_text) / len(per_text), per_text, truncated)
+
+
+@torch.no_grad()
+def loss_by_context(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    max_length: int | None = None,
+    batch_size: int = 8,
+) -> list[float]:
+    """Mean loss (nats) of a token given ``k`` tokens of context, for k = 1 … max_length − 1.
+
+    The texts are cut into non-overlapping windows of ``max_length`` tokens; position k
+    of every window predicts its token from the k tokens before it. A curve that keeps
+    falling means the model uses long context (and a smaller stride will help it); a
+    flat tail means extra context buys nothing.
+    """
+    _check_texts(texts)
+    context = _context_length(model)
+    max_length = context if max_length is None else max_length
+    _check_windows(max_length, max_length, context)
+    ids = [tokenizer(t, verbose=False)["input_ids"] for t in texts if t.strip()]
+    windows = [
+        seq[i : i + max_length]
+        for seq in ids
+        for i in range(0, len(seq) - max_length + 1, max_length)
+    ]
+    if not windows:
+        raise PerplexityError(
+            f"No text holds a whole window of {max_length} tokens: pass longer texts or a "
+            f"smaller max_length."
+        )
+    total = torch.zeros(max_length - 1, dtype=torch.float64)
+    with _eval_mode(model):
+        for start in range(0, len(windows), batch_size):
+            batch = torch.tensor(windows[start : start + batch_size], device=model.device)
+            logits = model(input_ids=batch).logits[:, :-1].float()
+            nll = torch.nn.functional.cross_entropy(
+                logits.transpose(1, 2), batch[:, 1:], reduction="none"
+            )
+            total += nll.sum(0).double().cpu()
+    return (total / len(windows)).tolist()

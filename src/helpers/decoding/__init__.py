@@ -11,7 +11,9 @@ Read the files in this order, each top to bottom:
   ``generate`` arguments and ``generation_config.json``;
 - ``generation.py``: the front door from strings to strings (:func:`generate_text`),
   streaming, and what the settings do to one next-token distribution;
-- ``checks.py``: one clear error per invalid parameter.
+- ``checks.py``: one clear error per invalid parameter;
+- ``evidence.py``: the numbers behind the degeneration figures (token probabilities along
+  a text, the repetition loop, nucleus sizes, temperature cuts, a recorded beam tree).
 
 Everything is importable from here: ``from helpers.decoding import generate_text``.
 """
@@ -26,6 +28,16 @@ from helpers.decoding.decoders import (
     sampler,
     token_by_token,
     token_steps,
+)
+from helpers.decoding.evidence import (
+    BeamNode,
+    TemperatureCut,
+    beam_tree,
+    nucleus_size,
+    nucleus_sizes,
+    repetition_loop,
+    temperature_cuts,
+    token_probabilities,
 )
 from helpers.decoding.forward import CachedForward
 from helpers.decoding.generation import (
@@ -60,6 +72,14 @@ from helpers.decoding.transforms import (
 
 __all__ = [
     "STRATEGIES",
+    "BeamNode",
+    "TemperatureCut",
+    "beam_tree",
+    "nucleus_size",
+    "nucleus_sizes",
+    "repetition_loop",
+    "temperature_cuts",
+    "token_probabilities",
     "CachedForward",
     "Continuations",
     "DecodingSettings",

@@ -230,6 +230,7 @@ class RunState:
     ema: float = 0.0  # the smoothed training loss, before bias correction
     ema_updates: int = 0
     train_seconds: float = 0.0  # time spent in training steps, evaluations excluded
+    planned_steps: int | None = None  # with a time budget: the steps planned to fit it
     window: list[torch.Tensor] = field(default_factory=list)  # each step's loss since the log
     window_batches: int = 0
     history: TrainingHistory = field(default_factory=TrainingHistory)
@@ -242,10 +243,17 @@ class RunState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], device: torch.device) -> RunState:
-        state = cls(**{item.name: data[item.name] for item in fields(cls)})
+        optional = {name: data[name] for name in _OPTIONAL if name in data}
+        required = {
+            item.name: data[item.name] for item in fields(cls) if item.name not in _OPTIONAL
+        }
+        state = cls(**required, **optional)
         state.window = [torch.tensor(x, device=device) for x in state.window]
         state.history = TrainingHistory.from_dict(data["history"])
         return state
+
+
+_OPTIONAL = {"planned_steps"}  # added later: older checkpoints resume without it
 
 
 def _lacks(saved: Any) -> list[str]:
@@ -254,7 +262,11 @@ def _lacks(saved: Any) -> list[str]:
         return ["fingerprint", "run"]
     lacks = [key for key in ("fingerprint", "run") if not isinstance(saved.get(key), dict)]
     if "run" not in lacks:
-        lacks += [f"run.{item.name}" for item in fields(RunState) if item.name not in saved["run"]]
+        lacks += [
+            f"run.{item.name}"
+            for item in fields(RunState)
+            if item.name not in saved["run"] and item.name not in _OPTIONAL
+        ]
     return lacks
 
 

@@ -34,6 +34,10 @@ RESUME_DIR_ENV_VAR = "GPT2LAB_RESUME_DIR"
 a subfolder per output folder."""
 FINE_TUNING_LEARNING_RATE = 1e-4
 """Default peak learning rate when the weights are pretrained: adapt them gently."""
+SMALL_BASE_LEARNING_RATES = {"gpt2lab-base": 1e-3}
+"""Fine-tuning rates for the course's small offline base (7 M parameters): a small model
+takes larger steps. Measured on Shakespeare, 30 steps of 8 x 128 tokens: 1e-3 reached a
+validation loss of 6.04 (general English 4.70 -> 5.10: it forgets), 3e-4 6.37, 1e-4 6.63."""
 FROM_SCRATCH_LEARNING_RATES = {"body": 3e-3, "embeddings": 1.0, "output": 6e-3}
 """Default peak learning rates when the weights start random (the offline model), per
 part of the model. They won ``benchmarks/time_to_quality.py`` (60 s on 2 CPU cores): each
@@ -50,6 +54,74 @@ FROM_SCRATCH_RECIPE: dict[str, Any] = {
     "block_size": 128,
 }
 """The other settings of that winning run (``TrainingConfig.for_mode(from_scratch=True)``)."""
+QUICK_SECONDS = 8.0
+"""Quick mode's training time budget (the tests): 30 steps take about 2 s with bf16."""
+FULL_SECONDS = 90.0
+"""Full mode's training time budget (notebook 03): the step cap ends it first where a
+step takes 156 ms (bf16); an fp32-only CPU trains this long and takes fewer steps."""
+REFERENCE_STEP_SECONDS = 0.156
+"""The step time (``FROM_SCRATCH_RECIPE``'s batch, bf16 on an AMX CPU) it was tuned at."""
+TARGET_STEPS = 240
+"""Fewer optimizer steps than this in the budget, and :func:`from_scratch_recipe` halves
+the batch: a model that sees few batches learns more from more, smaller updates."""
+SMALLEST_BATCH = 2
+RATE_SCALE_PER_HALVING = 1.0
+MIN_THROUGHPUT_KEPT = 0.75
+"""A smaller batch must keep this share of the reference batch's tokens per second."""
+"""How the learning rates follow the batch: multiplied by this each time it is halved."""
+
+
+def from_scratch_recipe(
+    step_seconds: float, budget_seconds: float, overhead_seconds: float = 0.0
+) -> dict[str, Any]:
+    """The from-scratch recipe for a machine where one step of ``FROM_SCRATCH_RECIPE``'s
+    batch takes ``step_seconds`` and training gets ``budget_seconds``.
+
+    Where the budget holds at least ``TARGET_STEPS`` such steps (a bf16 CPU: 60 s at
+    156 ms), that is ``FROM_SCRATCH_RECIPE`` and ``FROM_SCRATCH_LEARNING_RATES``. On a
+    slower machine (fp32 on an AVX2 CPU: about 1 s a step, 60 steps a minute) the batch
+    is halved until the budget holds that many steps, as long as the smaller batch still
+    trains at least ``MIN_THROUGHPUT_KEPT`` of the reference batch's tokens per second. A
+    step is modelled as ``overhead_seconds`` (what does not shrink with the batch: the
+    optimizer over every weight, say; measure two batch sizes to know it) plus a part
+    proportional to the batch. The learning rates are scaled by ``RATE_SCALE_PER_HALVING``
+    per halving. Returns the settings as ``TrainingConfig`` fields.
+    """
+    if not (step_seconds > 0 and budget_seconds > 0):
+        raise ValueError(
+            f"step_seconds and budget_seconds must be > 0, got {step_seconds} and "
+            f"{budget_seconds}: measure a step first (benchmarks/time_to_quality.py does)."
+        )
+    if not 0 <= overhead_seconds < step_seconds:
+        raise ValueError(
+            f"overhead_seconds must be >= 0 and below step_seconds ({step_seconds}), got "
+            f"{overhead_seconds}: it is the part of a step that the batch does not change."
+        )
+    reference = FROM_SCRATCH_RECIPE["batch_size"]
+
+    def seconds(batch: int) -> float:
+        return overhead_seconds + (step_seconds - overhead_seconds) * batch / reference
+
+    def throughput(batch: int) -> float:
+        return batch / seconds(batch)
+
+    batch, halvings = reference, 0
+    while (
+        batch // 2 >= SMALLEST_BATCH
+        and budget_seconds / seconds(batch) < TARGET_STEPS
+        and throughput(batch // 2) >= MIN_THROUGHPUT_KEPT * throughput(reference)
+    ):
+        batch //= 2
+        halvings += 1
+    scale = RATE_SCALE_PER_HALVING**halvings
+    rates = FROM_SCRATCH_LEARNING_RATES
+    return {
+        **FROM_SCRATCH_RECIPE,
+        "batch_size": batch,
+        "learning_rate": rates["body"] * scale,
+        "embedding_learning_rate": rates["embeddings"] * scale,
+        "output_learning_rate": rates["output"] * scale,
+    }
 
 
 def _setting(default: Any = None, help: str = "", **extra: Any) -> Any:
@@ -140,7 +212,10 @@ class TrainingConfig:
         None, "stop after N evaluations without a better validation loss (default: never)"
     )
     max_seconds: float | None = _setting(
-        None, "stop once training steps took this long (evaluations excluded)", type=float
+        None,
+        "training time budget in seconds (evaluations excluded): the first steps are timed, "
+        "then the schedule is planned to end on time, never past --max-steps (or --epochs)",
+        type=float,
     )
     seed: int = _setting(42, "seed for initialisation, data order and dropout")
     resume: bool = _setting(
@@ -150,8 +225,11 @@ class TrainingConfig:
     )
     cpu: bool = _setting(False, "train on the CPU even when a GPU is present")
     progress_bar: bool = _setting(True, "show a progress bar")
-    loss_chunk_tokens: int = _setting(
-        64, "compute the output layer and loss this many tokens at a time (0 = plain logits)"
+    loss_chunk_tokens: int | None = _setting(
+        None,
+        "compute the output layer and loss this many tokens at a time (0 = plain logits; "
+        "default: 256 in fp32, 64 in bf16 or fp16)",
+        type=int,
     )
 
     def __post_init__(self) -> None:
@@ -161,14 +239,18 @@ class TrainingConfig:
     def for_mode(cls, from_scratch: bool = False, **overrides: Any) -> TrainingConfig:
         """The course's settings for the current mode, the one place where sizes switch.
 
-        Quick mode (``GPT2LAB_QUICK=1``, the tests): a few dozen short steps, seconds on a
-        CPU. Full mode (notebook 03): a few minutes on a CPU. ``from_scratch`` (random
-        initial weights: the offline model) adds ``FROM_SCRATCH_RECIPE`` and, in full
-        mode, the step count and batch of the benchmark run it comes from, about a
-        minute on 2 CPU cores. ``overrides`` win.
+        Both modes budget time (``max_seconds``) with the step count as a cap: the run
+        measures its first steps, then plans the schedule to end when the time does, so a
+        slower machine takes as long and learns a little less (the result says what it
+        achieved), and a fast one stops at the cap. Quick mode (``GPT2LAB_QUICK=1``, the
+        tests): a few dozen short steps, seconds on a CPU. Full mode (notebook 03): at most
+        ``FULL_SECONDS`` of training. ``from_scratch`` (random initial weights: the
+        offline model) adds ``FROM_SCRATCH_RECIPE`` and, in full mode, the step count of
+        the benchmark run it comes from. ``overrides`` win.
         """
         quick = {
             "max_steps": 30,
+            "max_seconds": QUICK_SECONDS,
             "batch_size": 8,
             "block_size": 64,
             "eval_every": 10,
@@ -179,6 +261,7 @@ class TrainingConfig:
         }
         full = {
             "max_steps": 400 if from_scratch else 240,
+            "max_seconds": FULL_SECONDS,
             "batch_size": 16,
             "block_size": 128,
             "eval_every": 50 if from_scratch else 40,
@@ -239,7 +322,7 @@ def _check_settings(config: TrainingConfig) -> None:
         "loss_chunk_tokens",
         "resume_copy_minutes",
     ]:
-        if getattr(config, name) < 0:
+        if getattr(config, name) is not None and getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)!r}.")
     if config.max_steps is not None and config.max_steps < 1:
         raise ValueError(f"max_steps must be >= 1 (or None to use epochs), got {config.max_steps}.")
@@ -269,19 +352,25 @@ def _check_settings(config: TrainingConfig) -> None:
         raise ValueError(f"max_seconds must be > 0 (or None), got {config.max_seconds}.")
 
 
-def default_learning_rate(from_scratch: bool) -> float:
-    """1e-4 to fine-tune pretrained weights (more would wash out what they know); 3e-3
+def default_learning_rate(from_scratch: bool, base: str | None = None) -> float:
+    """1e-4 to fine-tune pretrained weights such as GPT-2's (more would wash out what they
+    know); 1e-3 for the course's small offline base (``SMALL_BASE_LEARNING_RATES``); 3e-3
     to train a small model from random weights, which has nothing to lose."""
-    return FROM_SCRATCH_LEARNING_RATES["body"] if from_scratch else FINE_TUNING_LEARNING_RATE
+    if from_scratch:
+        return FROM_SCRATCH_LEARNING_RATES["body"]
+    return SMALL_BASE_LEARNING_RATES.get(str(base), FINE_TUNING_LEARNING_RATE)
 
 
-def resolve_learning_rates(config: TrainingConfig, from_scratch: bool) -> TrainingConfig:
+def resolve_learning_rates(
+    config: TrainingConfig, from_scratch: bool, base: str | None = None
+) -> TrainingConfig:
     """``config`` with every automatic (``None``) learning rate set.
 
     From scratch, each part gets its own default (``FROM_SCRATCH_LEARNING_RATES``);
-    for pretrained weights, the embeddings and output layer follow ``learning_rate``.
+    for pretrained weights (``base`` names them; default ``config.model``), the
+    embeddings and output layer follow ``learning_rate``.
     """
-    body = config.learning_rate or default_learning_rate(from_scratch)
+    body = config.learning_rate or default_learning_rate(from_scratch, base or config.model)
     defaults = FROM_SCRATCH_LEARNING_RATES if from_scratch else {"embeddings": body, "output": body}
     return replace(
         config,

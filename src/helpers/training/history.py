@@ -146,6 +146,12 @@ class TrainingResult:
     model_saved: bool = False
     seconds: float = 0.0
     train_seconds: float = 0.0
+    tokens_seen: int = 0
+    """Tokens trained on (all processes, all sessions)."""
+    max_seconds: float | None = None
+    """The run's time budget (None: none)."""
+    step_cap: int | None = None
+    """The most steps the settings allowed (``max_steps`` or the epochs)."""
     model: nn.Module | None = field(default=None, repr=False)
     checkpoint_dir: Path | None = None
     resume_dir: Path | None = None
@@ -173,6 +179,17 @@ class TrainingResult:
         ]
         return "; ".join(parts)
 
+    def achieved(self) -> str:
+        """One line: what a time budget bought on this machine."""
+        if self.step_cap is not None and self.total_steps >= self.step_cap:
+            planned = f"cap of {self.step_cap} steps"
+        else:
+            planned = f"{self.total_steps} steps planned to fit it"
+        return (
+            f"time budget {self.max_seconds:g} s: {planned}; done {self.completed_steps} steps, "
+            f"{self.tokens_seen:,} tokens in {self.train_seconds:.1f} s of training"
+        )
+
     def summary(self) -> str:
         """A few lines for the end of a run."""
         state = (
@@ -194,6 +211,7 @@ class TrainingResult:
         lines = [
             f"training {state}: step {self.completed_steps} of {self.total_steps}"
             + (f", resumed from {self.resumed_from.name}" if self.resumed_from else ""),
+            *([self.achieved()] if self.max_seconds is not None else []),
             f"device {self.device} x {self.processes} process(es), precision {self.precision}, "
             + times,
         ]

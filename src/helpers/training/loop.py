@@ -21,6 +21,7 @@ from torch import nn
 from helpers.environment import set_seed
 from helpers.modeling import ModelSource, count_parameters
 from helpers.training.blocks import check_dataset, check_fits_model, make_loaders
+from helpers.training.budget import replan_due, steps_that_fit
 from helpers.training.checkpoints import (
     Checkpoints,
     RunState,
@@ -39,7 +40,7 @@ from helpers.training.errors import (
 from helpers.training.evaluate import evaluate_prepared
 from helpers.training.history import WHOLE_SPLIT, EvalResult, TrainingHistory, TrainingResult
 from helpers.training.loss import CausalLMObjective
-from helpers.training.optim import build_optimizer, build_scheduler
+from helpers.training.optim import build_optimizer, build_scheduler, retarget_scheduler
 from helpers.training.saved_model import save_best
 from helpers.training.setup import load_base, make_accelerator
 
@@ -80,7 +81,7 @@ class TrainingRun:
         check_fits_model(val_blocks, model)
         model.train()
         # automatic learning rates: gentle for pretrained weights, per part from scratch
-        config = self.config = resolve_learning_rates(config, self.from_scratch)
+        config = self.config = resolve_learning_rates(config, self.from_scratch, self.base_name)
         loaders = make_loaders(config, train_blocks, val_blocks, self.processes)
         self.compared_on = loaders.compared_on  # the blocks the best model is chosen on
 
@@ -90,6 +91,8 @@ class TrainingRun:
         batches_per_process = math.ceil(len(loaders.train) / self.processes)  # as accelerate deals
         self.steps_per_epoch = math.ceil(batches_per_process / config.grad_accum)
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        self.cap_steps = self.total_steps  # a time budget may plan fewer (plan_to_budget)
+        self.step_seconds: list[float] = []  # this session's step times
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         scheduler = build_scheduler(optimizer, config, self.total_steps, scale=self.processes)
         (self.objective, self.optimizer, self.train_loader, self.eval_loader, self.scheduler) = (
@@ -155,8 +158,12 @@ class TrainingRun:
         seconds = time.perf_counter() - self.window_start  # pause the clock
         self.window_seconds += seconds
         state.train_seconds += seconds
-        if cfg.max_seconds is not None and state.train_seconds >= cfg.max_seconds:
-            self.out_of_time = True
+        self.step_seconds.append(seconds)
+        if cfg.max_seconds is not None:
+            if replan_due(len(self.step_seconds), state.completed_steps, state.planned_steps):
+                self.plan_to_budget()
+            if state.train_seconds >= cfg.max_seconds:
+                self.out_of_time = True
         self.progress.update(1)
         step = state.completed_steps
         if step % cfg.log_every == 0 or step == self.total_steps:
@@ -174,6 +181,28 @@ class TrainingRun:
             self.checkpoints.save(state)  # (the end of the run saves one after its evaluation)
             self.checkpoints.update_resume_point()
         self.window_start = time.perf_counter()  # restart the clock: tokens/s counts training only
+
+    def plan_to_budget(self) -> None:
+        """From the measured step times, plan the run to end with ``max_seconds``."""
+        cfg, state = self.config, self.state
+        assert cfg.max_seconds is not None
+        self.apply_plan(
+            steps_that_fit(
+                self.step_seconds,
+                state.completed_steps,
+                state.train_seconds,
+                cfg.max_seconds,
+                self.cap_steps,
+            )
+        )
+
+    def apply_plan(self, steps: int) -> None:
+        """Make ``steps`` the run's length, and the schedule's."""
+        self.state.planned_steps = self.total_steps = steps
+        retarget_scheduler(self.scheduler, self.config, steps, scale=self.processes)
+        if self.progress is not None:
+            self.progress.total = steps
+            self.progress.refresh()
 
     def check_finite(self, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):
@@ -254,6 +283,8 @@ class TrainingRun:
         checkpoint = self.checkpoints.latest()
         if checkpoint is not None:
             self.state, self.resumed_from = self.checkpoints.load(checkpoint), checkpoint
+            if self.state.planned_steps is not None:  # the time budget's plan, as it was
+                self.apply_plan(self.state.planned_steps)
             self.accelerator.print(
                 f"Resuming from {checkpoint} (step {self.state.completed_steps} of "
                 f"{self.total_steps})."
@@ -403,6 +434,9 @@ def _result(run: TrainingRun, final: EvalResult | None, interrupted: bool) -> Tr
         stopped_early=run.stopped_early,
         out_of_time=run.out_of_time,
         train_seconds=run.state.train_seconds,
+        tokens_seen=run.state.completed_steps * run.config.grad_accum * run.tokens_per_batch,
+        max_seconds=run.config.max_seconds,
+        step_cap=run.cap_steps,
         model_saved=(run.output_dir / "config.json").is_file() and not interrupted,
         seconds=time.perf_counter() - run.started,
         model=run.accelerator.unwrap_model(run.objective, keep_fp32_wrapper=False).model,

@@ -23,8 +23,11 @@ chunk's softmax is: so :func:`chunked_lm_loss` walks through the positions
 ``chunk_tokens`` at a time, takes each chunk's log-sum-exp in fp32 (subtracting the
 row's maximum first, so nothing overflows, and never taking the log of a tiny
 probability), writes the chunk's ``G`` straight into one buffer in the input dtype, and
-finishes forward with the two matrix products. Backward only multiplies them by the
-incoming gradient (a scalar: the loss is a sum). Positions labelled -100 are not scored.
+finishes forward with the two matrix products. In fp32 (a CPU without bf16) each chunk's
+logits are computed straight into its rows of that buffer and turned into ``G`` there,
+with no copies, and chunks are larger (``CausalLMObjective.chunk_for``). Backward only
+multiplies them by the incoming gradient (a scalar: the loss is a sum). Positions
+labelled -100 are not scored.
 
 :class:`CausalLMObjective` wraps a model in this loss (or the model's own logits, for
 models whose output layer is not a plain linear map); it is what accelerate prepares.
@@ -70,6 +73,10 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torc
     return buffer[: math.prod(shape)].view(shape)
 
 
+def _probs_buffer(chunk_tokens: int, vocab: int, device: torch.device) -> torch.Tensor:
+    return _scratch("probs", (chunk_tokens, vocab), torch.float32, device)
+
+
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, labels, chunk_tokens):
@@ -83,27 +90,36 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         grad_logits = (
             _scratch("grad", (tokens, vocab), hidden.dtype, device) if needs_grad else None
         )
-        logits_buffer = _scratch("logits", (chunk_tokens, vocab), hidden.dtype, device)
-        probs_buffer = _scratch("probs", (chunk_tokens, vocab), torch.float32, device)
+        in_place = hidden.dtype == torch.float32  # the logits are already float32
+        if not in_place:
+            logits_buffer = _scratch("logits", (chunk_tokens, vocab), hidden.dtype, device)
+        probs_buffer = (
+            None if in_place and needs_grad else _probs_buffer(chunk_tokens, vocab, device)
+        )
         rows = torch.arange(chunk_tokens, device=device)
         for start in range(0, tokens, chunk_tokens):
             end = min(start + chunk_tokens, tokens)
             n, t, k = end - start, target[start:end], keep[start:end]
-            logits = torch.mm(hidden[start:end], weight.t(), out=logits_buffer[:n])
-            probs = probs_buffer[:n]
-            probs.copy_(logits)  # float32 from here on
+            # float32 logits: in fp32 straight into the gradient's rows (no copies)
+            probs = grad_logits[start:end] if probs_buffer is None else probs_buffer[:n]
+            if in_place:
+                torch.mm(hidden[start:end], weight.t(), out=probs)
+            else:
+                probs.copy_(torch.mm(hidden[start:end], weight.t(), out=logits_buffer[:n]))
+            target_logit = probs[rows[:n], t].float()  # (a copy, taken before the exp)
             peak = probs.amax(-1, keepdim=True)
             probs.sub_(peak).exp_()  # exp(z - max): no overflow
             normaliser = probs.sum(-1, keepdim=True)
             # -log p(target) = log sum exp(z) - z_target, without taking log of a tiny p
-            nll = normaliser.squeeze(1).log() + peak.squeeze(1) - logits[rows[:n], t].float()
+            nll = normaliser.squeeze(1).log() + peak.squeeze(1) - target_logit
             total += (nll * k).sum()
             if needs_grad:  # d loss / d logits = softmax - one_hot, where the label counts
                 probs.div_(normaliser)
                 probs[rows[:n], t] -= 1.0
                 if not bool(k.all()):
                     probs[~k] = 0.0
-                grad_logits[start:end].copy_(probs)
+                if probs_buffer is not None:
+                    grad_logits[start:end].copy_(probs)
         if needs_grad:
             ctx.save_for_backward(grad_logits @ weight, (grad_logits.t() @ hidden).float())
         ctx.mark_non_differentiable(count)
@@ -120,6 +136,10 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         )
 
 
+FP32_CHUNK_TOKENS = 256
+HALF_CHUNK_TOKENS = 64
+
+
 class CausalLMObjective(nn.Module):
     """Wraps a causal LM; ``forward`` returns the summed next-token loss and its token count.
 
@@ -129,18 +149,27 @@ class CausalLMObjective(nn.Module):
     Being one module, it is what accelerate prepares (and DDP wraps).
     """
 
-    def __init__(self, model: nn.Module, chunk_tokens: int = 64) -> None:
+    def __init__(self, model: nn.Module, chunk_tokens: int | None = None) -> None:
         super().__init__()
         self.model = model
-        self.chunk_tokens = chunk_tokens
+        self.chunk_setting = chunk_tokens  # None: chosen by the number format (chunk_for)
         head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
         self.fused = (
-            chunk_tokens > 0
+            chunk_tokens != 0
             and isinstance(head, nn.Linear)
             and head.bias is None
             and getattr(model, "base_model", model) is not model
             and not getattr(model.config, "final_logit_softcapping", None)
         )
+
+    def chunk_for(self, dtype: torch.dtype) -> int:
+        """Tokens per chunk: as set, else by the number format. In fp32 the logits need no
+        copy and larger products run faster (256: on an AVX2 CPU the forward product took
+        about half the time of 64-token chunks); in bf16 the float32 copies of a chunk
+        stay small at 64."""
+        if self.chunk_setting:
+            return self.chunk_setting
+        return FP32_CHUNK_TOKENS if dtype == torch.float32 else HALF_CHUNK_TOKENS
 
     def _hidden_and_weight(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Final hidden states of positions 0..T-2 and the output layer's weight, same dtype."""
@@ -160,7 +189,7 @@ class CausalLMObjective(nn.Module):
         if self.fused:
             hidden, weight = self._hidden_and_weight(input_ids)
             return chunked_lm_loss(
-                hidden.reshape(-1, hidden.shape[-1]), weight, targets, self.chunk_tokens
+                hidden.reshape(-1, hidden.shape[-1]), weight, targets, self.chunk_for(hidden.dtype)
             )
         logits = self.model(input_ids=input_ids, use_cache=False).logits[:, :-1]
         loss_sum = F.cross_entropy(
@@ -179,7 +208,7 @@ class CausalLMObjective(nn.Module):
         else:
             all_logits = self.model(input_ids=input_ids, use_cache=False).logits[:, :-1]
         flat_targets = targets.reshape(-1)
-        step = max(self.chunk_tokens, 1) if self.fused else flat_targets.numel()
+        step = self.chunk_for(hidden.dtype) if self.fused else flat_targets.numel()
         losses = []
         for start in range(0, flat_targets.numel(), step):
             if self.fused:

@@ -9,6 +9,8 @@ decay, or a constant rate, through ``transformers.get_scheduler``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -124,3 +126,19 @@ def learning_rate_schedule(config: TrainingConfig, total_steps: int) -> list[flo
         optimizer.step()
         scheduler.step()
     return rates
+
+
+def retarget_scheduler(
+    scheduler: Any, config: TrainingConfig, total_steps: int, scale: int = 1
+) -> None:
+    """Make ``scheduler`` (built by :func:`build_scheduler`, maybe wrapped by accelerate)
+    end at ``total_steps`` from where it stands: what a time budget does once the step
+    time is measured. The learning rates are set for the current step at once."""
+    inner = getattr(scheduler, "scheduler", scheduler)
+    probe = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    factor = build_scheduler(probe, config, total_steps, scale).lr_lambdas[0]
+    groups = inner.optimizer.param_groups
+    inner.lr_lambdas = [factor] * len(groups)
+    for group in groups:
+        group["lr"] = group["initial_lr"] * factor(inner.last_epoch)
+    inner._last_lr = [group["lr"] for group in groups]

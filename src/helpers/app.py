@@ -232,16 +232,22 @@ def build_app(
                 elem_id="max-new-tokens",
             )
         with gr.Row():
+            # a model's saved settings (notebook 06) may lie past a slider's usual end: widen it
             temperature = gr.Slider(
                 0.05,
-                2.0,
+                max(2.0, defaults.temperature),
                 value=defaults.temperature,
                 step=0.05,
                 label="Temperature",
                 elem_id="temperature",
             )
             top_k = gr.Slider(
-                0, 200, value=defaults.top_k, step=1, label="Top-k (0: off)", elem_id="top-k"
+                0,
+                max(200, defaults.top_k),
+                value=defaults.top_k,
+                step=1,
+                label="Top-k (0: off)",
+                elem_id="top-k",
             )
             top_p = gr.Slider(
                 0.05, 1.0, value=defaults.top_p, step=0.01, label="Top-p (1: off)", elem_id="top-p"
@@ -251,7 +257,11 @@ def build_app(
                 1, 8, value=defaults.num_beams, step=1, label="Beams", elem_id="beams"
             )
             repetition_penalty = gr.Slider(
-                1.0, 2.0, value=defaults.repetition_penalty, step=0.05, label="Repetition penalty"
+                1.0,
+                max(2.0, defaults.repetition_penalty),
+                value=defaults.repetition_penalty,
+                step=0.05,
+                label="Repetition penalty",
             )
             seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", elem_id="seed")
         generate = gr.Button("Generate", variant="primary", elem_id="generate")

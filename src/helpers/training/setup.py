@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,6 +24,7 @@ from helpers.modeling import (
     locate_model,
     resolve_model_name,
 )
+from helpers.offline_model import BASE_MODEL_DIR, BASE_MODEL_NAME
 from helpers.training.config import Precision, TrainingConfig, choose_precision
 
 
@@ -75,11 +77,16 @@ def load_base(
         raise ValueError("Pass the model's tokenizer with the model: it is saved with it.")
     name = source.requested if source else resolve_model_name(config.model)
     note = ""
-    if source is not None and source.is_offline_model:
-        name = OFFLINE_MODEL_NAME
-        if source.is_fallback:
+    loaded_from = str(getattr(model.config, "name_or_path", "") or "")
+    is_base = (source.is_offline_base if source is not None else False) or (
+        source is None and loaded_from and Path(loaded_from).resolve() == BASE_MODEL_DIR
+    )
+    if (source is not None and source.is_offline_model) or is_base:
+        name = BASE_MODEL_NAME if is_base else OFFLINE_MODEL_NAME
+        if source is not None and source.is_fallback:
+            what = "small pretrained base" if is_base else "offline model"
             note = (
-                f"It is the course's offline model, used in place of `{source.requested}` "
+                f"It is the course's {what} `{name}`, used in place of `{source.requested}` "
                 f"because {source.reason}."
             )
     from_scratch = (

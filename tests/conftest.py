@@ -66,3 +66,18 @@ def always_model():
         return model
 
     return build
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's Chromium for the real-browser tests (the app, the run report); CI must have it."""
+    from test_app_browser import find_chromium
+
+    path = find_chromium()
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing in CI: .ci/run must `apt-get install -y chromium`.")
+        pytest.skip(
+            "No Chromium here; to run the browser test: `sudo apt-get install -y chromium`."
+        )
+    return path

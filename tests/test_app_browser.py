@@ -22,18 +22,6 @@ def find_chromium() -> str | None:
     return next((p for p in CHROMIUM_PATHS if os.path.exists(p)), shutil.which("chromium"))
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing in CI: .ci/run must `apt-get install -y chromium`.")
-        pytest.skip(
-            "No Chromium here; to run the browser test: `sudo apt-get install -y chromium`."
-        )
-    return path
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -6,27 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_app_browser import CHROMIUM_ARGS, find_chromium
+from test_app_browser import CHROMIUM_ARGS
 
 from helpers.report import build_report, record
 from helpers.report.formatting import duration, number
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_run"
 WIDTHS = (1280, 390)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        import os
-
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing in CI: .ci/run must `apt-get install -y chromium`.")
-        pytest.skip(
-            "No Chromium here; to run the browser test: `sudo apt-get install -y chromium`."
-        )
-    return path
 
 
 @pytest.fixture(scope="module")

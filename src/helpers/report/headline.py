@@ -13,7 +13,7 @@ from typing import Any
 
 from helpers.report import charts
 from helpers.report.formatting import count, duration, is_number, number, percent
-from helpers.report.markup import chart, esc, figure, generic, missing, sample, table
+from helpers.report.markup import also_recorded, chart, esc, figure, missing, sample, table
 
 GPT2_VOCABULARY = 50257
 
@@ -373,7 +373,5 @@ def training_section(summary: Mapping[str, Any], folder: Path) -> str:
         "general_before",
         "general_after",
     }
-    extra = {k: v for k, v in training.items() if k not in known}
-    if extra:
-        parts.append(f"<details><summary>Also recorded</summary>{generic(extra)}</details>")
+    parts.append(also_recorded(training, known))
     return "".join(parts)

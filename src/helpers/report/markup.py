@@ -174,6 +174,13 @@ def sample(text: Any, max_lines: int = 6) -> str:
     return f"<pre class='sample'>{shown}</pre>{more}"
 
 
+def also_recorded(section: Mapping[str, Any], known: Iterable[str]) -> str:
+    """The keys of a section no part of the page describes, folded (``""`` when none)."""
+    known = set(known)
+    extra = {key: value for key, value in section.items() if key not in known}
+    return f"<details><summary>Also recorded</summary>{generic(extra)}</details>" if extra else ""
+
+
 def generic(value: Any, depth: int = 0) -> str:
     """Any recorded value, readably: dicts as definition lists, lists of dicts as tables,
     text with line breaks as a sample, numbers formatted."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from helpers.report import charts
 from helpers.report.formatting import SPREAD_SUFFIX, humanize, is_number, metric, number
-from helpers.report.markup import chart, esc, figure, generic, missing, sample, table
+from helpers.report.markup import also_recorded, chart, esc, figure, generic, missing, sample, table
 
 SAMPLE_LINES = 6
 
@@ -109,9 +109,7 @@ def demos_section(summary: Mapping[str, Any]) -> str:
             said += f" on {esc(cache['hardware'])}"
         parts.append(f"<p>{said}.</p>")
     parts += recorded_pictures(decoding, "04")
-    extra = {k: v for k, v in decoding.items() if k not in ("figures", "kv_cache")}
-    if extra:
-        parts.append(f"<details><summary>Also recorded</summary>{generic(extra)}</details>")
+    parts.append(also_recorded(decoding, ("figures", "kv_cache")))
     return "".join(parts)
 
 
@@ -151,9 +149,7 @@ def decoding_section(summary: Mapping[str, Any], folder: Path) -> str:
     else:
         parts.append(missing("the decoder comparison", "Notebook 05 records it as 'decoders'."))
     known = {key for key, _ in scores} | {"decoders", "samples", "sample_prompts", "samples_before"}
-    extra = {k: v for k, v in evaluation.items() if k not in known}
-    if extra:
-        parts.append(f"<details><summary>Also recorded</summary>{generic(extra)}</details>")
+    parts.append(also_recorded(evaluation, known))
     return "".join(parts)
 
 
@@ -300,9 +296,7 @@ def refinement_section(summary: Mapping[str, Any], folder: Path) -> str:
         "sample_before",
         "sample_after",
     }
-    extra = {k: v for k, v in refinement.items() if k not in known}
-    if extra:
-        parts.append(f"<details><summary>Also recorded</summary>{generic(extra)}</details>")
+    parts.append(also_recorded(refinement, known))
     return "".join(parts)
 
 
@@ -341,9 +335,7 @@ def deployment_section(summary: Mapping[str, Any]) -> str:
         "feedback_file",
         "feedback_records",
     }
-    extra = {k: v for k, v in deployment.items() if k not in known}
-    if extra:
-        parts.append(f"<details><summary>Also recorded</summary>{generic(extra)}</details>")
+    parts.append(also_recorded(deployment, known))
     return "".join(parts)
 
 

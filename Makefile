@@ -49,10 +49,15 @@ check-notebooks: $(STAMP)
 	$(BIN)/python -m helpers check-notebooks --dir notebooks
 
 # The tests train and save a quick model: keep it away from the course's own models/.
+# Two workers, one thread each: the simulated Colab course runs on one while the rest runs
+# on the other (tests/conftest.py says how the work is split). Two workers with two
+# threads each would fight over 2 cores. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: lint check-notebooks $(CORPUS)
 	GPT2LAB_QUICK=1 HF_HUB_OFFLINE=1 GPT2LAB_TRAINED_MODEL=$(CURDIR)/runs/test/finetuned \
 		GPT2LAB_RUN_DIR=$(CURDIR)/runs/test \
-		$(BIN)/python -m pytest tests \
+		$(if $(filter-out 0,$(TEST_WORKERS)),OMP_NUM_THREADS=1 MKL_NUM_THREADS=1) \
+		$(BIN)/python -m pytest tests -n $(TEST_WORKERS) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks/
 
 notebooks: $(STAMP)

@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/time_to_quality.py --text ../shared/data/tinyshakespeare.txt \
         --seconds 60 [--recipe adaptive|fixed|slow] [--compare] [--nanogpt]
+    # prose the recipe was never tuned on: the novel Botchan (1918 translation), from the
+    # offline base's general English (make prepare-data fetches it)
+    .venv/bin/python benchmarks/time_to_quality.py --nanogpt \
+        --text data/general/train/botchan-* data/general/validation/botchan-*
 
 The text's first 90 % (by characters) is the training data, the last 10 % the validation
 data. Both are tokenized with GPT-2's tokenizer; the model is a ``GPT2LMHeadModel`` built
@@ -42,6 +46,7 @@ if __name__ == "__main__":  # usage errors first, before the slow imports below
 
 import torch  # noqa: E402
 from datasets import Dataset, DatasetDict  # noqa: E402
+from precheck import UnusableText, read_texts, text_files  # noqa: E402
 from transformers import GPT2LMHeadModel  # noqa: E402
 
 from helpers.environment import cpu_capability, project_root  # noqa: E402
@@ -130,7 +135,14 @@ the adaptive rule picks there, used everywhere (the other fixed recipe)."""
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--text", type=Path, default=DEFAULT_TEXT, help="any UTF-8 text file")
+    parser.add_argument(
+        "--text",
+        type=Path,
+        nargs="+",
+        default=[DEFAULT_TEXT],
+        help="UTF-8 text files, or folders of .txt files: joined in order of file name "
+        "(chapters split across folders stay in order)",
+    )
     parser.add_argument(
         "--seconds", type=at_least(0.1, float), default=60.0, help="training time budget"
     )
@@ -181,13 +193,18 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def load_text(path: Path) -> str:
-    if not path.is_file():
-        fail(f"no text file at {path}: pass one with --text FILE")
+def described(paths: list[Path]) -> str:
+    files = text_files(paths)
+    if len(files) == 1:
+        return str(files[0])
+    return f"{len(files)} files, {files[0].name} ... {files[-1].name}"
+
+
+def load_text(paths: list[Path]) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        fail(f"{path} is not UTF-8 text ({error.reason}): convert it first.")
+        return read_texts(paths)
+    except UnusableText as error:
+        fail(str(error))
 
 
 def base_settings(args: argparse.Namespace) -> dict:
@@ -289,7 +306,7 @@ def main() -> None:
     blocks_needed = (args.batch_size or FROM_SCRATCH_RECIPE["batch_size"]) * args.block_size
     if len(train_ids) < blocks_needed + args.block_size or len(val_ids) < 2:
         fail(
-            f"{args.text} is too short: its first 90 % has {len(train_ids):,} tokens "
+            f"{described(args.text)} is too short: its first 90 % has {len(train_ids):,} tokens "
             f"(at least {blocks_needed + args.block_size:,} are needed for batches of "
             f"{blocks_needed // args.block_size} x {args.block_size}) and its last 10 % "
             f"{len(val_ids):,} (at least 2). Give a longer text, or a smaller --batch-size / "
@@ -302,7 +319,7 @@ def main() -> None:
     val_chars = len(text) - cut
     scored = len(val_ids) - 1
     chars_per_token = val_chars / scored
-    print(f"text: {args.text} ({len(text):,} characters)")
+    print(f"text: {described(args.text)} ({len(text):,} characters)")
     print(
         f"train: {len(train_ids):,} tokens -> {len(data['train']):,} blocks of "
         f"{args.block_size}; validation: {len(val_ids):,} tokens, {val_chars:,} characters "

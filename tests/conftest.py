@@ -81,3 +81,38 @@ def chromium() -> str:
             "No Chromium here; to run the browser test: `sudo apt-get install -y chromium`."
         )
     return path
+
+
+# Parallel runs: make test runs pytest-xdist's two workers (``-n 2``). Each test file runs
+# on one worker, so its module fixtures are built once, and the notebooks run together,
+# in order, on one worker (04-07 use the model that 03 trains). The two longest parts,
+# the simulated Colab course and the notebooks, start first, one on each worker.
+LONGEST_FIRST = ("tests/test_colab_simulation.py", "notebooks/")
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit a worker runs whole: the notebooks together, otherwise the test's file."""
+    path = nodeid.split("::")[0]
+    return "notebooks" if path.startswith("notebooks/") else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order below: the longest first
+    return ByWorkUnit(config, log)
+
+
+def start_rank(nodeid: str) -> int:
+    """Where a test's unit starts: the units of ``LONGEST_FIRST`` in that order, then the rest."""
+    starts = [i for i, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix)]
+    return starts[0] if starts else len(LONGEST_FIRST)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: start_rank(item.nodeid))  # stable: each unit keeps its order

@@ -91,3 +91,25 @@ def test_as_avx2_runs_the_command_with_avx2_kernels_and_no_cpu_bf16():
     assert done.returncode == 0 and done.stdout.split() == ["AVX2", "False"], done.stderr
     usage = subprocess.run([script], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage:" in usage.stderr
+
+
+def test_several_texts_or_folders_are_joined_in_order_of_file_name(tmp_path):
+    """A novel whose chapters are split between train/ and validation/ folders is read in
+    chapter order; a folder without .txt files is one clear line."""
+    sys.path.insert(0, str(BENCHMARKS))
+    from time_to_quality import load_text
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "validation").mkdir()
+    for number, folder in [(1, "train"), (2, "validation"), (3, "train")]:
+        (tmp_path / folder / f"chapter-{number}.txt").write_text(f"Chapter {number}.", "utf-8")
+    text = load_text([tmp_path / "validation", tmp_path / "train" / "chapter-3.txt",
+                      tmp_path / "train" / "chapter-1.txt"])  # fmt: skip
+    assert text == "Chapter 1.\nChapter 2.\nChapter 3."
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = benchmark("time_to_quality.py", "--text", str(empty))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"error: no .txt files under the folder {empty}: pass text files with --text"
+    )

@@ -225,6 +225,12 @@ class TrainingConfig:
     )
     cpu: bool = _setting(False, "train on the CPU even when a GPU is present")
     progress_bar: bool = _setting(True, "show a progress bar")
+    used_vocabulary: bool = _setting(
+        False,
+        "from random weights only: train the output layer on the tokens the training data "
+        "uses, the others sharing one row (exact, and several times faster; see "
+        "helpers/training/vocabulary.py)",
+    )
     loss_chunk_tokens: int | None = _setting(
         None,
         "compute the output layer and loss this many tokens at a time (0 = plain logits; "

@@ -43,6 +43,7 @@ from helpers.training.loss import CausalLMObjective
 from helpers.training.optim import build_optimizer, build_scheduler, retarget_scheduler
 from helpers.training.saved_model import save_best
 from helpers.training.setup import load_base, make_accelerator
+from helpers.training.vocabulary import UsedVocabulary
 
 
 class TrainingRun:
@@ -88,6 +89,10 @@ class TrainingRun:
         # optimizer and schedule; a "step" is one optimizer step (after accumulation)
         optimizer = build_optimizer(model, config, acc.device)
         objective = CausalLMObjective(model, config.loss_chunk_tokens)
+        if config.used_vocabulary and self.from_scratch:  # (training/vocabulary.py)
+            used = UsedVocabulary.from_tokens(train_blocks.input_ids, model.config.vocab_size)
+            objective.use_vocabulary(used.to(acc.device) if used is not None else None)
+        self.vocabulary, self.output_weight = objective.vocabulary, model.get_output_embeddings()
         batches_per_process = math.ceil(len(loaders.train) / self.processes)  # as accelerate deals
         self.steps_per_epoch = math.ceil(batches_per_process / config.grad_accum)
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
@@ -136,6 +141,8 @@ class TrainingRun:
                     if acc.sync_gradients and cfg.max_grad_norm > 0:
                         acc.clip_grad_norm_(self.objective.parameters(), cfg.max_grad_norm)
                     self.optimizer.step()  # a no-op until the last batch of a cycle
+                    if self.vocabulary is not None:  # unused tokens: one shared row again
+                        self.vocabulary.tie_unused(self.output_weight.weight)
                     self.scheduler.step()
                     self.optimizer.zero_grad(set_to_none=True)
                 self.step_losses.append(loss.detach())

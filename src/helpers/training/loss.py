@@ -41,9 +41,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.training.vocabulary import UsedVocabulary
+
 
 def chunked_lm_loss(
-    hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, chunk_tokens: int
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    chunk_tokens: int,
+    offset: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed next-token cross-entropy of ``hidden @ weight.T``, ``chunk_tokens`` rows at a time.
 
@@ -52,9 +58,10 @@ def chunked_lm_loss(
     ``F.cross_entropy(hidden @ weight.T, labels, reduction="sum")`` and the number of
     scored positions, and computes the gradients as the module docstring derives: each
     chunk's softmax - one_hot is stored in the input dtype (bf16 under autocast), and two
-    matrix products give the gradients of ``hidden`` and ``weight``.
+    matrix products give the gradients of ``hidden`` and ``weight``. ``offset``
+    (vocabulary,), if given, is added to every row of logits (a constant: no gradient).
     """
-    return _ChunkedLinearCrossEntropy.apply(hidden, weight, labels, chunk_tokens)
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, labels, chunk_tokens, offset)
 
 
 _SCRATCH: dict[tuple, torch.Tensor] = {}
@@ -79,7 +86,7 @@ def _probs_buffer(chunk_tokens: int, vocab: int, device: torch.device) -> torch.
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, labels, chunk_tokens):
+    def forward(ctx, hidden, weight, labels, chunk_tokens, offset):
         keep = labels != -100
         count = keep.sum()
         target = labels.clamp(min=0)
@@ -106,6 +113,8 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
                 torch.mm(hidden[start:end], weight.t(), out=probs)
             else:
                 probs.copy_(torch.mm(hidden[start:end], weight.t(), out=logits_buffer[:n]))
+            if offset is not None:
+                probs.add_(offset)  # (training on a used vocabulary: the shared row's log |U|)
             target_logit = probs[rows[:n], t].float()  # (a copy, taken before the exp)
             peak = probs.amax(-1, keepdim=True)
             probs.sub_(peak).exp_()  # exp(z - max): no overflow
@@ -133,6 +142,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             grad_weight * grad_total,
             None,
             None,
+            None,
         )
 
 
@@ -153,6 +163,7 @@ class CausalLMObjective(nn.Module):
         super().__init__()
         self.model = model
         self.chunk_setting = chunk_tokens  # None: chosen by the number format (chunk_for)
+        self.vocabulary: UsedVocabulary | None = None  # see use_vocabulary
         head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
         self.fused = (
             chunk_tokens != 0
@@ -161,6 +172,18 @@ class CausalLMObjective(nn.Module):
             and getattr(model, "base_model", model) is not model
             and not getattr(model.config, "final_logit_softcapping", None)
         )
+
+    def use_vocabulary(self, vocabulary: UsedVocabulary | None) -> None:
+        """Train the output layer on ``vocabulary``'s rows only (unused tokens share one
+        row: see ``training/vocabulary.py``); evaluation still scores every token."""
+        if vocabulary is not None and not self.fused:
+            raise ValueError(
+                "used_vocabulary needs a GPT-2-like model (a linear output layer without "
+                "bias): turn it off for this model."
+            )
+        self.vocabulary = vocabulary
+        if vocabulary is not None:
+            vocabulary.tie_unused(self.model.get_output_embeddings().weight)
 
     def chunk_for(self, dtype: torch.dtype) -> int:
         """Tokens per chunk: as set, else by the number format. In fp32 the logits need no
@@ -171,11 +194,16 @@ class CausalLMObjective(nn.Module):
             return self.chunk_setting
         return FP32_CHUNK_TOKENS if dtype == torch.float32 else HALF_CHUNK_TOKENS
 
-    def _hidden_and_weight(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Final hidden states of positions 0..T-2 and the output layer's weight, same dtype."""
+    def _hidden_and_weight(
+        self, input_ids: torch.Tensor, restricted: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final hidden states of positions 0..T-2 and the output layer's weight (the
+        used vocabulary's rows if ``restricted``), in the same dtype."""
         hidden = self.model.base_model(input_ids=input_ids, use_cache=False).last_hidden_state
         hidden = hidden[:, :-1]
         weight = self.model.get_output_embeddings().weight
+        if restricted:
+            weight = weight.index_select(0, self.vocabulary.restricted_rows)
         if torch.is_autocast_enabled(hidden.device.type):
             dtype = torch.get_autocast_dtype(hidden.device.type)
             return hidden.to(dtype), weight.to(dtype)
@@ -187,9 +215,17 @@ class CausalLMObjective(nn.Module):
         """Summed loss over the batch's scored positions, and how many there are."""
         targets = labels[:, 1:].reshape(-1)
         if self.fused:
-            hidden, weight = self._hidden_and_weight(input_ids)
+            restricted = self.vocabulary is not None and self.training
+            hidden, weight = self._hidden_and_weight(input_ids, restricted)
+            offset = None
+            if restricted:  # training on the used vocabulary (training/vocabulary.py)
+                targets, offset = self.vocabulary.map_labels(targets), self.vocabulary.offset
             return chunked_lm_loss(
-                hidden.reshape(-1, hidden.shape[-1]), weight, targets, self.chunk_for(hidden.dtype)
+                hidden.reshape(-1, hidden.shape[-1]),
+                weight,
+                targets,
+                self.chunk_for(hidden.dtype),
+                offset,
             )
         logits = self.model(input_ids=input_ids, use_cache=False).logits[:, :-1]
         loss_sum = F.cross_entropy(

@@ -1,0 +1,75 @@
+"""Training on the used vocabulary (training/vocabulary.py) is exact: the restricted softmax
+is the full model's, once the unused tokens share one row."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from helpers.training.loss import CausalLMObjective
+from helpers.training.vocabulary import UsedVocabulary
+
+
+def small_model(vocab: int = 300) -> GPT2LMHeadModel:
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=vocab, n_positions=32,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)  # fmt: skip
+    config.tie_word_embeddings = False
+    return GPT2LMHeadModel(config)
+
+
+def test_the_restricted_loss_equals_the_full_models_loss_after_tying():
+    model = small_model()
+    ids = torch.randint(0, 40, (3, 12))  # only tokens 0..39 occur: 260 are unused
+    used = UsedVocabulary.from_tokens(ids, model.config.vocab_size)
+    assert used.rows == len(ids.unique()) + 1
+    objective = CausalLMObjective(model)
+    objective.use_vocabulary(used)
+    head = model.get_output_embeddings().weight
+    assert torch.equal(head[used.unused], head[used.unused[:1]].expand(len(used.unused), -1))
+    objective.train()
+    restricted, count = objective(ids, ids)
+    full = F.cross_entropy(model(ids).logits[:, :-1].reshape(-1, 300), ids[:, 1:].reshape(-1),
+                           reduction="sum")  # fmt: skip
+    assert int(count) == 33
+    assert restricted.item() == pytest.approx(full.item(), rel=1e-5)
+
+
+def test_an_unused_token_gets_the_shared_share_of_the_probability():
+    model = small_model()
+    ids = torch.randint(0, 40, (2, 10))
+    used = UsedVocabulary.from_tokens(ids, 300)
+    CausalLMObjective(model).use_vocabulary(used)
+    probs = model(ids).logits.softmax(-1)
+    shared = probs[..., used.unused]
+    assert torch.allclose(shared, shared[..., :1].expand_as(shared))
+    assert math.isclose(used.offset[-1].item(), math.log(len(used.unused)), rel_tol=1e-6)
+
+
+def test_gradients_reach_only_used_rows_and_the_shared_row():
+    model = small_model()
+    ids = torch.randint(0, 40, (2, 10))
+    used = UsedVocabulary.from_tokens(ids, 300)
+    objective = CausalLMObjective(model)
+    objective.use_vocabulary(used)
+    objective.train()
+    loss, _ = objective(ids, ids)
+    loss.backward()
+    grad = model.get_output_embeddings().weight.grad
+    assert grad[used.unused[1:]].abs().sum() == 0
+    assert grad[used.unused[0]].abs().sum() > 0 and grad[used.used].abs().sum() > 0
+
+
+def test_labels_map_to_rows_and_ignored_positions_stay_ignored():
+    used = UsedVocabulary.from_tokens(torch.tensor([5, 9, 2]), 12)
+    assert used.map_labels(torch.tensor([2, 5, 9, -100])).tolist() == [0, 1, 2, -100]
+    assert used.map_labels(torch.tensor([7])).tolist() == [3]  # any unused: the shared row
+    assert UsedVocabulary.from_tokens(torch.arange(12), 12) is None  # nothing to share
+
+
+def test_a_model_without_a_plain_output_layer_is_refused_with_a_clear_message():
+    objective = CausalLMObjective(small_model(), chunk_tokens=0)  # plain logits: not fused
+    with pytest.raises(ValueError, match="used_vocabulary needs a GPT-2-like model"):
+        objective.use_vocabulary(UsedVocabulary.from_tokens(torch.tensor([1, 2]), 300))

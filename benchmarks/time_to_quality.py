@@ -127,6 +127,7 @@ RECIPE_SETTINGS = [
     "weight_decay",
     "adam_beta1",
     "adam_beta2",
+    "used_vocabulary",
 ]
 SLOW_STEP_SECONDS = 0.956
 """A step of the course's batch in fp32 on a 2-core AVX2 CPU: ``--recipe slow`` is what
@@ -178,8 +179,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heads", type=at_least(1), default=shape.n_head)
     parser.add_argument("--block-size", type=at_least(2), default=FROM_SCRATCH_RECIPE["block_size"])
     parser.add_argument("--batch-size", type=at_least(1), default=None)
-    for name in RECIPE_SETTINGS[1:]:
+    for name in RECIPE_SETTINGS[1:-1]:
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=None)
+    parser.add_argument(
+        "--used-vocabulary",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train the output layer on the tokens the text uses (default: the recipe's)",
+    )
     parser.add_argument("--lr-schedule", default="cosine")
     parser.add_argument("--dropout", type=float, default=shape.dropout)
     parser.add_argument("--precision", default="auto")

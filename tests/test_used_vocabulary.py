@@ -73,3 +73,23 @@ def test_a_model_without_a_plain_output_layer_is_refused_with_a_clear_message():
     objective = CausalLMObjective(small_model(), chunk_tokens=0)  # plain logits: not fused
     with pytest.raises(ValueError, match="used_vocabulary needs a GPT-2-like model"):
         objective.use_vocabulary(UsedVocabulary.from_tokens(torch.tensor([1, 2]), 300))
+
+
+def test_training_from_scratch_keeps_the_unused_rows_tied_and_learns(tmp_path, gpt2_tokenizer):
+    from datasets import Dataset, DatasetDict
+
+    from helpers.training import TrainingConfig, train
+
+    rows = [[(start + i) % 40 for i in range(16)] for start in range(40)]  # tokens 0..39 only
+    block = Dataset.from_dict({"input_ids": rows, "labels": rows})
+    data = DatasetDict(train=block, validation=block.select(range(8)))
+    model = small_model()
+    settings = dict(max_steps=30, batch_size=8, learning_rate=1e-2, eval_every=0, log_every=1,
+                    checkpoint_every=0, progress_bar=False, precision="fp32", seed=1)  # fmt: skip
+    settings = TrainingConfig(output_dir=str(tmp_path / "used"), used_vocabulary=True, **settings)
+    result = train(settings, data, model=model, tokenizer=gpt2_tokenizer)
+    head = result.model.get_output_embeddings().weight
+    unused = head[40:]
+    assert torch.equal(unused, unused[:1].expand_as(unused))  # still one shared row
+    first, last = result.history.eval[0]["val_loss"], result.history.eval[-1]["val_loss"]
+    assert last < 0.7 * first  # scored on the whole vocabulary, it learnt the pattern

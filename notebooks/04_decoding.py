@@ -254,6 +254,8 @@ show(greedy)
 # must give exactly the same token ids.
 
 # %%
+from transformers import GenerationConfig
+
 from helpers.decoding import context_length, encode_prompts
 
 input_ids, attention_mask = encode_prompts(
@@ -264,13 +266,17 @@ print("input ids:\n", input_ids.tolist(), "\nattention mask:\n", attention_mask.
 
 def same_as_generate(ours: torch.Tensor, seed: int | None = None, **settings) -> bool:
     """Run model.generate on the same batch with the same settings (and the same random
-    seed) and compare the token ids, all of them."""
+    seed) and compare the token ids, all of them. Only these settings: a fresh
+    GenerationConfig, not the model's saved one (notebook 06 saves the settings it
+    chooses there, e.g. a repetition penalty, and generate would apply them)."""
     if seed is not None:
         torch.manual_seed(seed)
-    settings = {"max_new_tokens": NEW_TOKENS, **settings}
-    theirs = model.generate(
-        input_ids, attention_mask=attention_mask, eos_token_id=EOS, pad_token_id=EOS, **settings
-    )
+    plain = dict(do_sample=False, num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0)
+    if settings.get("do_sample"):
+        plain.update(temperature=1.0, top_k=0, top_p=1.0)
+    fixed = dict(max_new_tokens=NEW_TOKENS, eos_token_id=EOS, pad_token_id=EOS)
+    config = GenerationConfig(**{**plain, **fixed, **settings})
+    theirs = model.generate(input_ids, attention_mask=attention_mask, generation_config=config)
     return ours.shape == theirs.shape and torch.equal(ours, theirs)
 
 

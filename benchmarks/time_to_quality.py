@@ -15,7 +15,10 @@ learning rates per part of the model, schedule) is the course's: ``--recipe adap
 (not counted) and asks ``from_scratch_recipe`` for the recipe that suits that step time
 and the budget; ``fixed`` is ``FROM_SCRATCH_RECIPE`` whatever the machine (tuned where a
 step took 156 ms); ``slow`` is what the rule picks where a step takes 956 ms (fp32 on a
-2-core AVX2 CPU), whatever the machine. ``--compare`` runs all three. Training runs
+2-core AVX2 CPU), whatever the machine. Where fewer than ``TARGET_STEPS`` steps and less than an
+epoch fit in the budget, the recipe also trains the output layer on the text's used
+vocabulary (``used_vocabulary``, exact: ``helpers/training/vocabulary.py``), which makes
+steps several times cheaper. ``--compare`` runs all three. Training runs
 ``helpers.training.train`` with a time budget (``max_seconds``): the loop times its first
 steps and plans the learning-rate schedule to end with the budget. The whole validation
 text is then scored: its tokens are cut into blocks that overlap by one token, so every
@@ -248,14 +251,16 @@ def step_seconds(args: argparse.Namespace, data: DatasetDict, tokenizer, batch: 
     return batch * args.block_size / rates[len(rates) // 2]
 
 
-def choose_recipe(args: argparse.Namespace, name: str, measured: float, overhead: float) -> dict:
+def choose_recipe(
+    args: argparse.Namespace, name: str, measured: float, overhead: float, train_tokens: int
+) -> dict:
     """The recipe ``name`` on this machine (``measured``: seconds per reference step, of
     which ``overhead`` does not shrink with the batch); command-line settings win."""
     if name == "adaptive":
-        recipe = from_scratch_recipe(measured, args.seconds, overhead)
+        recipe = from_scratch_recipe(measured, args.seconds, overhead, train_tokens)
     else:
         step = REFERENCE_STEP_SECONDS if name == "fixed" else SLOW_STEP_SECONDS
-        recipe = from_scratch_recipe(step, args.seconds)
+        recipe = from_scratch_recipe(step, args.seconds, train_tokens=train_tokens)
     for key in RECIPE_SETTINGS:
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
@@ -351,7 +356,7 @@ def main() -> None:
     names = ["adaptive", "fixed", "slow"] if args.compare else [args.recipe]
     scores = {}
     for name in names:
-        recipe = choose_recipe(args, name, measured, overhead)
+        recipe = choose_recipe(args, name, measured, overhead, len(train_ids))
         print(f"\n== recipe {name}: {recipe}", flush=True)
         result, final, wall = run_recipe(args, data, tokenizer, recipe, chars_per_token)
         print(

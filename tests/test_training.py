@@ -785,8 +785,11 @@ def test_the_from_scratch_recipe_follows_the_step_time():
     assert steps >= config_module().TARGET_STEPS or slow["batch_size"] == 2
     batches = [recipe(s, 60.0)["batch_size"] for s in (0.05, 0.156, 0.3, 0.6, 1.0, 3.0)]
     assert batches == sorted(batches, reverse=True)  # slower machine, never a larger batch
-    # compute-bound (fewer steps than the target fit): train on the used vocabulary
+    # compute-bound (fewer steps than the target fit): train on the used vocabulary,
+    # unless the budget holds more than one epoch of the text (then the data is the limit)
     assert slow["used_vocabulary"] and not fast["used_vocabulary"]
+    assert recipe(0.956, 60.0, train_tokens=300_000)["used_vocabulary"]  # 0.2 epochs
+    assert not recipe(0.3, 60.0, train_tokens=57_000)["used_vocabulary"]  # 3.6 epochs
     assert not training.FROM_SCRATCH_RECIPE["used_vocabulary"]
     for bad in [(0.0, 60.0), (0.1, -1.0)]:
         with pytest.raises(ValueError, match="must be > 0"):

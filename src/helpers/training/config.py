@@ -73,7 +73,10 @@ MIN_THROUGHPUT_KEPT = 0.75
 
 
 def from_scratch_recipe(
-    step_seconds: float, budget_seconds: float, overhead_seconds: float = 0.0
+    step_seconds: float,
+    budget_seconds: float,
+    overhead_seconds: float = 0.0,
+    train_tokens: int | None = None,
 ) -> dict[str, Any]:
     """The from-scratch recipe for a machine where one step of ``FROM_SCRATCH_RECIPE``'s
     batch takes ``step_seconds`` and training gets ``budget_seconds``.
@@ -90,6 +93,8 @@ def from_scratch_recipe(
     vocabulary (``used_vocabulary``), which was worth 2.461 -> 2.341 bits/char on Tiny
     Shakespeare in 60 s where a step took 552 ms (fp32, AVX2 kernels, one thread), and
     made things worse where a step took 156 ms (2.290 -> 2.371: more epochs, overfitting).
+    So it is used only where less than one epoch of ``train_tokens`` fits (unknown: as if
+    the text were unlimited).
     Returns the settings as ``TrainingConfig`` fields.
     """
     if not (step_seconds > 0 and budget_seconds > 0):
@@ -110,10 +115,17 @@ def from_scratch_recipe(
     def throughput(batch: int) -> float:
         return batch / seconds(batch)
 
-    # compute-bound: fewer steps than TARGET_STEPS fit. Then train the output layer on the
-    # used vocabulary (training/vocabulary.py): 2.5-3x the steps. Where the steps fit, the
-    # data is the limit (Tiny Shakespeare: 60 s is 1.3 epochs), and more epochs overfit.
-    compute_bound = budget_seconds / step_seconds < TARGET_STEPS
+    # compute-bound: fewer steps than TARGET_STEPS fit, and less than one epoch. Then train
+    # the output layer on the used vocabulary (training/vocabulary.py): 2.5-3x the steps.
+    # Otherwise the data is the limit, and more epochs overfit (Botchan, 57 K tokens: 3.6
+    # epochs at 302 ms a step, 12 with the used vocabulary, 2.627 bits/char).
+    steps = budget_seconds / step_seconds
+    epochs = (
+        steps * reference * FROM_SCRATCH_RECIPE["block_size"] / train_tokens
+        if train_tokens
+        else 0.0
+    )
+    compute_bound = steps < TARGET_STEPS and epochs < 1.0
     batch, halvings = reference, 0
     while (
         batch // 2 >= SMALLEST_BATCH

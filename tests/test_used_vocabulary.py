@@ -93,3 +93,24 @@ def test_training_from_scratch_keeps_the_unused_rows_tied_and_learns(tmp_path, g
     assert torch.equal(unused, unused[:1].expand_as(unused))  # still one shared row
     first, last = result.history.eval[0]["val_loss"], result.history.eval[-1]["val_loss"]
     assert last < 0.7 * first  # scored on the whole vocabulary, it learnt the pattern
+
+
+def test_a_pretrained_model_trains_every_row_and_says_so(tmp_path, gpt2_tokenizer, capsys):
+    from datasets import Dataset, DatasetDict
+
+    from helpers.training import TrainingConfig, train
+
+    rows = [[(start + i) % 40 for i in range(16)] for start in range(16)]
+    block = Dataset.from_dict({"input_ids": rows, "labels": rows})
+    model = small_model()
+    model.config.name_or_path = "some-pretrained-model"  # not random weights
+    before = model.get_output_embeddings().weight[40:].clone()
+    settings = TrainingConfig(output_dir=str(tmp_path / "ft"), used_vocabulary=True, max_steps=2,
+                              batch_size=8, eval_every=0, checkpoint_every=0, progress_bar=False,
+                              precision="fp32")  # fmt: skip
+    result = train(settings, DatasetDict(train=block, validation=block.select(range(4))),
+                   model=model, tokenizer=gpt2_tokenizer)  # fmt: skip
+    assert "used_vocabulary is ignored" in capsys.readouterr().out
+    after = result.model.get_output_embeddings().weight[40:]
+    assert not torch.equal(after, after[:1].expand_as(after))  # rows were not tied
+    assert not torch.equal(after, before)  # and they were trained (pushed down)

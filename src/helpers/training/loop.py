@@ -92,6 +92,11 @@ class TrainingRun:
         if config.used_vocabulary and self.from_scratch:  # (training/vocabulary.py)
             used = UsedVocabulary.from_tokens(train_blocks.input_ids, model.config.vocab_size)
             objective.use_vocabulary(used.to(acc.device) if used is not None else None)
+        elif config.used_vocabulary:
+            acc.print(
+                "used_vocabulary is ignored: it is for weights that start random, and tying "
+                "a pretrained model's unused rows would erase what they know."
+            )
         self.vocabulary, self.output_weight = objective.vocabulary, model.get_output_embeddings()
         batches_per_process = math.ceil(len(loaders.train) / self.processes)  # as accelerate deals
         self.steps_per_epoch = math.ceil(batches_per_process / config.grad_accum)

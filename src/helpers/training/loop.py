@@ -97,7 +97,7 @@ class TrainingRun:
                 "used_vocabulary is ignored: it is for weights that start random, and tying "
                 "a pretrained model's unused rows would erase what they know."
             )
-        self.vocabulary, self.output_weight = objective.vocabulary, model.get_output_embeddings()
+        self.vocabulary, self.output_layer = objective.vocabulary, model.get_output_embeddings()
         batches_per_process = math.ceil(len(loaders.train) / self.processes)  # as accelerate deals
         self.steps_per_epoch = math.ceil(batches_per_process / config.grad_accum)
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
@@ -147,7 +147,7 @@ class TrainingRun:
                         acc.clip_grad_norm_(self.objective.parameters(), cfg.max_grad_norm)
                     self.optimizer.step()  # a no-op until the last batch of a cycle
                     if self.vocabulary is not None:  # unused tokens: one shared row again
-                        self.vocabulary.tie_unused(self.output_weight.weight)
+                        self.vocabulary.tie_unused(self.output_layer.weight)
                     self.scheduler.step()
                     self.optimizer.zero_grad(set_to_none=True)
                 self.step_losses.append(loss.detach())

@@ -61,18 +61,13 @@ class UsedVocabulary:
     def to(self, device: torch.device) -> UsedVocabulary:
         return UsedVocabulary(self.used.to(device), self.unused.to(device), self.lookup.to(device))
 
-    @property
-    def restricted_rows(self) -> torch.Tensor:
-        """The full layer's rows that training computes: the used tokens', then the shared one."""
-        return torch.cat([self.used, self.unused[:1]])
-
-    @property
-    def offset(self) -> torch.Tensor:
-        """Each restricted row's logit offset: 0, and log |U| for the shared row (it stands
-        for |U| tokens)."""
-        offset = torch.zeros(self.rows, dtype=torch.float32, device=self.used.device)
-        offset[-1] = math.log(len(self.unused))
-        return offset
+    def __post_init__(self) -> None:
+        # built once, used by every training step: the full layer's rows that training
+        # computes (the used tokens', then the shared one), and each one's logit offset
+        # (0, and log |U| for the shared row, which stands for |U| tokens)
+        self.restricted_rows = torch.cat([self.used, self.unused[:1]])
+        self.offset = torch.zeros(self.rows, dtype=torch.float32, device=self.used.device)
+        self.offset[-1] = math.log(len(self.unused))
 
     def map_labels(self, labels: torch.Tensor) -> torch.Tensor:
         """Labels as rows of the restricted layer (-100, not scored, stays -100)."""

@@ -4,11 +4,13 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+import helpers.perplexity as perplexity_module
 from helpers.perplexity import (
     PerplexityError,
     loss_by_context,
     naive_perplexity,
     perplexity,
+    scored_nll,
     sliding_windows,
     token_perplexity,
 )
@@ -243,3 +245,48 @@ def test_loss_by_context_is_the_mean_loss_at_each_context_length(model, gpt2_tok
 def test_loss_by_context_needs_a_whole_window(model, gpt2_tokenizer):
     with pytest.raises(PerplexityError, match="whole window of 20 tokens"):
         loss_by_context(model, gpt2_tokenizer, ["To be."], max_length=20)
+
+
+def _scored_batch(vocab: int):
+    torch.manual_seed(1)
+    input_ids = torch.randint(0, vocab, (3, CONTEXT))
+    attention = torch.ones_like(input_ids)
+    attention[2, 15:] = 0  # a right-padded row
+    labels = input_ids.clone()
+    labels[0, :12] = -100  # context only: a later window's overlap
+    labels[2, 15:] = -100
+    return input_ids, attention, labels
+
+
+def _full_logits_nll(model, input_ids, attention, labels) -> float:
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, attention_mask=attention).logits[:, :-1]
+    return torch.nn.functional.cross_entropy(
+        logits.double().reshape(-1, logits.shape[-1]),
+        labels[:, 1:].reshape(-1),
+        ignore_index=-100,
+        reduction="sum",
+    ).item()
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1024])
+def test_scored_nll_applies_the_output_layer_to_scored_positions_only(model, monkeypatch, chunk):
+    monkeypatch.setitem(perplexity_module.SCORING_CHUNK, "cpu", chunk)
+    input_ids, attention, labels = _scored_batch(model.config.vocab_size)
+    calls = []
+    hook = model.get_output_embeddings().register_forward_hook(
+        lambda module, args, output: calls.append(args[0].shape[0])
+    )
+    try:
+        got = scored_nll(model, input_ids, attention, labels)
+    finally:
+        hook.remove()
+    assert got == pytest.approx(_full_logits_nll(model, input_ids, attention, labels), rel=1e-5)
+    assert sum(calls) == int((labels[:, 1:] != -100).sum())  # no logits for context or padding
+
+
+def test_scored_nll_falls_back_to_full_logits_when_the_head_is_not_plain(model, monkeypatch):
+    monkeypatch.setattr(model.config, "final_logit_softcapping", 30.0, raising=False)
+    input_ids, attention, labels = _scored_batch(model.config.vocab_size)
+    got = scored_nll(model, input_ids, attention, labels)
+    assert got == pytest.approx(_full_logits_nll(model, input_ids, attention, labels), rel=1e-5)

@@ -254,9 +254,7 @@ show(greedy)
 # must give exactly the same token ids.
 
 # %%
-from transformers import GenerationConfig
-
-from helpers.decoding import context_length, encode_prompts
+from helpers.decoding import context_length, encode_prompts, plain_generation_config
 
 input_ids, attention_mask = encode_prompts(
     tokenizer, PROMPTS, context_length(model) - NEW_TOKENS, device=model.device
@@ -271,11 +269,8 @@ def same_as_generate(ours: torch.Tensor, seed: int | None = None, **settings) ->
     chooses there, e.g. a repetition penalty, and generate would apply them)."""
     if seed is not None:
         torch.manual_seed(seed)
-    plain = dict(do_sample=False, num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0)
-    if settings.get("do_sample"):
-        plain.update(temperature=1.0, top_k=0, top_p=1.0)
     fixed = dict(max_new_tokens=NEW_TOKENS, eos_token_id=EOS, pad_token_id=EOS)
-    config = GenerationConfig(**{**plain, **fixed, **settings})
+    config = plain_generation_config(**{**fixed, **settings})
     theirs = model.generate(input_ids, attention_mask=attention_mask, generation_config=config)
     return ours.shape == theirs.shape and torch.equal(ours, theirs)
 

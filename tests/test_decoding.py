@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import replace
 from functools import lru_cache
@@ -32,6 +33,7 @@ from helpers.decoding import (
     make_settings,
     next_token_view,
     penalize_repetition,
+    plain_generation_config,
     sample,
     settings_from_generation_config,
     transform_logits,
@@ -162,6 +164,34 @@ def test_greedy_with_penalties_equals_generate(options, seed):
         model, ids, NEW, attention_mask=mask, eos_token_id=eos, pad_token_id=PAD, **options
     )
     assert torch.equal(ours, expected)
+
+
+SAVED_BY_REFINEMENT = dict(repetition_penalty=1.5, no_repeat_ngram_size=1, top_k=5)
+"""Settings a model may carry in generation_config.json (notebook 06 saves such)."""
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_plain_generation_config_ignores_the_models_saved_settings(seed):
+    """Notebook 04 compares our greedy and sampling with generate; a model saved by
+    notebook 06 carries a penalty that generate would otherwise apply."""
+    model = copy.deepcopy(tiny_model(seed))
+    model.generation_config.update(**SAVED_BY_REFINEMENT)
+    ids, mask = padded_batch(seed + 30)
+    ours = greedy(model, ids, NEW, attention_mask=mask, pad_token_id=PAD)
+    fixed = dict(max_new_tokens=NEW, pad_token_id=PAD)
+    config = plain_generation_config(do_sample=False, **fixed)
+    assert torch.equal(ours, model.generate(ids, attention_mask=mask, generation_config=config))
+    # the trap this avoids: arguments alone leave the saved penalty in force
+    saved = model.generate(ids, attention_mask=mask, do_sample=False, num_beams=1, **fixed)
+    assert not torch.equal(ours, saved)
+    settings = dict(do_sample=True, temperature=0.8, **fixed)
+    torch.manual_seed(seed)
+    theirs = model.generate(
+        ids, attention_mask=mask, generation_config=plain_generation_config(**settings)
+    )
+    torch.manual_seed(seed)
+    mine = sample(model, ids, NEW, temperature=0.8, attention_mask=mask, pad_token_id=PAD)
+    assert torch.equal(mine, theirs)
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,25 @@ def settings_to_generation_config(settings: DecodingSettings, base: Any = None) 
     return config
 
 
+def plain_generation_config(**settings: Any) -> Any:
+    """A fresh ``GenerationConfig`` with exactly ``settings``, every other decoding choice off.
+
+    ``generate`` takes whatever is not passed from the model's ``generation_config``, which
+    ``save_pretrained`` wrote to ``generation_config.json`` (notebook 06 saves the settings
+    it chooses there, a repetition penalty among them). To compare our decoders with
+    ``generate`` on the same settings, pass it this: greedy, no penalty, no n-gram ban, and
+    with ``do_sample=True`` no temperature or filter but the ones given.
+    """
+    from transformers import GenerationConfig
+
+    plain: dict[str, Any] = dict(
+        do_sample=False, num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0
+    )
+    if settings.get("do_sample"):
+        plain.update(temperature=1.0, top_k=0, top_p=1.0)
+    return GenerationConfig(**{**plain, **settings})
+
+
 NOT_IMPLEMENTED: dict[str, tuple[Any, ...]] = {
     "max_length": (None,),  # counts the prompt too: set max_new_tokens instead
     "min_length": (None, 0),

@@ -782,12 +782,42 @@ assert ("from scratch" in card) == FROM_SCRATCH
 # favourites. These settings won `benchmarks/time_to_quality.py`, which trains for a
 # fixed number of seconds and reports bits per character; run it to see what they reach
 # on your machine.
+#
+# **A recipe that follows the machine.** Those settings were tuned where one step took
+# `REFERENCE_STEP_SECONDS` (printed below; bf16 on a CPU with AMX). Where a step takes
+# about a second (0.956 s was measured in fp32 on a 2-core AVX2-only CPU), the same
+# seconds hold far fewer steps, and `from_scratch_recipe` changes two things. It halves
+# the batch until enough steps fit: a model that sees few batches learns more from more,
+# smaller updates. And if less than one pass over the text fits, it sets
+# `used_vocabulary`: the output layer is trained only on the tokens this text uses, with
+# every unused token sharing one row. The loss is exactly the full model's (the
+# derivation is in `helpers/training/vocabulary.py`), and the largest product of a step
+# shrinks from 50,257 rows to the count printed below. Where several passes fit, the
+# text is the limit, not the arithmetic, and extra passes would only over-fit, so it
+# stays off. The next cell asks the rule about both machines for this run's training
+# text; the aside itself keeps the fixed recipe.
 
 # %%
-from helpers.training import FROM_SCRATCH_LEARNING_RATES, FROM_SCRATCH_RECIPE
+from helpers.training import (
+    FROM_SCRATCH_LEARNING_RATES,
+    FROM_SCRATCH_RECIPE,
+    REFERENCE_STEP_SECONDS,
+    UsedVocabulary,
+    from_scratch_recipe,
+)
 
 print("from-scratch recipe:", FROM_SCRATCH_RECIPE)
 print("from-scratch learning rates:", FROM_SCRATCH_LEARNING_RATES)
+train_ids = torch.tensor(run_data["train"]["input_ids"])
+used = UsedVocabulary.from_tokens(train_ids, model.config.vocab_size)  # None: uses them all
+rows = used.rows if used is not None else model.config.vocab_size
+print(f"the training text uses {train_ids.unique().numel():,} of {model.config.vocab_size:,} "
+      f"tokens: {rows:,} rows of the output layer with used_vocabulary")
+train_tokens = train_ids.numel()
+for step_seconds in (REFERENCE_STEP_SECONDS, 0.956):
+    chosen = from_scratch_recipe(step_seconds, result.train_seconds, train_tokens=train_tokens)
+    print(f"a step of {step_seconds:.3f} s, {result.train_seconds:.0f} s of training: "
+          f"batch {chosen['batch_size']}, used_vocabulary {chosen['used_vocabulary']}")
 if FROM_SCRATCH:
     print("This run already trained from random weights: section 11 is the from-scratch run.")
     scratch_result = None

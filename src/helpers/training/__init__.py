@@ -10,6 +10,7 @@ readable top to bottom:
                   learning rates and number format chosen from them;
 * ``optim``       AdamW with a learning rate per role of weight, and its schedule;
 * ``loss``        the next-token loss, GPT-2's output layer computed in chunks (and why);
+* ``vocabulary``  from scratch, the output layer trained on the tokens a text uses only;
 * ``blocks``      packed token blocks as tensors, a seeded order per epoch, the loaders;
 * ``history``     evaluation results, the history (which blocks each loss was scored
                   on), the result of a run;
@@ -89,8 +90,10 @@ from helpers.training.saved_model import (
     save_trained_model,
     write_model_card,
 )
+from helpers.training.vocabulary import UsedVocabulary
 
 __all__ = [
+    "UsedVocabulary",
     "ARGS_FILE",
     "CHECKPOINTS_SUBDIR",
     "CHECKPOINT_DIR_ENV_VAR",

@@ -164,30 +164,32 @@ def perplexity(
 
 
 # positions per output-layer product. On a CPU, 64 keeps the (64, 50,257) float32 block of
-# logits (13 MB) near the caches: about 1.8x faster than 256 on an AVX-512 CPU, with AVX2
-# kernels or its own. A GPU prefers larger products.
+# logits (13 MB) in the caches: scoring was about 1.8x faster than with 256 on a 2-core AMD
+# EPYC with AVX-512 and a 32 MB L3, with AVX2 kernels or its own. A CPU with less cache
+# may prefer larger products, as a GPU does (training's chunks: training/loss.py).
 SCORING_CHUNK = {"cpu": 64}
 DEFAULT_SCORING_CHUNK = 1024
 
 
 @torch.no_grad()
-def scored_nll(
+def token_losses(
     model: PreTrainedModel,
     input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
+    attention_mask: torch.Tensor | None,
     labels: torch.Tensor,
-) -> float:
-    """Summed next-token loss (nats) of the positions whose label is not ``IGNORE_INDEX``.
+) -> torch.Tensor:
+    """Next-token loss (nats, float32) at each position, 0 where the label is ``IGNORE_INDEX``.
 
-    Position j predicts token j + 1, so ``labels`` are shifted once, here. The output
-    layer, a product with all 50,257 token vectors and most of a small model's arithmetic,
-    is applied only to the scored positions, a chunk at a time: with the default
-    stride half of each window is context, so this halves the work and never holds the
-    logits of a whole batch. Models whose logits are not a plain linear layer of the final
-    hidden states fall back to their full logits.
+    Position j predicts token j + 1, so ``labels`` are shifted once, here: the result is
+    ``(batch, length - 1)``. The output layer, a product with all 50,257 token vectors and
+    most of a small model's arithmetic, is applied only to the scored positions, a chunk
+    at a time: with the default stride half of each window is context, so this halves the
+    work and never holds the logits of a whole batch. Models whose logits are not a plain
+    linear layer of the final hidden states fall back to their full logits.
     """
     targets = labels[:, 1:]
     scored = targets != IGNORE_INDEX
+    losses = torch.zeros(targets.shape, dtype=torch.float32, device=input_ids.device)
     head = model.get_output_embeddings()
     body = getattr(model, "base_model", model)
     plain_head = (
@@ -199,17 +201,32 @@ def scored_nll(
         hidden = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
         rows, wanted = hidden.last_hidden_state[:, :-1][scored], targets[scored]
         chunk = SCORING_CHUNK.get(input_ids.device.type, DEFAULT_SCORING_CHUNK)
-        total = torch.zeros((), dtype=torch.float64, device=input_ids.device)
-        for start in range(0, len(wanted), chunk):
-            logits = head(rows[start : start + chunk]).float()
-            total += torch.nn.functional.cross_entropy(
-                logits, wanted[start : start + chunk], reduction="sum"
+        parts = [
+            torch.nn.functional.cross_entropy(
+                head(rows[start : start + chunk]).float(),
+                wanted[start : start + chunk],
+                reduction="none",
             )
-        return float(total)
+            for start in range(0, len(wanted), chunk)
+        ]
+        if parts:
+            losses[scored] = torch.cat(parts)
+        return losses
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-    return torch.nn.functional.cross_entropy(
-        logits[:, :-1].float()[scored], targets[scored], reduction="sum"
-    ).item()
+    losses[scored] = torch.nn.functional.cross_entropy(
+        logits[:, :-1].float()[scored], targets[scored], reduction="none"
+    )
+    return losses
+
+
+def scored_nll(
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    labels: torch.Tensor,
+) -> float:
+    """Summed next-token loss (nats) of the positions whose label is not ``IGNORE_INDEX``."""
+    return float(token_losses(model, input_ids, attention_mask, labels).double().sum())
 
 
 @torch.no_grad()
@@ -350,9 +367,6 @@ def loss_by_context(
     with _eval_mode(model):
         for start in range(0, len(windows), batch_size):
             batch = torch.tensor(windows[start : start + batch_size], device=model.device)
-            logits = model(input_ids=batch).logits[:, :-1].float()
-            nll = torch.nn.functional.cross_entropy(
-                logits.transpose(1, 2), batch[:, 1:], reduction="none"
-            )
+            nll = token_losses(model, batch, None, batch)  # every position scored
             total += nll.sum(0).double().cpu()
     return (total / len(windows)).tolist()

@@ -204,6 +204,9 @@ assert correct.tokens == total_tokens - len(validation_texts)  # all but each fi
 # full `max_length − 1` tokens. More context lowers perplexity **only if the model uses
 # it**; we measure whether this one does. A detail the classic recipe gets wrong: a
 # window's first token has no context inside the window, so it must not be scored there.
+# The overlap costs less than it seems: its tokens go through the transformer, as context,
+# but not through the output layer (a product with all 50,257 token vectors, most of a
+# small model's arithmetic), which `perplexity` applies to the scored positions only.
 
 # %%
 from helpers.perplexity import sliding_windows

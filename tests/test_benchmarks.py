@@ -113,3 +113,24 @@ def test_several_texts_or_folders_are_joined_in_order_of_file_name(tmp_path):
     assert done.stderr.strip() == (
         f"error: no .txt files under the folder {empty}: pass text files with --text"
     )
+
+
+def test_scoring_gives_the_same_perplexity_every_way_and_refuses_a_zero_chunk():
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "scoring.py"), "--chunks", "7", "64"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "GPT2LAB_QUICK": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    timed = [line for line in done.stdout.splitlines() if "scored tokens/s" in line]
+    assert [line.split("  ")[0].strip() for line in timed] == [
+        "full logits",
+        "scored, chunk 7",
+        "scored, chunk 64",
+    ]
+    assert "same perplexity every way: yes" in done.stdout
+    refused = benchmark("scoring.py", "--chunks", "0")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "--chunks and --threads take whole numbers >= 1" in refused.stderr

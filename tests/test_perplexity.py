@@ -271,7 +271,7 @@ def _full_logits_nll(model, input_ids, attention, labels) -> float:
 
 @pytest.mark.parametrize("chunk", [1, 5, 1024])
 def test_scored_nll_applies_the_output_layer_to_scored_positions_only(model, monkeypatch, chunk):
-    monkeypatch.setitem(perplexity_module.SCORING_CHUNK, "cpu", chunk)
+    monkeypatch.setattr(perplexity_module, "SCORING_CHUNK", chunk)
     input_ids, attention, labels = _scored_batch(model.config.vocab_size)
     calls = []
     hook = model.get_output_embeddings().register_forward_hook(

@@ -163,12 +163,10 @@ def perplexity(
     )
 
 
-# positions per output-layer product. On a CPU, 64 keeps the (64, 50,257) float32 block of
-# logits (13 MB) in the caches: scoring was about 1.8x faster than with 256 on a 2-core AMD
-# EPYC with AVX-512 and a 32 MB L3, with AVX2 kernels or its own. A CPU with less cache
-# may prefer larger products, as a GPU does (training's chunks: training/loss.py).
-SCORING_CHUNK = {"cpu": 64}
-DEFAULT_SCORING_CHUNK = 1024
+SCORING_CHUNK = 256
+"""Positions per output-layer product: their logits are 256 x 50,257 floats (51 MB), where
+a whole batch's would be 8 windows x 1,024 positions x 50,257 (1.6 GB for GPT-2). Scoring
+only what is needed matters more than this size: ``benchmarks/scoring.py`` times both."""
 
 
 @torch.no_grad()
@@ -200,7 +198,7 @@ def token_losses(
     if plain_head:
         hidden = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
         rows, wanted = hidden.last_hidden_state[:, :-1][scored], targets[scored]
-        chunk = SCORING_CHUNK.get(input_ids.device.type, DEFAULT_SCORING_CHUNK)
+        chunk = SCORING_CHUNK  # read here: benchmarks/scoring.py varies it
         parts = [
             torch.nn.functional.cross_entropy(
                 head(rows[start : start + chunk]).float(),

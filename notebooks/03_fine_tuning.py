@@ -810,9 +810,9 @@ print("from-scratch recipe:", FROM_SCRATCH_RECIPE)
 print("from-scratch learning rates:", FROM_SCRATCH_LEARNING_RATES)
 train_ids = torch.tensor(run_data["train"]["input_ids"])
 used = UsedVocabulary.from_tokens(train_ids, model.config.vocab_size)  # None: uses them all
-rows = used.rows if used is not None else model.config.vocab_size
-print(f"the training text uses {train_ids.unique().numel():,} of {model.config.vocab_size:,} "
-      f"tokens: {rows:,} rows of the output layer with used_vocabulary")
+if used is not None:
+    print(f"the training text uses {len(used.used):,} of {model.config.vocab_size:,} tokens: "
+          f"{used.rows:,} rows of the output layer with used_vocabulary")
 train_tokens = train_ids.numel()
 AVX2_STEP_SECONDS = 0.956  # one step of this recipe in fp32 on a 2-core AVX2-only CPU
 for step_seconds in (REFERENCE_STEP_SECONDS, AVX2_STEP_SECONDS):

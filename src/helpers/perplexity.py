@@ -163,6 +163,20 @@ def perplexity(
     )
 
 
+def plain_output_layer(model: torch.nn.Module) -> torch.nn.Linear | None:
+    """The model's output layer if its logits are just that linear map of the final hidden
+    states of ``model.base_model`` (GPT-2's), else None. Such a layer can be applied to
+    the positions that need it only (here: those scored; in training: chunk by chunk)."""
+    get_head = getattr(model, "get_output_embeddings", None)
+    head = get_head() if get_head is not None else None
+    plain = (
+        isinstance(head, torch.nn.Linear)
+        and getattr(model, "base_model", model) is not model
+        and not getattr(model.config, "final_logit_softcapping", None)
+    )
+    return head if plain else None
+
+
 SCORING_CHUNK = 256
 """Positions per output-layer product: their logits are 256 x 50,257 floats (51 MB), where
 a whole batch's would be 8 windows x 1,024 positions x 50,257 (1.6 GB for GPT-2). Scoring
@@ -188,15 +202,11 @@ def token_losses(
     targets = labels[:, 1:]
     scored = targets != IGNORE_INDEX
     losses = torch.zeros(targets.shape, dtype=torch.float32, device=input_ids.device)
-    head = model.get_output_embeddings()
-    body = getattr(model, "base_model", model)
-    plain_head = (
-        isinstance(head, torch.nn.Linear)
-        and body is not model
-        and not getattr(model.config, "final_logit_softcapping", None)
-    )
-    if plain_head:
-        hidden = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    head = plain_output_layer(model)
+    if head is not None:
+        hidden = model.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+        )
         rows, wanted = hidden.last_hidden_state[:, :-1][scored], targets[scored]
         chunk = SCORING_CHUNK  # read here: benchmarks/scoring.py varies it
         parts = [

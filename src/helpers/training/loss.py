@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.perplexity import plain_output_layer
 from helpers.training.vocabulary import UsedVocabulary
 
 
@@ -164,14 +165,8 @@ class CausalLMObjective(nn.Module):
         self.model = model
         self.chunk_setting = chunk_tokens  # None: chosen by the number format (chunk_for)
         self.vocabulary: UsedVocabulary | None = None  # see use_vocabulary
-        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-        self.fused = (
-            chunk_tokens != 0
-            and isinstance(head, nn.Linear)
-            and head.bias is None
-            and getattr(model, "base_model", model) is not model
-            and not getattr(model.config, "final_logit_softcapping", None)
-        )
+        head = plain_output_layer(model)
+        self.fused = chunk_tokens != 0 and head is not None and head.bias is None
 
     def use_vocabulary(self, vocabulary: UsedVocabulary | None) -> None:
         """Train the output layer on ``vocabulary``'s rows only (unused tokens share one

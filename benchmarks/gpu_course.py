@@ -84,7 +84,8 @@ def throughput(steps: int, out: Path) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from helpers.data import build_lm_dataset, course_documents
+    from helpers.data import course_documents
+    from helpers.packing import build_lm_dataset
     from helpers.training import TrainingConfig, train
 
     tokenizer = AutoTokenizer.from_pretrained("gpt2")

@@ -20,7 +20,8 @@ import os, time, json, contextlib, io
 t0 = time.perf_counter()
 import transformers
 t1 = time.perf_counter()
-from helpers.modeling import gpt2_tokenizer_from_package, load_model_and_tokenizer, locate_model
+from helpers.model_source import locate_model
+from helpers.modeling import gpt2_tokenizer_from_package, load_model_and_tokenizer
 t2 = time.perf_counter()
 gpt2_tokenizer_from_package()
 t3 = time.perf_counter()

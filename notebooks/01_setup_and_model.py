@@ -309,7 +309,8 @@ assert len(tokenizer) == 50257 and tokenizer.eos_token_id == 50256
 # what training from scratch buys in the same time. On Colab you get the real `gpt2`.
 
 # %%
-from helpers.modeling import load_model_and_tokenizer, locate_model
+from helpers.model_source import locate_model
+from helpers.modeling import load_model_and_tokenizer
 from helpers.offline_model import BASE_MODEL_NAME, OFFLINE_MODEL_NAME
 
 source = locate_model()

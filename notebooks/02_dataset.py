@@ -255,7 +255,7 @@ assert set(splits["train"]["source"]).isdisjoint(splits["validation"]["source"])
 # themselves: the model shifts them by one position internally (notebook 03).
 
 # %%
-from helpers.data import pack_into_blocks, tokenize_documents
+from helpers.packing import pack_into_blocks, tokenize_documents
 
 BLOCK_SIZE = 128
 context = tokenizer.model_max_length  # the loaded model's context (n_positions)
@@ -289,7 +289,7 @@ display(Markdown(
 # loss, but they still go through every matrix multiplication: compute spent on nothing.
 
 # %%
-from helpers.data import pad_lines, packing_report
+from helpers.packing import pad_lines, packing_report
 from helpers.plots import padding_vs_packing
 
 padded = pad_lines(splits["train"], tokenizer, BLOCK_SIZE)
@@ -315,7 +315,7 @@ display(Markdown(
 # `python -m helpers train` use — and returns statistics along the way.
 
 # %%
-from helpers.data import build_lm_dataset
+from helpers.packing import build_lm_dataset
 from helpers.plots import length_histogram
 
 lm_dataset, stats = build_lm_dataset(

@@ -122,17 +122,12 @@ from datasets import DatasetDict
 from IPython.display import Markdown, display
 
 from helpers.base_corpus import general_split_dir
-from helpers.data import (
-    COURSE_SPLIT,
-    build_lm_dataset,
-    course_documents,
-    load_documents,
-    pack_into_blocks,
-    tokenize_documents,
-)
+from helpers.data import COURSE_SPLIT, course_documents, load_documents
 from helpers.environment import get_device, quick_or_full, set_seed
-from helpers.modeling import count_parameters, load_model_and_tokenizer, locate_model
+from helpers.model_source import locate_model
+from helpers.modeling import count_parameters, load_model_and_tokenizer
 from helpers.offline_model import BASE_MODEL_NAME, OFFLINE_MODEL_NAME
+from helpers.packing import build_lm_dataset, pack_into_blocks, tokenize_documents
 from helpers.training import TrainingConfig, resolve_learning_rates
 
 set_seed(0)

@@ -87,9 +87,11 @@ from helpers.colab import setup_runtime
 runtime = setup_runtime()
 
 # %%
-from helpers.data import COURSE_SPLIT, build_lm_dataset, course_documents
+from helpers.data import COURSE_SPLIT, course_documents
 from helpers.environment import get_device, is_quick_mode, quick_or_full, set_seed
-from helpers.modeling import load_tokenizer, locate_model
+from helpers.model_source import locate_model
+from helpers.modeling import load_tokenizer
+from helpers.packing import build_lm_dataset
 
 set_seed(0)
 device = get_device()
@@ -162,7 +164,8 @@ trial_key = {"config": {**vars(sweep_config), "output_dir": None}, "budget": BUD
              "base": base.location, "data": stats.as_dict(),
              "blocks": len(trial_data["validation"])}
 trials_run = {"computed": 0, "cached": 0}
-TRAINING_CODE = ["training", "refinement_trials", "data", "cleaning", "corpus", "modeling",
+TRAINING_CODE = ["training", "refinement_trials", "data", "packing", "cleaning", "corpus",
+                 "model_source", "modeling",
                  "offline_model"]  # a change to these re-runs the trials  # fmt: skip
 
 

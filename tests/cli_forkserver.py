@@ -39,7 +39,9 @@ def _preload() -> None:
     import helpers.cli
     import helpers.data
     import helpers.decoding
+    import helpers.model_source
     import helpers.modeling
+    import helpers.packing
     import helpers.training  # noqa: F401
 
     helpers.cli.build_parser()  # imports what the parser needs (app, settings, config)

@@ -44,6 +44,22 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list:
 
 
 @pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache in place of the real one: behave as on a fresh machine."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf_cache"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture
+def empty_hub_cache(hub_cache):
+    return hub_cache
+
+
+@pytest.fixture
 def always_model():
     """A factory: ``always_model(token)`` is a tiny GPT-2 whose every prediction is ``token``.
 

@@ -13,7 +13,7 @@ from helpers.app import (
     read_feedback,
     record_feedback,
 )
-from helpers.modeling import ModelSource
+from helpers.model_source import ModelSource
 
 FORM = {
     "strategy": "top-p",

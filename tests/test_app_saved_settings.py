@@ -7,7 +7,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from helpers.app import AppConfig, build_app
-from helpers.modeling import ModelSource
+from helpers.model_source import ModelSource
 
 
 def _slider(app, elem_id=None, label=None):

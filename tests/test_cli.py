@@ -31,7 +31,7 @@ def test_env_prints_json(capsys, monkeypatch):
 def test_model_describes_the_offline_base_and_the_tiny_model(capsys, monkeypatch):
     from helpers.offline_model import load_base_model
 
-    monkeypatch.setattr("helpers.modeling._in_hub_cache", lambda repo_id: False)
+    monkeypatch.setattr("helpers.model_source._in_hub_cache", lambda repo_id: False)
     assert main(["model", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "base (gpt2lab-base)" in out and "not GPT-2" in out
@@ -50,7 +50,7 @@ def test_a_bad_model_gives_one_clear_line_not_a_traceback(capsys):
 
 
 def test_no_fallback_flag_is_an_error_offline(capsys, monkeypatch):
-    monkeypatch.setattr("helpers.modeling._in_hub_cache", lambda repo_id: False)
+    monkeypatch.setattr("helpers.model_source._in_hub_cache", lambda repo_id: False)
     assert main(["model", "--no-fallback"]) == 2
     assert "Cannot load 'gpt2'" in capsys.readouterr().err
 

@@ -3,21 +3,18 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
-from helpers.data import (
+from helpers.cleaning import (
     CleaningConfig,
-    DataError,
-    PaddingReport,
-    build_lm_dataset,
     clean_documents,
-    load_documents,
     normalize_whitespace,
-    pack_into_blocks,
-    packing_report,
+    strip_gutenberg_boilerplate,
+)
+from helpers.data import (
+    DataError,
+    load_documents,
     split_by_document,
     split_contiguous,
     split_documents,
-    strip_gutenberg_boilerplate,
-    tokenize_documents,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -177,67 +174,6 @@ def test_validation_fraction_outside_0_1(fraction):
 def test_too_few_documents_for_a_document_split():
     with pytest.raises(DataError, match="needs at least 2 documents.*contiguous"):
         split_by_document(documents(1))
-
-
-# ---------------------------------------------------------------- packing
-
-
-def test_packing_keeps_every_token_in_order_but_the_remainder(gpt2_tokenizer):
-    splits, _ = split_documents(documents(12, words=30), "document", 0.25, seed=0)
-    tokenized = tokenize_documents(splits, gpt2_tokenizer)
-    block_size = 37
-    packed = pack_into_blocks(tokenized, block_size)
-    for name in splits:
-        stream = [t for ids in tokenized[name]["input_ids"] for t in ids]
-        flat = [t for block in packed[name]["input_ids"] for t in block]
-        remainder = len(stream) % block_size
-        assert flat == stream[: len(stream) - remainder]
-        assert all(len(block) == block_size for block in packed[name]["input_ids"])
-        assert packed[name]["labels"] == packed[name]["input_ids"]
-        assert packing_report(tokenized, block_size)[name].truncated_tokens == remainder
-
-
-def test_documents_end_with_end_of_text(gpt2_tokenizer):
-    splits, _ = split_documents(documents(12), "document", 0.25, seed=0)
-    tokenized = tokenize_documents(splits, gpt2_tokenizer)
-    assert all(ids[-1] == gpt2_tokenizer.eos_token_id for ids in tokenized["train"]["input_ids"])
-    assert sum(
-        ids.count(gpt2_tokenizer.eos_token_id) for ids in tokenized["train"]["input_ids"]
-    ) == len(splits["train"])
-
-
-def test_padding_report_counts_waste():
-    report = PaddingReport.from_lengths([2, 4, 10], block_size=4)
-    assert (report.real_tokens, report.pad_tokens, report.truncated_tokens) == (10, 2, 6)
-    assert report.pad_fraction == pytest.approx(2 / 12)
-
-
-# --------------------------------------------------------- the whole path
-
-
-def test_build_lm_dataset_from_a_folder(gpt2_tokenizer):
-    packed, stats = build_lm_dataset(
-        FIXTURES / "docs_folder", gpt2_tokenizer, block_size=8, split_method="document", seed=1
-    )
-    assert set(packed) == {"train", "validation"}
-    assert stats.documents == {"train": 2, "validation": 1}
-    assert stats.blocks["train"] == stats.tokens["train"] // 8
-    assert 2 < stats.chars_per_token < 6
-    assert "chars/token" in str(stats)
-
-
-def test_fewer_tokens_than_one_block_says_what_would_work(gpt2_tokenizer):
-    with pytest.raises(
-        DataError, match=r"only \d+ tokens, fewer than one block of 256.*block_size="
-    ):
-        build_lm_dataset(FIXTURES / "docs_folder", gpt2_tokenizer, block_size=256)
-
-
-def test_block_size_larger_than_the_context(gpt2_tokenizer):
-    with pytest.raises(
-        DataError, match="block_size=2048 is larger than the model's context of 1024"
-    ):
-        build_lm_dataset(FIXTURES / "docs_folder", gpt2_tokenizer, block_size=2048)
 
 
 def test_sample_passages_are_reproducible_runs_of_lines():

@@ -54,8 +54,8 @@ def files(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def data(files):
     """The text as packed blocks, and the tokenizer: made once (runs here share them)."""
-    from helpers.data import build_lm_dataset
     from helpers.modeling import load_tokenizer
+    from helpers.packing import build_lm_dataset
 
     tokenizer = load_tokenizer(files / "tiny")
     dataset, _ = build_lm_dataset(files / "verse.txt", tokenizer, 32, split_method="contiguous")
@@ -274,8 +274,8 @@ def test_corrupt_feedback_lines_are_skipped_and_counted(tmp_path):
 def test_a_misspelt_model_name_offline_says_which_name_was_meant(monkeypatch):
     from helpers.modeling import ModelNotAvailableError, load_model_and_tokenizer
 
-    monkeypatch.setattr("helpers.modeling._in_hub_cache", lambda repo_id: False)
-    monkeypatch.setattr("helpers.modeling.is_online", lambda: False)
+    monkeypatch.setattr("helpers.model_source._in_hub_cache", lambda repo_id: False)
+    monkeypatch.setattr("helpers.model_source.is_online", lambda: False)
     for typo, meant in [
         ("gtp2", "gpt2"),
         ("gpt2lab-tny", "gpt2lab-tiny"),
@@ -295,7 +295,8 @@ def test_a_model_path_that_is_not_there_names_the_folder_meant(tmp_path, monkeyp
 
 
 def test_data_typos_give_the_course_error(files, gpt2_tokenizer, monkeypatch):
-    from helpers.data import DataError, build_lm_dataset, load_documents
+    from helpers.data import DataError, load_documents
+    from helpers.packing import build_lm_dataset
 
     table = files / "plays.csv"
     table.write_text("title,body\nHamlet,To be or not to be\n", encoding="utf-8")

@@ -118,14 +118,14 @@ def closed_endpoint() -> str:
 
 FRESH_LOAD = """
 from huggingface_hub import try_to_load_from_cache
-from helpers import modeling
+from helpers import model_source, modeling
 tokenizer = modeling.load_tokenizer("gpt2")
 weights = try_to_load_from_cache("gpt2", "model.safetensors")
-kind_after_tokenizer = modeling.locate_model("gpt2").kind
+kind_after_tokenizer = model_source.locate_model("gpt2").kind
 model = modeling.load_model("gpt2", device="cpu")
 report(kind_after_tokenizer=kind_after_tokenizer,
        weights_cached_after_tokenizer=isinstance(weights, str),
-       kind_after_model=modeling.locate_model("gpt2").kind,
+       kind_after_model=model_source.locate_model("gpt2").kind,
        model=describe(model, tokenizer))
 """
 
@@ -190,10 +190,10 @@ def test_a_partly_cached_repo_loads_the_rest_from_the_hub(downloaded, tmp_path, 
     cache_part_of_gpt2(home, "owner/config-only", {"config.json"})  # copied before gpt2 shrinks
     cache_part_of_gpt2(home, "gpt2", {"config.json", *TOKENIZER_FILES})
     code = """
-    from helpers import modeling
+    from helpers import model_source, modeling
     facts = {}
     for name in ("gpt2", "owner/config-only"):
-        source = modeling.locate_model(name)
+        source = model_source.locate_model(name)
         model, tokenizer = modeling.load_model_and_tokenizer(name, device="cpu")
         facts[name] = dict(kind=source.kind, model=describe(model, tokenizer))
     report(**facts)
@@ -219,9 +219,9 @@ def test_a_cached_model_loads_quickly_when_the_hub_has_gone(downloaded, tmp_path
     cache_part_of_gpt2(home, "owner/no-tokenizer", {"config.json", "model.safetensors"})
     hub.stop()  # the Hub goes away: its port now refuses connections
     code = """
-    from helpers import modeling
+    from helpers import model_source, modeling
     start = time.perf_counter()
-    source = modeling.locate_model("gpt2")
+    source = model_source.locate_model("gpt2")
     model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
     seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -248,8 +248,8 @@ def test_a_cached_model_loads_quickly_when_the_hub_has_gone(downloaded, tmp_path
 def test_offline_mode_reads_the_cache_and_never_asks_the_hub(downloaded, tmp_path, hub):
     home = copy_home(downloaded, tmp_path)
     code = """
-    from helpers import environment, modeling
-    source = modeling.locate_model("gpt2")
+    from helpers import environment, model_source, modeling
+    source = model_source.locate_model("gpt2")
     model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
     report(kind=source.kind, online=environment.is_online(), model=describe(model, tokenizer))
     """
@@ -311,16 +311,16 @@ def test_without_cache_or_hub_the_offline_base_stands_in_locally_but_not_on_cola
     tmp_path, closed_endpoint
 ):
     code = """
-    from helpers import environment, modeling
+    from helpers import environment, model_source, modeling
     facts = {}
     # HF_HUB_OFFLINE=1 (set at start) and nothing cached: the pretrained base, with its banner
-    source = modeling.locate_model("gpt2")
+    source = model_source.locate_model("gpt2")
     model, tokenizer = modeling.load_model_and_tokenizer("gpt2", device="cpu")
     facts["offline_flag"] = dict(kind=source.kind, reason=source.reason,
                                  model=describe(model, tokenizer), dtype=str(model.dtype))
     # the Hub cannot be reached: locally, still the offline base ...
     del os.environ["HF_HUB_OFFLINE"]
-    source = modeling.locate_model("gpt2")
+    source = model_source.locate_model("gpt2")
     facts["hub_down"] = dict(kind=source.kind, reason=source.reason)
     # ... but on Colab an error that says what to check
     os.environ["COLAB_RELEASE_TAG"] = "1"
@@ -330,11 +330,11 @@ def test_without_cache_or_hub_the_offline_base_stands_in_locally_but_not_on_cola
         facts["colab_error"] = None
     except modeling.ModelNotAvailableError as error:
         facts["colab_error"] = str(error)
-    facts["on_purpose"] = modeling.locate_model("gpt2", allow_offline_fallback=True).kind
+    facts["on_purpose"] = model_source.locate_model("gpt2", allow_offline_fallback=True).kind
     os.environ["GPT2LAB_MODEL"] = "gpt2lab-tiny"
-    facts["by_name"] = modeling.locate_model().kind
+    facts["by_name"] = model_source.locate_model().kind
     os.environ["GPT2LAB_MODEL"] = "gpt2lab-base"
-    facts["base_by_name"] = modeling.locate_model().kind
+    facts["base_by_name"] = model_source.locate_model().kind
     report(**facts)
     """
     result, completed = run_scenario(code, endpoint=closed_endpoint, home=tmp_path, offline=True)

@@ -29,12 +29,12 @@ def test_gpt2_keeps_its_hub_link_and_its_webtext_caveat(tmp_path):
 
 
 def test_training_the_offline_base_names_it_and_fine_tunes_it(monkeypatch):
-    from helpers.modeling import locate_model
+    from helpers.model_source import locate_model
     from helpers.offline_model import load_base_model
     from helpers.training import TrainingConfig
     from helpers.training.setup import load_base
 
-    monkeypatch.setattr("helpers.modeling._in_hub_cache", lambda repo_id: False)
+    monkeypatch.setattr("helpers.model_source._in_hub_cache", lambda repo_id: False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     source = locate_model()
     assert source.is_offline_base

@@ -7,7 +7,9 @@ import pytest
 import torch
 from transformers import GPT2LMHeadModel
 
-from helpers import modeling
+from helpers import model_source, modeling
+from helpers.hub_cache import _in_hub_cache, _tokenizer_in_hub_cache
+from helpers.model_source import locate_model
 from helpers.modeling import (
     BASE_MODEL_NAME,
     OFFLINE_MODEL_NAME,
@@ -19,28 +21,10 @@ from helpers.modeling import (
     load_model,
     load_model_and_tokenizer,
     load_tokenizer,
-    locate_model,
-    resolve_model_name,
     save_model,
 )
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch):
-    """An empty Hugging Face cache in place of the real one: behave as on a fresh machine."""
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hf_cache"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    return cache
-
-
-@pytest.fixture
-def empty_hub_cache(hub_cache):
-    return hub_cache
 
 
 def cache_files(cache, repo_id: str, files: dict[str, bytes | str]) -> Path:
@@ -81,21 +65,6 @@ def test_offline_tokenizer_knows_the_offline_context(empty_hub_cache):
     tokenizer = load_tokenizer("gpt2")
     assert tokenizer.model_max_length == OfflineModelConfig().n_positions
     assert tokenizer("Hello world")["input_ids"] == [15496, 995]
-
-
-def test_name_resolution_order(monkeypatch):
-    assert resolve_model_name() == "gpt2"
-    monkeypatch.setenv("GPT2LAB_MODEL", "distilgpt2")
-    assert resolve_model_name() == "distilgpt2"
-    assert resolve_model_name("gpt2-medium") == "gpt2-medium"
-
-
-def test_offline_fallback_never_touches_the_network(empty_hub_cache, no_network):
-    source = locate_model("gpt2")
-    assert source.kind == "base" and source.is_fallback and source.is_pretrained
-    assert not source.is_offline_model  # fine-tuning it is not training from scratch
-    assert "HF_HUB_OFFLINE=1" in source.reason
-    assert no_network == []
 
 
 def test_without_the_shipped_base_the_untrained_model_stands_in(
@@ -139,13 +108,6 @@ def test_untrained_model_loads_with_a_banner(empty_hub_cache, capsys, caplog):
     loss = model(ids, labels=ids).loss
     assert torch.isfinite(loss)
     assert "loss_type" not in capsys.readouterr().err + caplog.text
-
-
-def test_offline_model_selected_by_name_is_not_a_fallback(no_network):
-    source = locate_model(OFFLINE_MODEL_NAME)
-    assert source.is_offline_model and not source.is_fallback and not source.is_pretrained
-    base = locate_model(BASE_MODEL_NAME)
-    assert base.is_offline_base and not base.is_fallback and base.is_pretrained
 
 
 def test_offline_weights_depend_only_on_the_seed():
@@ -308,8 +270,8 @@ def test_the_cache_check_wants_every_file_a_load_needs(
 ):
     if files:
         cache_files(hub_cache, "gpt2", files)
-    assert modeling._in_hub_cache("gpt2") is model_cached
-    assert modeling._tokenizer_in_hub_cache("gpt2") is tokenizer_cached
+    assert _in_hub_cache("gpt2") is model_cached
+    assert _tokenizer_in_hub_cache("gpt2") is tokenizer_cached
 
 
 def test_a_sharded_model_is_cached_only_with_all_its_shards(hub_cache):
@@ -317,9 +279,9 @@ def test_a_sharded_model_is_cached_only_with_all_its_shards(hub_cache):
                             "b": "model-00002-of-00002.safetensors"}}  # fmt: skip
     files = {"config.json": CONFIG, "model.safetensors.index.json": json.dumps(index)}
     cache_files(hub_cache, "owner/big", {**files, "model-00001-of-00002.safetensors": b"1"})
-    assert not modeling._in_hub_cache("owner/big")
+    assert not _in_hub_cache("owner/big")
     cache_files(hub_cache, "owner/big", {"model-00002-of-00002.safetensors": b"2"})
-    assert modeling._in_hub_cache("owner/big")
+    assert _in_hub_cache("owner/big")
 
 
 def test_a_file_the_hub_said_is_missing_does_not_count_as_cached(hub_cache):
@@ -327,7 +289,7 @@ def test_a_file_the_hub_said_is_missing_does_not_count_as_cached(hub_cache):
     no_exist = hub_cache / "models--gpt2" / ".no_exist" / COMMIT
     no_exist.mkdir(parents=True)
     (no_exist / "model.safetensors").touch()
-    assert not modeling._in_hub_cache("gpt2")
+    assert not _in_hub_cache("gpt2")
 
 
 def test_a_cached_tokenizer_without_weights_is_not_a_cached_model(hub_cache, no_network):
@@ -387,23 +349,7 @@ def test_a_failed_cache_only_tokenizer_load_goes_to_the_hub(hub_cache, monkeypat
     cache_files(hub_cache, "gpt2", {"config.json": CONFIG, "tokenizer.json": "{}"})
     loader = FlakyCacheLoader(gpt2_tokenizer_from_package())
     monkeypatch.setattr(modeling, "AutoTokenizer", loader)
-    monkeypatch.setattr(modeling, "is_online", lambda: True)
+    monkeypatch.setattr(model_source, "is_online", lambda: True)  # locate_model: the Hub
+    monkeypatch.setattr(modeling, "is_online", lambda: True)  # the load: the Hub answers
     assert load_tokenizer("gpt2") is loader.result
     assert loader.calls == [("gpt2", True), ("gpt2", False)]
-
-
-def test_on_colab_the_offline_model_is_not_a_silent_fallback(
-    empty_hub_cache, monkeypatch, no_network
-):
-    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20261101-060000")
-    with pytest.raises(ModelNotAvailableError) as caught:
-        locate_model("gpt2")
-    message = str(caught.value)
-    assert message.startswith("Cannot load 'gpt2'") and "On Colab" in message
-    assert "HF_HUB_OFFLINE" in message and "GPT2LAB_MODEL=gpt2lab-base" in message
-    assert "gpt2lab-tiny" in message
-    assert locate_model("gpt2", allow_offline_fallback=True).is_fallback  # asked for: allowed
-    assert locate_model(OFFLINE_MODEL_NAME).is_offline_model  # by name: allowed
-    assert locate_model(BASE_MODEL_NAME).is_offline_base  # by name: allowed
-    monkeypatch.delenv("COLAB_RELEASE_TAG")
-    assert locate_model("gpt2").is_fallback  # locally the default still falls back

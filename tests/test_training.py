@@ -687,7 +687,7 @@ def test_two_processes_train_with_ddp_and_save_one_model(tmp_path):
 
 
 def test_the_card_says_when_the_offline_model_stood_in(tmp_path, tokenizer):
-    from helpers.modeling import ModelSource
+    from helpers.model_source import ModelSource
 
     source = ModelSource("gpt2", "offline", "gpt2lab-tiny", "HF_HUB_OFFLINE=1 is set")
     train(

@@ -31,7 +31,7 @@ from helpers.decoding import (
 )
 from helpers.decoding import stream_text as decoding_stream_text
 from helpers.environment import in_colab, project_root
-from helpers.modeling import ModelSource
+from helpers.model_source import ModelSource
 
 MAX_SAMPLES = 4
 

@@ -22,7 +22,8 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_model(args: argparse.Namespace) -> int:
-    from helpers.modeling import count_parameters, load_model_and_tokenizer, locate_model
+    from helpers.model_source import locate_model
+    from helpers.modeling import count_parameters, load_model_and_tokenizer
 
     source = locate_model(args.model, allow_offline_fallback=False if args.no_fallback else None)
     model, tokenizer = load_model_and_tokenizer(
@@ -60,8 +61,9 @@ def _cmd_prepare_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_dataset_stats(args: argparse.Namespace) -> int:
-    from helpers.data import build_lm_dataset, load_documents, pad_lines
+    from helpers.data import load_documents
     from helpers.modeling import load_tokenizer
+    from helpers.packing import build_lm_dataset, pad_lines
 
     tokenizer = load_tokenizer(args.model)
     documents = load_documents(args.data, text_column=args.text_column, encoding=args.encoding)
@@ -115,7 +117,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
     from helpers.decoding import DecodingSettings, generate_text
-    from helpers.modeling import course_model_choice, load_model_and_tokenizer, locate_model
+    from helpers.model_source import locate_model
+    from helpers.modeling import course_model_choice, load_model_and_tokenizer
 
     settings = DecodingSettings(**{f.name: getattr(args, f.name) for f in fields(DecodingSettings)})
     settings.validate()  # bad flags fail before the model is loaded
@@ -137,8 +140,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import os
     from dataclasses import fields
 
-    from helpers.data import build_lm_dataset
     from helpers.modeling import load_tokenizer
+    from helpers.packing import build_lm_dataset
     from helpers.training import TrainingConfig, train
 
     config = TrainingConfig(**{f.name: getattr(args, f.name) for f in fields(TrainingConfig)})

@@ -203,8 +203,10 @@ def short_fine_tune(output_dir: str | os.PathLike | None = None) -> Path:
     stand-in for notebook 03's full run, so that a later notebook opened first still shows
     a fine-tuned model.
     """
-    from helpers.data import COURSE_SPLIT, build_lm_dataset, course_documents
-    from helpers.modeling import load_model_and_tokenizer, locate_model
+    from helpers.data import COURSE_SPLIT, course_documents
+    from helpers.model_source import locate_model
+    from helpers.modeling import load_model_and_tokenizer
+    from helpers.packing import build_lm_dataset
     from helpers.training import TrainingConfig, train
 
     source = locate_model()

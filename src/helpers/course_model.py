@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from helpers.modeling import ModelSource
+    from helpers.model_source import ModelSource
 
 MODEL_ENV_VAR = "GPT2LAB_MODEL"
 TRAINED_MODEL_ENV_VAR = "GPT2LAB_TRAINED_MODEL"
@@ -77,7 +77,8 @@ def load_course_model(
     name_or_path: str | os.PathLike | None = None, device: str | torch.device | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, ModelSource]:
     """:func:`course_model_choice`, loaded, with its reason printed and its source returned."""
-    from helpers.modeling import load_model_and_tokenizer, locate_model
+    from helpers.model_source import locate_model
+    from helpers.modeling import load_model_and_tokenizer
 
     chosen, reason = course_model_choice(name_or_path)
     print(reason)

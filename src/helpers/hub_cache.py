@@ -1,4 +1,5 @@
-"""Is a Hub model in the local cache? The checks :mod:`helpers.modeling` makes first.
+"""Is a Hub model in the local cache? The checks :mod:`helpers.model_source` and
+:mod:`helpers.modeling` make first.
 
 A model counts as cached only when its ``config.json`` *and* its weights are (one file, or
 a sharded index and every shard): loading a tokenizer caches ``config.json`` and the

@@ -10,7 +10,7 @@
 
 Neither is GPT-2, and neither is ever called so.
 
-:mod:`helpers.modeling` decides when these are used; this module only builds them.
+:mod:`helpers.model_source` decides when these are used; this module only builds them.
 """
 
 from __future__ import annotations

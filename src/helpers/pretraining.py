@@ -33,7 +33,7 @@ from transformers import (
 )
 
 from helpers.base_corpus import general_corpus_manifest, obtain_general_corpus
-from helpers.data import load_documents, pack_into_blocks, tokenize_documents
+from helpers.data import load_documents
 from helpers.modeling import count_parameters
 from helpers.offline_model import (
     BASE_MODEL_NAME,
@@ -41,6 +41,7 @@ from helpers.offline_model import (
     build_offline_model,
     gpt2_tokenizer_from_package,
 )
+from helpers.packing import pack_into_blocks, tokenize_documents
 
 BASE_MODEL_SHAPE = OfflineModelConfig(n_layer=4, n_embd=128, n_head=4, tie_word_embeddings=True)
 """GPT-2's architecture, shrunk: 4 layers x 128 wide, 4 heads, a 128-token context, the

@@ -23,7 +23,7 @@ readable top to bottom:
 
 Input contract: a ``datasets.DatasetDict`` (or any mapping) with ``"train"`` and
 ``"validation"`` splits whose rows are packed blocks ``{"input_ids": [...], "labels": [...]}``
-of equal length (see ``helpers.data.build_lm_dataset``). Everything the notebooks, the
+of equal length (see ``helpers.packing.build_lm_dataset``). Everything the notebooks, the
 CLI and the benchmarks use is importable from here: ``from helpers.training import train``.
 """
 

@@ -2,7 +2,7 @@
 
 Input contract: a ``datasets.DatasetDict`` (or any mapping) with ``"train"`` and
 ``"validation"`` splits whose rows are packed blocks ``{"input_ids": [...], "labels": [...]}``
-of equal length (see ``helpers.data.build_lm_dataset``). Anything else is refused with
+of equal length (see ``helpers.packing.build_lm_dataset``). Anything else is refused with
 one clear message.
 """
 
@@ -60,7 +60,7 @@ def blocks_from_split(split: Any, name: str) -> Blocks:
     if columns is None or "input_ids" not in columns:
         raise ValueError(
             f"The '{name}' split must have an 'input_ids' column of packed token blocks "
-            f"(got columns {columns}). Build the data with helpers.data.build_lm_dataset."
+            f"(got columns {columns}). Build the data with helpers.packing.build_lm_dataset."
         )
     if len(split) == 0:
         raise ValueError(f"The '{name}' split is empty: give more text or a smaller --block-size.")
@@ -72,7 +72,7 @@ def blocks_from_split(split: Any, name: str) -> Blocks:
     except (ValueError, TypeError) as error:
         raise ValueError(
             f"The '{name}' split's blocks are not all the same length; pack the tokens into "
-            f"equal blocks (helpers.data.build_lm_dataset does): {error}"
+            f"equal blocks (helpers.packing.build_lm_dataset does): {error}"
         ) from error
     if input_ids.dim() != 2 or input_ids.shape != labels.shape:
         raise ValueError(
@@ -87,7 +87,7 @@ def check_dataset(dataset: Mapping[str, Any]) -> tuple[Blocks, Blocks]:
         raise ValueError(
             "Training needs a DatasetDict with 'train' and 'validation' splits of packed "
             f"token blocks; got {type(dataset).__name__} with splits {splits}. "
-            "Build it with helpers.data.build_lm_dataset."
+            "Build it with helpers.packing.build_lm_dataset."
         )
     train_blocks = blocks_from_split(dataset["train"], "train")
     val_blocks = blocks_from_split(dataset["validation"], "validation")

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from helpers.environment import follow_umask
-from helpers.modeling import resolve_model_name
+from helpers.model_source import resolve_model_name
 from helpers.training.config import TrainingConfig
 from helpers.training.errors import CheckpointMismatchError, disk_full
 from helpers.training.history import TrainingHistory

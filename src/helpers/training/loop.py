@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from helpers.environment import set_seed
-from helpers.modeling import ModelSource, count_parameters
+from helpers.model_source import ModelSource
+from helpers.modeling import count_parameters
 from helpers.training.blocks import check_dataset, check_fits_model, make_loaders
 from helpers.training.budget import replan_due, steps_that_fit
 from helpers.training.checkpoints import (

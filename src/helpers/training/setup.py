@@ -17,13 +17,8 @@ import torch
 from torch import nn
 
 from helpers.environment import get_device
-from helpers.modeling import (
-    OFFLINE_MODEL_NAME,
-    ModelSource,
-    load_model_and_tokenizer,
-    locate_model,
-    resolve_model_name,
-)
+from helpers.model_source import ModelSource, locate_model, resolve_model_name
+from helpers.modeling import OFFLINE_MODEL_NAME, load_model_and_tokenizer
 from helpers.offline_model import BASE_MODEL_DIR, BASE_MODEL_NAME
 from helpers.training.config import Precision, TrainingConfig, choose_precision
 

@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+from datasets import Dataset
+
+from helpers.data import DataError, split_documents
+from helpers.packing import (
+    PaddingReport,
+    build_lm_dataset,
+    pack_into_blocks,
+    packing_report,
+    tokenize_documents,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def documents(n: int, words: int = 40) -> Dataset:
+    texts = [" ".join(f"doc{i}word{j}" for j in range(words)) for i in range(n)]
+    return Dataset.from_dict({"text": texts, "source": [f"d{i}" for i in range(n)]})
+
+
+# ---------------------------------------------------------------- packing
+
+
+def test_packing_keeps_every_token_in_order_but_the_remainder(gpt2_tokenizer):
+    splits, _ = split_documents(documents(12, words=30), "document", 0.25, seed=0)
+    tokenized = tokenize_documents(splits, gpt2_tokenizer)
+    block_size = 37
+    packed = pack_into_blocks(tokenized, block_size)
+    for name in splits:
+        stream = [t for ids in tokenized[name]["input_ids"] for t in ids]
+        flat = [t for block in packed[name]["input_ids"] for t in block]
+        remainder = len(stream) % block_size
+        assert flat == stream[: len(stream) - remainder]
+        assert all(len(block) == block_size for block in packed[name]["input_ids"])
+        assert packed[name]["labels"] == packed[name]["input_ids"]
+        assert packing_report(tokenized, block_size)[name].truncated_tokens == remainder
+
+
+def test_documents_end_with_end_of_text(gpt2_tokenizer):
+    splits, _ = split_documents(documents(12), "document", 0.25, seed=0)
+    tokenized = tokenize_documents(splits, gpt2_tokenizer)
+    assert all(ids[-1] == gpt2_tokenizer.eos_token_id for ids in tokenized["train"]["input_ids"])
+    assert sum(
+        ids.count(gpt2_tokenizer.eos_token_id) for ids in tokenized["train"]["input_ids"]
+    ) == len(splits["train"])
+
+
+def test_padding_report_counts_waste():
+    report = PaddingReport.from_lengths([2, 4, 10], block_size=4)
+    assert (report.real_tokens, report.pad_tokens, report.truncated_tokens) == (10, 2, 6)
+    assert report.pad_fraction == pytest.approx(2 / 12)
+
+
+# --------------------------------------------------------- the whole path
+
+
+def test_build_lm_dataset_from_a_folder(gpt2_tokenizer):
+    packed, stats = build_lm_dataset(
+        FIXTURES / "docs_folder", gpt2_tokenizer, block_size=8, split_method="document", seed=1
+    )
+    assert set(packed) == {"train", "validation"}
+    assert stats.documents == {"train": 2, "validation": 1}
+    assert stats.blocks["train"] == stats.tokens["train"] // 8
+    assert 2 < stats.chars_per_token < 6
+    assert "chars/token" in str(stats)
+
+
+def test_fewer_tokens_than_one_block_says_what_would_work(gpt2_tokenizer):
+    with pytest.raises(
+        DataError, match=r"only \d+ tokens, fewer than one block of 256.*block_size="
+    ):
+        build_lm_dataset(FIXTURES / "docs_folder", gpt2_tokenizer, block_size=256)
+
+
+def test_block_size_larger_than_the_context(gpt2_tokenizer):
+    with pytest.raises(
+        DataError, match="block_size=2048 is larger than the model's context of 1024"
+    ):
+        build_lm_dataset(FIXTURES / "docs_folder", gpt2_tokenizer, block_size=2048)

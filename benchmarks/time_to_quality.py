@@ -15,10 +15,11 @@ learning rates per part of the model, schedule) is the course's: ``--recipe adap
 (not counted) and asks ``from_scratch_recipe`` for the recipe that suits that step time
 and the budget; ``fixed`` is ``FROM_SCRATCH_RECIPE`` whatever the machine (tuned where a
 step took 156 ms); ``slow`` is what the rule picks where a step takes 956 ms (fp32 on a
-2-core AVX2 CPU), whatever the machine. Where fewer than ``TARGET_STEPS`` steps and less than an
-epoch fit in the budget, the recipe also trains the output layer on the text's used
-vocabulary (``used_vocabulary``, exact: ``helpers/training/vocabulary.py``), which makes
-steps several times cheaper. ``--compare`` runs all three. Training runs
+2-core AVX2 CPU), whatever the machine. Every recipe trains the output layer on the
+text's used vocabulary (``used_vocabulary``, exact, with a Good-Turing share for the
+tokens it never uses: ``helpers/training/vocabulary.py``) and stops at
+``FROM_SCRATCH_STEPS`` steps if the budget holds more (more would over-fit).
+``--compare`` runs all three. Training runs
 ``helpers.training.train`` with a time budget (``max_seconds``): the loop times its first
 steps and plans the learning-rate schedule to end with the budget. The whole validation
 text is then scored: its tokens are cut into blocks that overlap by one token, so every
@@ -131,6 +132,7 @@ RECIPE_SETTINGS = [
     "adam_beta1",
     "adam_beta2",
     "used_vocabulary",
+    "max_steps",
 ]
 SLOW_STEP_SECONDS = 0.956
 """A step of the course's batch in fp32 on a 2-core AVX2 CPU: ``--recipe slow`` is what
@@ -182,7 +184,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heads", type=at_least(1), default=shape.n_head)
     parser.add_argument("--block-size", type=at_least(2), default=FROM_SCRATCH_RECIPE["block_size"])
     parser.add_argument("--batch-size", type=at_least(1), default=None)
-    for name in RECIPE_SETTINGS[1:-1]:
+    for name in RECIPE_SETTINGS[1:-2]:
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=None)
     parser.add_argument(
         "--used-vocabulary",
@@ -233,7 +235,11 @@ def base_settings(args: argparse.Namespace) -> dict:
 
 
 def step_seconds(args: argparse.Namespace, data: DatasetDict, tokenizer, batch: int) -> float:
-    """Median time of a training step with ``batch`` blocks (a short run, then discarded)."""
+    """Median time of a training step with ``batch`` blocks (a short run, then discarded),
+    trained as the recipe trains: on the used vocabulary unless told otherwise."""
+    used_vocabulary = args.used_vocabulary
+    if used_vocabulary is None:
+        used_vocabulary = FROM_SCRATCH_RECIPE["used_vocabulary"]
     with tempfile.TemporaryDirectory() as scratch:
         calibration = train(
             TrainingConfig(
@@ -241,6 +247,7 @@ def step_seconds(args: argparse.Namespace, data: DatasetDict, tokenizer, batch: 
                 max_steps=12,
                 batch_size=batch,
                 learning_rate=1e-3,
+                used_vocabulary=used_vocabulary,
                 **{**base_settings(args), "log_every": 1},
             ),
             data,
@@ -261,9 +268,11 @@ def choose_recipe(
     else:
         step = REFERENCE_STEP_SECONDS if name == "fixed" else SLOW_STEP_SECONDS
         recipe = from_scratch_recipe(step, args.seconds, train_tokens=train_tokens)
-    for key in RECIPE_SETTINGS:
+    for key in RECIPE_SETTINGS[:-1]:
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
+    if args.steps:  # exactly this many steps, whatever the recipe's length
+        recipe["max_steps"] = args.steps
     return {key: recipe[key] for key in RECIPE_SETTINGS}
 
 
@@ -278,7 +287,6 @@ def run_recipe(
         result = train(
             TrainingConfig(
                 output_dir=f"{scratch}/run",
-                max_steps=args.steps or 100_000,
                 max_seconds=None if args.steps else args.seconds,
                 **recipe,
                 **base_settings(args),
@@ -349,7 +357,8 @@ def main() -> None:
     overhead = min(max(measured_small - small * per_block, 0.0), 0.9 * measured)
     print(
         f"calibration: {measured * 1000:.0f} ms per step of {reference} x {args.block_size} "
-        f"tokens (the recipe was tuned at {REFERENCE_STEP_SECONDS * 1000:.0f}), "
+        f"tokens (the recipe was tuned at {REFERENCE_STEP_SECONDS * 1000:.0f} on the whole "
+        f"vocabulary), "
         f"{measured_small * 1000:.0f} ms for {small} blocks: {overhead * 1000:.0f} ms of a "
         f"step does not shrink with the batch"
     )

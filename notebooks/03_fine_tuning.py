@@ -778,42 +778,56 @@ assert ("from scratch" in card) == FROM_SCRATCH
 # fixed number of seconds and reports bits per character; run it to see what they reach
 # on your machine.
 #
-# **A recipe that follows the machine.** Those settings were tuned where one step took
+# **A recipe that follows the text and the machine.** `from_scratch_recipe` first picks
+# the batch from the text: the power of two that makes `FROM_SCRATCH_STEPS` steps about
+# `FROM_SCRATCH_PASSES` passes over it, so that a short text gets small batches and is
+# not learnt by heart. The settings were tuned where one step took
 # `REFERENCE_STEP_SECONDS` (printed below; bf16 on a CPU with AMX). Where a step takes
 # about a second (`AVX2_STEP_SECONDS`, measured in fp32 on a 2-core AVX2-only CPU), the
-# same seconds hold far fewer steps, and `from_scratch_recipe` changes two things. It halves
-# the batch until enough steps fit: a model that sees few batches learns more from more,
-# smaller updates. And if less than one pass over the text fits, it sets
-# `used_vocabulary`: the output layer is trained only on the tokens this text uses, with
-# every unused token sharing one row. The loss is exactly the full model's (the
-# derivation is in `helpers/training/vocabulary.py`), and the largest product of a step
-# shrinks from 50,257 rows to the count printed below. Where several passes fit, the
-# text is the limit, not the arithmetic, and extra passes would only over-fit, so it
-# stays off. The next cell asks the rule about both machines for this run's training
-# text; the aside itself keeps the fixed recipe.
+# same seconds hold far fewer steps, and `from_scratch_recipe` halves the batch until
+# enough steps fit: a model that sees few batches learns more from more, smaller updates.
+# On every machine the recipe sets `used_vocabulary`: the output layer is trained only on
+# the tokens this text uses, with every unused token sharing one row. The loss is exactly
+# the full model's (the derivation is in `helpers/training/vocabulary.py`), and the
+# largest product of a step shrinks from 50,257 rows to the count printed below. One
+# thing is added: a share of the target goes to the unused tokens, as much as Good and
+# Turing's estimate says new tokens will turn up — the share of training tokens that
+# occur exactly once. Without it, a token that the validation text uses for the first
+# time would get almost no probability, and its loss would be enormous. Where the
+# budget holds more than `FROM_SCRATCH_STEPS` steps, the run stops there, early: the
+# recipe was tuned for that many, and on a text this size more steps over-fit. The next
+# cell asks the rule about both machines for this run's training text; the aside itself
+# keeps the fixed recipe.
 
 # %%
 from helpers.training import (
     FROM_SCRATCH_LEARNING_RATES,
+    FROM_SCRATCH_PASSES,
     FROM_SCRATCH_RECIPE,
+    FROM_SCRATCH_STEPS,
     REFERENCE_STEP_SECONDS,
     UsedVocabulary,
     from_scratch_recipe,
 )
 
 print("from-scratch recipe:", FROM_SCRATCH_RECIPE)
+print(f"at most {FROM_SCRATCH_STEPS} steps; the batch for about {FROM_SCRATCH_PASSES:g} passes")
 print("from-scratch learning rates:", FROM_SCRATCH_LEARNING_RATES)
 train_ids = torch.tensor(run_data["train"]["input_ids"])
 used = UsedVocabulary.from_tokens(train_ids, model.config.vocab_size)  # None: uses them all
 if used is not None:
     print(f"the training text uses {len(used.used):,} of {model.config.vocab_size:,} tokens: "
           f"{used.rows:,} rows of the output layer with used_vocabulary")
-train_tokens = train_ids.numel()
-AVX2_STEP_SECONDS = 0.956  # one step of this recipe in fp32 on a 2-core AVX2-only CPU
+    print(f"Good-Turing share for the unused tokens: {used.unseen_mass:.3f} "
+          f"(training tokens that occur once / all training tokens)")
+AVX2_STEP_SECONDS = 0.956  # a step on the whole vocabulary, fp32, 2-core AVX2-only CPU
 for step_seconds in (REFERENCE_STEP_SECONDS, AVX2_STEP_SECONDS):
-    chosen = from_scratch_recipe(step_seconds, result.train_seconds, train_tokens=train_tokens)
+    chosen = from_scratch_recipe(step_seconds, result.train_seconds,
+                                 train_tokens=train_ids.numel())  # fmt: skip
+    fit = int(result.train_seconds / step_seconds)  # steps of the reference batch
     print(f"a step of {step_seconds:.3f} s, {result.train_seconds:.0f} s of training: "
-          f"batch {chosen['batch_size']}, used_vocabulary {chosen['used_vocabulary']}")
+          f"batch {chosen['batch_size']}, at most {chosen['max_steps']} steps "
+          f"({fit} of the reference batch would fit)")
 if FROM_SCRATCH:
     print("This run already trained from random weights: section 11 is the from-scratch run.")
     scratch_result = None
@@ -823,7 +837,6 @@ else:
     scratch_config = TrainingConfig.for_mode(
         from_scratch=True,
         max_seconds=result.train_seconds,  # the seconds the fine-tuning run trained
-        max_steps=100_000,  # no step cap: the time decides
         output_dir=str(scratch_dir / "model"),
         checkpoint_directory=str(scratch_dir / "checkpoints"),
         resume_dir=str(scratch_dir / "resume"),  # never the Drive

@@ -577,6 +577,7 @@ def test_training_from_scratch_uses_the_benchmarks_recipe(monkeypatch):
     for name, value in training.FROM_SCRATCH_RECIPE.items():
         assert getattr(config, name) == value
     assert config.seed == 3
+    assert config.max_steps == training.FROM_SCRATCH_STEPS
     assert TrainingConfig.for_mode().weight_decay == TrainingConfig().weight_decay
 
 
@@ -785,12 +786,23 @@ def test_the_from_scratch_recipe_follows_the_step_time():
     assert steps >= config_module().TARGET_STEPS or slow["batch_size"] == 2
     batches = [recipe(s, 60.0)["batch_size"] for s in (0.05, 0.156, 0.3, 0.6, 1.0, 3.0)]
     assert batches == sorted(batches, reverse=True)  # slower machine, never a larger batch
-    # compute-bound (fewer steps than the target fit): train on the used vocabulary,
-    # unless the budget holds more than one epoch of the text (then the data is the limit)
-    assert slow["used_vocabulary"] and not fast["used_vocabulary"]
-    assert recipe(0.956, 60.0, train_tokens=300_000)["used_vocabulary"]  # 0.2 epochs
-    assert not recipe(0.3, 60.0, train_tokens=57_000)["used_vocabulary"]  # 3.6 epochs
-    assert not training.FROM_SCRATCH_RECIPE["used_vocabulary"]
+    # always the used vocabulary (with its Good-Turing share); never more steps than the
+    # recipe was tuned for, however many fit
+    assert slow["used_vocabulary"] and fast["used_vocabulary"]
+    assert training.FROM_SCRATCH_RECIPE["used_vocabulary"]
+    assert fast["max_steps"] == slow["max_steps"] == training.FROM_SCRATCH_STEPS
+    assert recipe(0.01, 600.0)["max_steps"] == training.FROM_SCRATCH_STEPS  # 60,000 would fit
+    # the batch follows the text: about FROM_SCRATCH_PASSES passes in the recipe's steps
+    novel, plays = 57_000, 302_000  # Botchan's and Tiny Shakespeare's training tokens
+    assert recipe(0.05, 60.0, train_tokens=novel)["batch_size"] == 2
+    assert recipe(0.05, 60.0, train_tokens=plays)["batch_size"] == 16
+    assert recipe(0.05, 60.0, train_tokens=100)["batch_size"] == config_module().SMALLEST_BATCH
+    for tokens in (novel, plays, 10_000_000):
+        batch = recipe(0.05, 1e9, train_tokens=tokens)["batch_size"]  # time is no limit
+        passes = training.FROM_SCRATCH_STEPS * batch * 128 / tokens
+        assert tokens == novel or 0.7 < passes / config_module().FROM_SCRATCH_PASSES < 1.5
+    # and the machine: a slow one halves the text's batch until enough steps fit
+    assert recipe(0.956, 60.0, train_tokens=plays)["batch_size"] < 16
     for bad in [(0.0, 60.0), (0.1, -1.0)]:
         with pytest.raises(ValueError, match="must be > 0"):
             recipe(*bad)

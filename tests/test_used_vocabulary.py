@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from helpers.training.loss import CausalLMObjective
+from helpers.training.loss import CausalLMObjective, chunked_lm_loss
 from helpers.training.vocabulary import UsedVocabulary
 
 
@@ -25,6 +25,7 @@ def test_the_restricted_loss_equals_the_full_models_loss_after_tying():
     ids = torch.randint(0, 40, (3, 12))  # only tokens 0..39 occur: 260 are unused
     used = UsedVocabulary.from_tokens(ids, model.config.vocab_size)
     assert used.rows == len(ids.unique()) + 1
+    used.unseen_mass = 0.0  # the plain target (the Good-Turing share is tested below)
     objective = CausalLMObjective(model)
     objective.use_vocabulary(used)
     head = model.get_output_embeddings().weight
@@ -114,3 +115,64 @@ def test_a_pretrained_model_trains_every_row_and_says_so(tmp_path, gpt2_tokenize
     after = result.model.get_output_embeddings().weight[40:]
     assert not torch.equal(after, after[:1].expand_as(after))  # rows were not tied
     assert not torch.equal(after, before)  # and they were trained (pushed down)
+
+
+def test_the_unseen_mass_is_the_share_of_tokens_seen_once():
+    used = UsedVocabulary.from_tokens(torch.tensor([[5, 5, 9, 2], [2, 2, 7, 5]]), 12)
+    assert used.unseen_mass == pytest.approx(2 / 8)  # 9 and 7 occur once in 8 tokens
+    assert UsedVocabulary.from_tokens(torch.tensor([1, 1, 3, 3]), 12).unseen_mass == 0.0
+    assert used.to(torch.device("cpu")).unseen_mass == used.unseen_mass
+
+
+@pytest.mark.parametrize("chunk", [3, 64])
+def test_the_smoothed_loss_and_its_gradients_are_the_mixture_of_two_targets(chunk):
+    torch.manual_seed(0)
+    hidden = torch.randn(10, 8, requires_grad=True)
+    weight = torch.randn(6, 8, requires_grad=True)
+    labels = torch.tensor([0, 3, -100, 4, 1, 1, -100, 2, 0, 3])
+    offset, share = torch.tensor([0.0, 0, 0, 0, 0, 2.5]), 0.2
+    loss, count = chunked_lm_loss(hidden, weight, labels, chunk, offset, share)
+    loss.backward()
+    grads = hidden.grad.clone(), weight.grad.clone()
+    hidden.grad, weight.grad = None, None
+    log_p = torch.log_softmax(hidden @ weight.T + offset, -1)
+    kept = labels != -100
+    expected = -(1 - share) * log_p[kept, labels[kept]] - share * log_p[kept, -1]
+    expected.sum().backward()
+    assert int(count) == 8
+    assert loss.item() == pytest.approx(expected.sum().item(), rel=1e-5)
+    assert torch.allclose(grads[0], hidden.grad, atol=1e-5)
+    assert torch.allclose(grads[1], weight.grad, atol=1e-5)
+
+
+def unused_probability_after_training(ids: torch.Tensor, unseen_mass: float | None) -> float:
+    """Train a small model on ``ids`` with the used vocabulary; the probability it then
+    gives, on average over positions, to all the tokens that ``ids`` never uses."""
+    model = small_model()
+    used = UsedVocabulary.from_tokens(ids, model.config.vocab_size)
+    if unseen_mass is not None:
+        used.unseen_mass = unseen_mass
+    objective = CausalLMObjective(model)
+    objective.use_vocabulary(used)
+    objective.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        loss, count = objective(ids, ids)
+        (loss / count).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        used.tie_unused(model.get_output_embeddings().weight)
+    with torch.no_grad():
+        probs = model(ids).logits.softmax(-1)
+    return probs[..., used.unused].sum(-1).mean().item()
+
+
+def test_training_keeps_the_good_turing_share_for_tokens_never_seen():
+    ids = torch.arange(64).view(4, 16) % 20  # tokens 0..19, three or four times each
+    ids[:, 5] = torch.tensor([30, 31, 32, 33])  # and four tokens that occur once each
+    used = UsedVocabulary.from_tokens(ids, 300)
+    assert used.unseen_mass == pytest.approx(4 / 64)
+    kept = unused_probability_after_training(ids, None)
+    starved = unused_probability_after_training(ids, 0.0)  # the plain target
+    assert starved < 0.01 < kept  # without the share, training starves the unknown
+    assert kept == pytest.approx(used.unseen_mass, rel=0.5)

@@ -11,6 +11,7 @@ on whether the weights start pretrained or random) and the number format
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,24 +53,37 @@ FROM_SCRATCH_RECIPE: dict[str, Any] = {
     "min_lr_ratio": 0.05,
     "batch_size": 8,
     "block_size": 128,
-    "used_vocabulary": False,
+    "used_vocabulary": True,
 }
 """The other settings of that winning run (``TrainingConfig.for_mode(from_scratch=True)``)."""
+FROM_SCRATCH_STEPS = 400
+"""The recipe's length: it was tuned for about this many steps (60 s at 156 ms), and more
+of them over-fit a course-sized text rather than help. Measured with the used vocabulary,
+60 s budget on the fast CPU: Botchan (57 K tokens) 2.198 bits/char after 441 steps, 3.16
+after 1,250; Tiny Shakespeare (302 K tokens) 2.289 after 441, 2.359 after 1,200."""
 QUICK_SECONDS = 8.0
 """Quick mode's training time budget (the tests): 30 steps take about 2 s with bf16."""
 FULL_SECONDS = 90.0
 """Full mode's training time budget (notebook 03): the step cap ends it first where a
 step takes 156 ms (bf16); an fp32-only CPU trains this long and takes fewer steps."""
 REFERENCE_STEP_SECONDS = 0.156
-"""The step time (``FROM_SCRATCH_RECIPE``'s batch, bf16 on an AMX CPU) it was tuned at."""
+"""The step time it was tuned at: ``FROM_SCRATCH_RECIPE``'s batch on the whole vocabulary,
+bf16 on an AMX CPU (the used vocabulary makes such a step about 3x cheaper)."""
 TARGET_STEPS = 240
 """Fewer optimizer steps than this in the budget, and :func:`from_scratch_recipe` halves
 the batch: a model that sees few batches learns more from more, smaller updates."""
 SMALLEST_BATCH = 2
 RATE_SCALE_PER_HALVING = 1.0
+"""How the learning rates follow the batch: multiplied by this each time it is halved."""
 MIN_THROUGHPUT_KEPT = 0.75
 """A smaller batch must keep this share of the reference batch's tokens per second."""
-"""How the learning rates follow the batch: multiplied by this each time it is halved."""
+
+
+FROM_SCRATCH_PASSES = 2.0
+"""How many passes over the training text the recipe's ``FROM_SCRATCH_STEPS`` should make:
+the batch is chosen for it. Measured at 400 steps, fast CPU: Botchan (57 K tokens) 2.070
+bits/char at batch 2 (1.8 passes), 2.093 at 4, 2.199 at 8 (7.2 passes), and 2.124 after
+800 steps at batch 2; Tiny Shakespeare (302 K) 2.273 at batch 16 (2.7 passes), 2.291 at 8."""
 
 
 def from_scratch_recipe(
@@ -79,22 +93,27 @@ def from_scratch_recipe(
     train_tokens: int | None = None,
 ) -> dict[str, Any]:
     """The from-scratch recipe for a machine where one step of ``FROM_SCRATCH_RECIPE``'s
-    batch takes ``step_seconds`` and training gets ``budget_seconds``.
+    batch takes ``step_seconds`` and training gets ``budget_seconds``, on a training text
+    of ``train_tokens`` tokens (unknown: the reference batch).
 
-    Where the budget holds at least ``TARGET_STEPS`` such steps (a bf16 CPU: 60 s at
-    156 ms), that is ``FROM_SCRATCH_RECIPE`` and ``FROM_SCRATCH_LEARNING_RATES``. On a
-    slower machine (fp32 on an AVX2 CPU: about 1 s a step, 60 steps a minute) the batch
-    is halved until the budget holds that many steps, as long as the smaller batch still
-    trains at least ``MIN_THROUGHPUT_KEPT`` of the reference batch's tokens per second. A
-    step is modelled as ``overhead_seconds`` (what does not shrink with the batch: the
-    optimizer over every weight, say; measure two batch sizes to know it) plus a part
-    proportional to the batch. The learning rates are scaled by ``RATE_SCALE_PER_HALVING``
-    per halving. On such a machine the output layer is also trained on the used
-    vocabulary (``used_vocabulary``), which was worth 2.461 -> 2.341 bits/char on Tiny
-    Shakespeare in 60 s where a step took 552 ms (fp32, AVX2 kernels, one thread), and
-    made things worse where a step took 156 ms (2.290 -> 2.371: more epochs, overfitting).
-    So it is used only where less than one epoch of ``train_tokens`` fits (unknown: as if
-    the text were unlimited).
+    First the text: the batch is the power of two that makes ``FROM_SCRATCH_STEPS`` steps
+    closest to ``FROM_SCRATCH_PASSES`` passes over it (a short text gets a small batch, so
+    that the run does not over-fit it). Then the machine: where the budget holds at least
+    ``TARGET_STEPS`` steps of that batch, it stays, with ``FROM_SCRATCH_LEARNING_RATES``. On
+    a slower machine (fp32 on an AVX2 CPU: about 1 s a step on the whole vocabulary, 60
+    steps a minute) the batch is halved until the budget holds that many steps, as long as
+    the smaller batch still trains at least ``MIN_THROUGHPUT_KEPT`` of the reference batch's
+    tokens per second. A step is modelled as ``overhead_seconds`` (what does not shrink with
+    the batch: the optimizer over every weight, say; measure two batch sizes to know it)
+    plus a part proportional to the batch. The learning rates are scaled by
+    ``RATE_SCALE_PER_HALVING`` per halving. The output layer is always trained on the used
+    vocabulary (``used_vocabulary``, with the unknown tokens' Good-Turing share: see
+    ``training/vocabulary.py``). Where the budget holds fewer than ``TARGET_STEPS`` steps,
+    its cheaper steps buy more of them (2.461 -> 2.341 bits/char on Tiny Shakespeare in 60 s
+    where a step took 552 ms). Where it holds more, the run stops at ``FROM_SCRATCH_STEPS``
+    (``max_steps``), sooner than the budget: more steps would over-fit, and the share still
+    helps (Botchan, 441 steps: 2.280 bits/char with the whole vocabulary, 2.198 with the
+    used one).
     Returns the settings as ``TrainingConfig`` fields.
     """
     if not (step_seconds > 0 and budget_seconds > 0):
@@ -115,18 +134,12 @@ def from_scratch_recipe(
     def throughput(batch: int) -> float:
         return batch / seconds(batch)
 
-    # compute-bound: fewer steps than TARGET_STEPS fit, and less than one epoch. Then train
-    # the output layer on the used vocabulary (training/vocabulary.py): 2.5-3x the steps.
-    # Otherwise the data is the limit, and more epochs overfit (Botchan, 57 K tokens: 3.6
-    # epochs at 302 ms a step, 12 with the used vocabulary, 2.627 bits/char).
-    steps = budget_seconds / step_seconds
-    epochs = (
-        steps * reference * FROM_SCRATCH_RECIPE["block_size"] / train_tokens
-        if train_tokens
-        else 0.0
-    )
-    compute_bound = steps < TARGET_STEPS and epochs < 1.0
-    batch, halvings = reference, 0
+    batch = reference
+    if train_tokens:
+        passes = FROM_SCRATCH_PASSES * train_tokens
+        wanted = passes / (FROM_SCRATCH_STEPS * FROM_SCRATCH_RECIPE["block_size"])
+        batch = max(SMALLEST_BATCH, 2 ** round(math.log2(max(wanted, 1.0))))
+    halvings = 0
     while (
         batch // 2 >= SMALLEST_BATCH
         and budget_seconds / seconds(batch) < TARGET_STEPS
@@ -142,7 +155,7 @@ def from_scratch_recipe(
         "learning_rate": rates["body"] * scale,
         "embedding_learning_rate": rates["embeddings"] * scale,
         "output_learning_rate": rates["output"] * scale,
-        "used_vocabulary": compute_bound,
+        "max_steps": FROM_SCRATCH_STEPS,
     }
 
 
@@ -288,7 +301,7 @@ class TrainingConfig:
             "resume_copy_minutes": 0.0,  # a resume copy at every checkpoint: tests see them
         }
         full = {
-            "max_steps": 400 if from_scratch else 240,
+            "max_steps": FROM_SCRATCH_STEPS if from_scratch else 240,
             "max_seconds": FULL_SECONDS,
             "batch_size": 16,
             "block_size": 128,

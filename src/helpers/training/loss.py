@@ -51,6 +51,7 @@ def chunked_lm_loss(
     labels: torch.Tensor,
     chunk_tokens: int,
     offset: torch.Tensor | None = None,
+    last_row_share: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed next-token cross-entropy of ``hidden @ weight.T``, ``chunk_tokens`` rows at a time.
 
@@ -61,8 +62,13 @@ def chunked_lm_loss(
     chunk's softmax - one_hot is stored in the input dtype (bf16 under autocast), and two
     matrix products give the gradients of ``hidden`` and ``weight``. ``offset``
     (vocabulary,), if given, is added to every row of logits (a constant: no gradient).
+    ``last_row_share`` (call it e) smooths the target towards the last row: each scored
+    position's loss is (1 - e) * -log p(label) + e * -log p(last row) (training on a used
+    vocabulary, the last row is the unused tokens' shared one: e is their Good-Turing share).
     """
-    return _ChunkedLinearCrossEntropy.apply(hidden, weight, labels, chunk_tokens, offset)
+    return _ChunkedLinearCrossEntropy.apply(
+        hidden, weight, labels, chunk_tokens, offset, last_row_share
+    )
 
 
 _SCRATCH: dict[tuple, torch.Tensor] = {}
@@ -87,7 +93,7 @@ def _probs_buffer(chunk_tokens: int, vocab: int, device: torch.device) -> torch.
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, labels, chunk_tokens, offset):
+    def forward(ctx, hidden, weight, labels, chunk_tokens, offset, last_row_share):
         keep = labels != -100
         count = keep.sum()
         target = labels.clamp(min=0)
@@ -117,15 +123,21 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             if offset is not None:
                 probs.add_(offset)  # (training on a used vocabulary: the shared row's log |U|)
             target_logit = probs[rows[:n], t].float()  # (a copy, taken before the exp)
+            last_logit = probs[:, -1].clone() if last_row_share else None
             peak = probs.amax(-1, keepdim=True)
             probs.sub_(peak).exp_()  # exp(z - max): no overflow
             normaliser = probs.sum(-1, keepdim=True)
             # -log p(target) = log sum exp(z) - z_target, without taking log of a tiny p
-            nll = normaliser.squeeze(1).log() + peak.squeeze(1) - target_logit
+            log_normaliser = normaliser.squeeze(1).log() + peak.squeeze(1)
+            nll = log_normaliser - target_logit
+            if last_row_share:  # the smoothed target: a share for the last row
+                nll = (1 - last_row_share) * nll + last_row_share * (log_normaliser - last_logit)
             total += (nll * k).sum()
             if needs_grad:  # d loss / d logits = softmax - one_hot, where the label counts
                 probs.div_(normaliser)
-                probs[rows[:n], t] -= 1.0
+                probs[rows[:n], t] -= 1.0 - last_row_share
+                if last_row_share:
+                    probs[:, -1] -= last_row_share
                 if not bool(k.all()):
                     probs[~k] = 0.0
                 if probs_buffer is not None:
@@ -141,6 +153,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         return (
             grad_hidden * grad_total.to(grad_hidden.dtype),
             grad_weight * grad_total,
+            None,
             None,
             None,
             None,
@@ -212,15 +225,17 @@ class CausalLMObjective(nn.Module):
         if self.fused:
             restricted = self.vocabulary is not None and self.training
             hidden, weight = self._hidden_and_weight(input_ids, restricted)
-            offset = None
+            offset, unseen_share = None, 0.0
             if restricted:  # training on the used vocabulary (training/vocabulary.py)
                 targets, offset = self.vocabulary.map_labels(targets), self.vocabulary.offset
+                unseen_share = self.vocabulary.unseen_mass  # the shared row is the last
             return chunked_lm_loss(
                 hidden.reshape(-1, hidden.shape[-1]),
                 weight,
                 targets,
                 self.chunk_for(hidden.dtype),
                 offset,
+                unseen_share,
             )
         logits = self.model(input_ids=input_ids, use_cache=False).logits[:, :-1]
         loss_sum = F.cross_entropy(

@@ -1,7 +1,6 @@
-from pathlib import Path
-
 import pytest
 from datasets import Dataset
+from sample_documents import FIXTURES, documents
 
 from helpers.cleaning import (
     CleaningConfig,
@@ -16,14 +15,6 @@ from helpers.data import (
     split_contiguous,
     split_documents,
 )
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def documents(n: int, words: int = 40) -> Dataset:
-    texts = [" ".join(f"doc{i}word{j}" for j in range(words)) for i in range(n)]
-    return Dataset.from_dict({"text": texts, "source": [f"d{i}" for i in range(n)]})
-
 
 # ---------------------------------------------------------------- loaders
 

@@ -1,7 +1,5 @@
-from pathlib import Path
-
 import pytest
-from datasets import Dataset
+from sample_documents import FIXTURES, documents
 
 from helpers.data import DataError, split_documents
 from helpers.packing import (
@@ -11,14 +9,6 @@ from helpers.packing import (
     packing_report,
     tokenize_documents,
 )
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def documents(n: int, words: int = 40) -> Dataset:
-    texts = [" ".join(f"doc{i}word{j}" for j in range(words)) for i in range(n)]
-    return Dataset.from_dict({"text": texts, "source": [f"d{i}" for i in range(n)]})
-
 
 # ---------------------------------------------------------------- packing
 

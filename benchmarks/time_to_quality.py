@@ -12,10 +12,10 @@ data. Both are tokenized with GPT-2's tokenizer; the model is a ``GPT2LMHeadMode
 from scratch in the offline model's shape (``OfflineModelConfig``). The recipe (batch,
 learning rates per part of the model, schedule) is the course's: ``--recipe adaptive``
 (the default) measures a step of ``FROM_SCRATCH_RECIPE``'s batch on this machine first
-(not counted) and asks ``from_scratch_recipe`` for the recipe that suits that step time
-and the budget; ``fixed`` is ``FROM_SCRATCH_RECIPE`` whatever the machine (tuned where a
-step took 156 ms); ``slow`` is what the rule picks where a step takes 956 ms (fp32 on a
-2-core AVX2 CPU), whatever the machine. Every recipe trains the output layer on the
+(not counted) and asks ``from_scratch_recipe`` for the recipe that suits that step time,
+the budget and the text's size; ``fixed`` is what it picks where a step takes 156 ms
+(where it was tuned) and ``slow`` where a step takes 956 ms (fp32 on a 2-core AVX2 CPU),
+whatever the machine. Every recipe trains the output layer on the
 text's used vocabulary (``used_vocabulary``, exact, with a Good-Turing share for the
 tokens it never uses: ``helpers/training/vocabulary.py``) and stops at
 ``FROM_SCRATCH_STEPS`` steps if the budget holds more (more would over-fit).
@@ -132,7 +132,6 @@ RECIPE_SETTINGS = [
     "adam_beta1",
     "adam_beta2",
     "used_vocabulary",
-    "max_steps",
 ]
 SLOW_STEP_SECONDS = 0.956
 """A step of the course's batch in fp32 on a 2-core AVX2 CPU: ``--recipe slow`` is what
@@ -162,8 +161,8 @@ def parse_args() -> argparse.Namespace:
         "--recipe",
         choices=["adaptive", "fixed", "slow"],
         default="adaptive",
-        help="adaptive: chosen from the measured step time (from_scratch_recipe); fixed: "
-        "FROM_SCRATCH_RECIPE whatever the machine; slow: the recipe chosen for a "
+        help="adaptive: chosen from the measured step time and the text (from_scratch_recipe); "
+        f"fixed / slow: the recipe chosen for a {REFERENCE_STEP_SECONDS * 1000:.0f} / "
         f"{SLOW_STEP_SECONDS * 1000:.0f} ms step, whatever the machine",
     )
     parser.add_argument(
@@ -184,7 +183,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heads", type=at_least(1), default=shape.n_head)
     parser.add_argument("--block-size", type=at_least(2), default=FROM_SCRATCH_RECIPE["block_size"])
     parser.add_argument("--batch-size", type=at_least(1), default=None)
-    for name in RECIPE_SETTINGS[1:-2]:
+    for name in RECIPE_SETTINGS[1:-1]:
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=None)
     parser.add_argument(
         "--used-vocabulary",
@@ -268,12 +267,11 @@ def choose_recipe(
     else:
         step = REFERENCE_STEP_SECONDS if name == "fixed" else SLOW_STEP_SECONDS
         recipe = from_scratch_recipe(step, args.seconds, train_tokens=train_tokens)
-    for key in RECIPE_SETTINGS[:-1]:
+    for key in RECIPE_SETTINGS:
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
-    if args.steps:  # exactly this many steps, whatever the recipe's length
-        recipe["max_steps"] = args.steps
-    return {key: recipe[key] for key in RECIPE_SETTINGS}
+    chosen = {key: recipe[key] for key in RECIPE_SETTINGS}
+    return {**chosen, "max_steps": args.steps or recipe["max_steps"]}  # --steps: exactly
 
 
 def run_recipe(

@@ -803,6 +803,9 @@ def test_the_from_scratch_recipe_follows_the_step_time():
         assert tokens == novel or 0.7 < passes / config_module().FROM_SCRATCH_PASSES < 1.5
     # and the machine: a slow one halves the text's batch until enough steps fit
     assert recipe(0.956, 60.0, train_tokens=plays)["batch_size"] < 16
+    for bad in (0, -5):
+        with pytest.raises(ValueError, match="train_tokens must be >= 1"):
+            recipe(0.05, 60.0, train_tokens=bad)
     for bad in [(0.0, 60.0), (0.1, -1.0)]:
         with pytest.raises(ValueError, match="must be > 0"):
             recipe(*bad)

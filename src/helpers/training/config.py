@@ -126,6 +126,11 @@ def from_scratch_recipe(
             f"overhead_seconds must be >= 0 and below step_seconds ({step_seconds}), got "
             f"{overhead_seconds}: it is the part of a step that the batch does not change."
         )
+    if train_tokens is not None and train_tokens < 1:
+        raise ValueError(
+            f"train_tokens must be >= 1 (the training text's size in tokens), got "
+            f"{train_tokens}; pass None if it is not known."
+        )
     reference = FROM_SCRATCH_RECIPE["batch_size"]
 
     def seconds(batch: int) -> float:

@@ -74,3 +74,27 @@ def test_each_set_of_validation_blocks_is_its_own_labelled_curve():
     assert [t.get_text() for t in figure.axes[0].texts] == ["best 3.000"]
     legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert f"validation, {whole} (8,128 tokens)" in legend
+
+
+def test_loss_against_time_draws_one_curve_per_run_on_its_seconds():
+    from helpers.plots import loss_against_time
+
+    base = [{"step": s, "smoothed_loss": 4 - s / 10, "train_seconds": 0.5 * s} for s in (1, 2, 3)]
+    scratch = [{"step": s, "smoothed_loss": 9 - s, "train_seconds": 0.2 * s} for s in (1, 2)]
+    figure = loss_against_time(
+        {"base": {"train": base, "eval": []}, "scratch": TrainingHistory(train=scratch)}
+    )
+    lines = figure.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["base", "scratch"]
+    assert list(lines[0].get_xdata()) == [0.5, 1.0, 1.5]
+    assert list(lines[1].get_ydata()) == [8, 7]
+    assert figure.axes[0].get_xlabel() == "seconds of training"
+
+
+def test_loss_against_time_names_a_run_without_timed_logs():
+    import pytest
+
+    from helpers.plots import loss_against_time
+
+    with pytest.raises(ValueError, match="'empty'"):
+        loss_against_time({"empty": TrainingHistory(train=[{"step": 1, "smoothed_loss": 1.0}])})

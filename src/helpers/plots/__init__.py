@@ -5,7 +5,8 @@ Presentation only: every function takes numbers that other modules computed (``d
 computes a metric or decodes by itself.
 
 - ``data.py``: document lengths, padding against packing (notebook 02);
-- ``training.py``: loss curves, the learning-rate schedule, the live loss plot (03);
+- ``training.py``: loss curves, runs against the clock, the learning-rate schedule, the
+  live loss plot (03);
 - ``decoding.py``: one next-token distribution and its filters (04, the playground);
 - ``degeneration.py``: the degeneration evidence, after Holtzman et al. 2020 (04);
 - ``evaluation.py``: sliding windows, metric bars, quality against diversity (05).
@@ -30,7 +31,12 @@ from helpers.plots.degeneration import (
     temperature_cut_curves,
 )
 from helpers.plots.evaluation import metric_bars, quality_vs_diversity, sliding_windows_diagram
-from helpers.plots.training import LiveLossPlot, learning_rate_curve, loss_curves
+from helpers.plots.training import (
+    LiveLossPlot,
+    learning_rate_curve,
+    loss_against_time,
+    loss_curves,
+)
 
 
 def save_figures(
@@ -61,6 +67,7 @@ __all__ = [
     "beam_search_tree",
     "learning_rate_curve",
     "length_histogram",
+    "loss_against_time",
     "loss_curves",
     "metric_bars",
     "next_token_bars",

@@ -1,9 +1,9 @@
-"""Figures for training (notebook 03): loss curves, the learning-rate schedule, a live
-loss plot. Numbers come from ``helpers.training``'s history."""
+"""Figures for training (notebook 03): loss curves, runs against the clock, the
+learning-rate schedule, a live loss plot. Numbers come from ``helpers.training``'s history."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
@@ -70,6 +70,28 @@ def loss_curves(history: object, title: str = "Training and validation loss") ->
     scores, and the whole split the last one scores too), each labelled with it."""
     figure, axis = plt.subplots(figsize=(7, 3.8))
     _draw_losses(axis, history, title)
+    figure.tight_layout()
+    return figure
+
+
+def loss_against_time(
+    runs: Mapping[str, object], title: str = "Training loss against the clock"
+) -> Figure:
+    """The smoothed training loss of several runs against their seconds of training (the
+    ``train_seconds`` of each log record), one curve per run, labelled with its name: a
+    pretrained base and a model from scratch compared for the same seconds, say."""
+    figure, axis = plt.subplots(figsize=(7, 3.8))
+    for name, history in runs.items():
+        train = [r for r in _records(history, "train") if "train_seconds" in r]
+        if not train:
+            raise ValueError(f"run {name!r} has no training log with train_seconds to plot")
+        axis.plot([r["train_seconds"] for r in train], [r["smoothed_loss"] for r in train],
+                  lw=2, label=name)  # fmt: skip
+    axis.set_xlabel("seconds of training")
+    axis.set_ylabel("training loss (nats per token, smoothed)")
+    axis.set_title(title)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure
 

@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 01 · Setup and the model
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/main/notebooks/01_setup_and_model.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/v0.2.0/notebooks/01_setup_and_model.ipynb)
 #
 # **Learning goals.** After this notebook you can
 # 1. tell what machine you are on (device, precision, Colab or local, online or offline)

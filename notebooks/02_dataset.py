@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 02 · Preparing a dataset
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/main/notebooks/02_dataset.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/v0.2.0/notebooks/02_dataset.ipynb)
 #
 # **Learning goals.** After this notebook you can
 # 1. explain byte-level BPE from the inside: what a merge is, why GPT-2 has 50,257

@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 03 · Fine-tuning: the training loop, watched closely
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/main/notebooks/03_fine_tuning.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/v0.2.0/notebooks/03_fine_tuning.ipynb)
 #
 # **Learning goals.** After this notebook you can
 # 1. state the objective GPT-2 is trained on, and see the one-token shift between inputs

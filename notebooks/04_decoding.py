@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 04 · Decoding strategies
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/main/notebooks/04_decoding.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/v0.2.0/notebooks/04_decoding.ipynb)
 #
 # **Learning goals.** After this notebook you can
 # 1. explain why turning next-token probabilities into text is a *search problem*, and

@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 05 · Evaluation: perplexity done right, and what "good text" means
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/main/notebooks/05_evaluation.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/v0.2.0/notebooks/05_evaluation.ipynb)
 #
 # **Learning goals.** After this notebook you can
 # 1. say what perplexity measures (a branching factor; the exponential of the

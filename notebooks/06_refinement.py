@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 06 · Refinement: choosing settings in a loop
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/main/notebooks/06_refinement.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/v0.2.0/notebooks/06_refinement.ipynb)
 #
 # **Learning goals.** After this notebook you can
 # 1. sweep a setting on a log scale, and grow the grid while its best value sits on an

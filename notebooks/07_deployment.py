@@ -18,7 +18,7 @@
 # %% [markdown]
 # # 07 · Deployment: from a notebook to a small application
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/main/notebooks/07_deployment.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gpt2-lab/gpt2-lab/blob/v0.2.0/notebooks/07_deployment.ipynb)
 #
 # **Learning goals.** After this notebook you can
 # 1. say what changes when a model leaves the notebook and serves people: load once,

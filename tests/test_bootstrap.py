@@ -88,6 +88,26 @@ def test_the_bootstrap_cell_pins_this_release():
     assert ref == f"v{version}", "bump the bootstrap cell's GPT2LAB_REF with the version"
 
 
+def test_every_colab_badge_opens_the_release_the_bootstrap_fetches():
+    """A notebook opened from one ref must not fetch helpers from another: the badges of
+    the README and of every notebook name the bootstrap's ref and a notebook that exists."""
+    cell = first_code_cell(PROJECT / "notebooks" / "01_setup_and_model.py")
+    ref = re.search(r'"GPT2LAB_REF", "([^"]+)"', cell).group(1)
+    link = re.compile(
+        r"colab\.research\.google\.com/github/gpt2-lab/gpt2-lab/blob/([^/]+)/([^)\s]+)"
+    )
+    pages = [PROJECT / "README.md", *sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.py"))]
+    badges = [(page.name, *found) for page in pages for found in link.findall(page.read_text())]
+    assert len(badges) >= len(pages), "every notebook (and the README) has a Colab badge"
+    for page, badge_ref, path in badges:
+        assert badge_ref == ref, (
+            f"{page}: its Colab badge opens {badge_ref}, the bootstrap fetches {ref}"
+        )
+        assert (PROJECT / path).is_file(), (
+            f"{page}: its Colab badge opens {path}, which does not exist"
+        )
+
+
 def test_the_bootstrap_cell_explains_a_failed_fetch(tmp_path):
     """Run the real cell, as Colab would, against an address that does not exist."""
     cell = first_code_cell(PROJECT / "notebooks" / "01_setup_and_model.py")

@@ -130,9 +130,21 @@ def throughput(steps: int, out: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebooks", nargs="*", default=["01", "03", "04"])
-    parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="gpu-course-")))
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where the executed notebooks go (default: a new temp folder)",
+    )
+    parser.add_argument("--steps", type=int, default=30, help="timed training steps (>= 1)")
     args = parser.parse_args()
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1 (got {args.steps})")
+    import torch
+
+    if not torch.cuda.is_available():
+        parser.error("no CUDA GPU here: this check runs the course on a GPU (e.g. Colab's T4)")
+    args.out = args.out or Path(tempfile.mkdtemp(prefix="gpu-course-"))
     args.out.mkdir(parents=True, exist_ok=True)
 
     from standin_hub import StandInHub, build_gpt2_repo

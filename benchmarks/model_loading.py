@@ -51,4 +51,11 @@ def main(repeats: int = 3) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="fresh processes to time (>= 1)")
+    options = parser.parse_args()
+    if options.repeats < 1:
+        parser.error(f"--repeats must be >= 1 (got {options.repeats})")
+    main(options.repeats)

@@ -160,3 +160,10 @@ def run_nanogpt(text: str, seconds: float, anchor: Path = ANCHOR) -> NanoGPTResu
     ids = [meta["stoi"][c] for c in text[cut:]]
     scored, bpc = _bits_per_char(model, ids, block)
     return NanoGPTResult(iterations, train_seconds, step * 1000, scored, bpc)
+
+
+if __name__ == "__main__":
+    sys.exit(
+        "nanogpt_side.py is a module, not a script: run it through "
+        "benchmarks/time_to_quality.py --nanogpt (see its --help)"
+    )

@@ -36,7 +36,11 @@ import helpers.perplexity as scoring  # noqa: E402
 from helpers.data import COURSE_SPLIT, course_documents, split_by_document  # noqa: E402
 from helpers.environment import cpu_capability, quick_or_full  # noqa: E402
 from helpers.modeling import load_model_and_tokenizer  # noqa: E402
-from helpers.offline_model import build_offline_model, gpt2_tokenizer_from_package  # noqa: E402
+from helpers.offline_model import (  # noqa: E402
+    ModelNotAvailableError,  # noqa: E402
+    build_offline_model,
+    gpt2_tokenizer_from_package,
+)
 
 
 def full_logits(model, input_ids, attention_mask, labels) -> torch.Tensor:
@@ -72,7 +76,10 @@ def main() -> None:
     if args.model is None:
         model, tokenizer = build_offline_model().eval(), gpt2_tokenizer_from_package()
     else:
-        model, tokenizer = load_model_and_tokenizer(args.model, "cpu")
+        try:
+            model, tokenizer = load_model_and_tokenizer(args.model, "cpu")
+        except (ModelNotAvailableError, OSError, ValueError) as error:
+            parser.exit(2, f"error: {error}\n")
     print(f"CPU kernels: {cpu_capability()}, {torch.get_num_threads()} threads; "
           f"{len(texts)} validation works, {sum(map(len, texts)):,} characters")  # fmt: skip
     plain = scoring.token_losses

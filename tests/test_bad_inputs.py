@@ -106,6 +106,9 @@ ROWS = [
         "has no field named 'text'"),
     Row(TABLES, "stats-jsonl-broken", ("dataset-stats", "--data", "{w}/broken.jsonl"), 2,
         "as JSON"),
+    Row(TABLES, "stats-jsonl-default-field", ("dataset-stats", "--data",
+                                              "{w}/default-field.jsonl", "--block-size", "16"),
+        0, "split: "),
     Row(TABLES, "stats-folder-without-texts", ("dataset-stats", "--data", "{w}/no-texts"), 2,
         "holds no text files"),
     Row(TABLES, "train-csv-wrong-column",
@@ -132,6 +135,14 @@ ROWS = [
     # --- negative, zero or impossible settings
     Row(SETTINGS, "train-negative-lr", (*TRAIN, "--learning-rate", "-1"), 2,
         "learning_rate must be > 0"),
+    Row(SETTINGS, "train-infinite-lr", (*TRAIN, "--learning-rate", "inf"), 2,
+        "learning_rate must be > 0 and finite"),
+    Row(SETTINGS, "train-zero-log-every", (*TRAIN, "--log-every", "0"), 2,
+        "log_every must be a whole number >= 1"),
+    Row(SETTINGS, "train-beta-over-1", (*TRAIN, "--adam-beta1", "1.5"), 2,
+        "adam_beta1 must be in [0, 1)"),
+    Row(SETTINGS, "train-zero-documents", (*TRAIN, "--max-documents", "0"), 2,
+        "max_documents must be a whole number >= 1"),
     Row(SETTINGS, "train-zero-batch", (*TRAIN, "--batch-size", "0"), 2,
         "batch_size must be a whole number >= 1"),
     Row(SETTINGS, "train-negative-steps", (*TRAIN, "--max-steps", "-3"), 2,
@@ -153,6 +164,10 @@ ROWS = [
         2, "top_p"),
     Row(SETTINGS, "generate-zero-beams", ("generate", "--strategy", "beam", "--num-beams", "0"),
         2, "num_beams"),
+    Row(SETTINGS, "generate-too-many-beams",
+        ("generate", "--strategy", "beam", "--num-beams", "100000"), 2, "from 1 to 64"),
+    Row(SETTINGS, "generate-prompt-not-text",
+        ("generate", "--model", "{w}/good", "--prompt", "caf\udce9"), 2, "is not valid text"),
     Row(SETTINGS, "generate-greedy-several", ("generate", "--num-return-sequences", "3"), 2,
         "Greedy search gives one continuation"),
     Row(SETTINGS, "generate-negative-seed", ("generate", "--strategy", "sample", "--seed", "-1"),
@@ -220,6 +235,10 @@ ROWS = [
     Row(BENCH, "quality-negative-seconds", ("benchmarks/time_to_quality.py", "--text",
                                             "{w}/verse.txt", "--seconds", "-1"), 2,
         "--seconds"),
+    Row(BENCH, "scoring-missing-model", ("benchmarks/scoring.py", "--model",
+                                         "{w}/no-such-model"), 2, "There is no folder"),
+    Row(BENCH, "gpu-course-zero-steps", ("benchmarks/gpu_course.py", "--steps", "0"), 2,
+        "--steps must be >= 1"),
     Row(BENCH, "generation-negative-threads", ("benchmarks/generation.py", "--threads", "-1"),
         2, "--threads"),
 ]  # fmt: skip
@@ -261,6 +280,10 @@ def work(tmp_path_factory) -> Path:
     (w / "tiny.txt").write_text("Hi.\n", encoding="utf-8")
     (w / "columns.csv").write_text("title,body\nHamlet,To be or not to be\n", encoding="utf-8")
     (w / "fields.jsonl").write_text('{"body": "To be"}\n{"body": "or not"}\n', encoding="utf-8")
+    default_field = "".join(  # a document per line, each different (duplicates are dropped)
+        json.dumps({"text": f"{i}. {line}"}) + "\n" for i, line in enumerate(LINES * 40)
+    )
+    (w / "default-field.jsonl").write_text(default_field, encoding="utf-8")
     (w / "broken.jsonl").write_text('{"text": "To be"}\n{"text": "or no\n', encoding="utf-8")
     (w / "no-texts").mkdir()
     (w / "no-texts" / "picture.png").write_bytes(b"\x89PNG\r\n")

@@ -30,6 +30,15 @@ def test_every_format_loads_the_same_documents():
     assert csv["source"][0] == "docs.csv:1"
 
 
+def test_csv_and_jsonl_load_with_the_default_text_column(tmp_path):
+    (tmp_path / "docs.csv").write_text('text,n\n"First, a line.",1\nSecond line,2\n')
+    (tmp_path / "docs.jsonl").write_text('{"text": "First, a line."}\n{"text": "Second line"}\n')
+    for name in ("docs.csv", "docs.jsonl"):
+        loaded = load_documents(tmp_path / name)
+        assert loaded["text"] == ["First, a line.", "Second line"]
+        assert loaded["source"] == [f"{name}:1", f"{name}:2"]
+
+
 def test_a_single_text_file_is_one_document():
     single = load_documents(FIXTURES / "docs_folder" / "doc2.txt")
     assert len(single) == 1 and single["text"][0].startswith("All:\nSpeak, speak.")

@@ -696,7 +696,13 @@ BAD_PARAMETERS = [
     (dict(strategy="top-p", top_p=0.0), r"top_p must be in \(0, 1\]"),
     (dict(strategy="top-p", top_p=1.5), r"top_p must be in \(0, 1\]"),
     (dict(strategy="sample", top_k=-1), "top_k must be a whole number >= 0"),
-    (dict(strategy="beam", num_beams=0), "num_beams must be a whole number >= 1"),
+    (dict(strategy="beam", num_beams=0), "num_beams must be a whole number from 1 to 64"),
+    (dict(strategy="beam", num_beams=100_000), "num_beams must be a whole number from 1 to 64"),
+    (dict(strategy="sample", num_return_sequences=10**6), "num_return_sequences must be"),
+    (dict(strategy="sample", temperature=float("inf")), "temperature must be > 0 and finite"),
+    (dict(strategy="sample", temperature=float("nan")), "temperature must be > 0 and finite"),
+    (dict(strategy="top-p", top_p=float("nan")), r"top_p must be in \(0, 1\]"),
+    (dict(strategy="beam", length_penalty=float("nan")), "length_penalty must be a finite"),
     (dict(max_new_tokens=0), "max_new_tokens must be a whole number >= 1"),
     (dict(strategy="beam", num_beams=4, num_return_sequences=5), "cannot exceed num_beams"),
     (dict(strategy="sample", repetition_penalty=0.0), "repetition_penalty must be > 0"),
@@ -715,6 +721,11 @@ BAD_PARAMETERS = [
 def test_bad_parameters_give_one_clear_error(word_model, gpt2_tokenizer, params, message):
     with pytest.raises(ValueError, match=message):
         generate_text(word_model, gpt2_tokenizer, "Hello", **params)
+
+
+def test_a_prompt_that_is_not_unicode_text_is_named(word_model, gpt2_tokenizer):
+    with pytest.raises(ValueError, match=r"prompt 2 is not valid text.*character 3.*UTF-8"):
+        generate_text(word_model, gpt2_tokenizer, ["fine", "ab\udce9"], max_new_tokens=2)
 
 
 @pytest.mark.parametrize("prompts", [[], [1, 2], None])

@@ -69,3 +69,9 @@ def test_block_size_larger_than_the_context(gpt2_tokenizer):
         DataError, match="block_size=2048 is larger than the model's context of 1024"
     ):
         build_lm_dataset(FIXTURES / "docs_folder", gpt2_tokenizer, block_size=2048)
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_max_documents_below_one_is_named(gpt2_tokenizer, bad):
+    with pytest.raises(DataError, match=f"max_documents must be a whole number >= 1.*got {bad}"):
+        build_lm_dataset(FIXTURES / "docs_folder", gpt2_tokenizer, block_size=8, max_documents=bad)

@@ -504,6 +504,12 @@ def test_the_run_reports_its_precision(tmp_path, tokenizer):
         ({"precision": "fp8"}, "precision 'fp8' is unknown"),
         ({"warmup_fraction": 1.0}, r"warmup_fraction must be in \[0, 1\)"),
         ({"max_steps": 0}, "max_steps must be >= 1"),
+        ({"log_every": 0}, "log_every must be a whole number >= 1"),
+        ({"learning_rate": float("inf")}, "learning_rate must be > 0 and finite"),
+        ({"weight_decay": float("nan")}, "weight_decay must be >= 0 and finite"),
+        ({"adam_beta1": 1.5}, r"adam_beta1 must be in \[0, 1\)"),
+        ({"adam_beta2": float("nan")}, r"adam_beta2 must be in \[0, 1\)"),
+        ({"warmup_fraction": float("nan")}, r"warmup_fraction must be in \[0, 1\)"),
     ],
 )
 def test_bad_settings_are_named(overrides, message):

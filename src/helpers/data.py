@@ -106,7 +106,9 @@ def _load_table(path: Path, kind: str, column: str, encoding: str) -> Dataset:
             f"{path} has no {where} named {column!r}; it has: {', '.join(table.column_names)}. "
             f"Pass text_column=<one of those>."
         )
-    table = table.select_columns([column]).rename_column(column, "text")
+    table = table.select_columns([column])
+    if column != "text":
+        table = table.rename_column(column, "text")
     table = table.map(lambda row: {"text": "" if row["text"] is None else str(row["text"])})
     return table.add_column("source", [f"{path.name}:{i + 1}" for i in range(len(table))])
 

@@ -218,6 +218,10 @@ def build_lm_dataset(
     """
     check_block_size(block_size, tokenizer)
     _check_fractions(validation_fraction, test_fraction)
+    if max_documents is not None and (isinstance(max_documents, bool) or max_documents < 1):
+        raise DataError(
+            f"max_documents must be a whole number >= 1 (or None for all), got {max_documents!r}."
+        )
     documents = (
         source
         if isinstance(source, Dataset)

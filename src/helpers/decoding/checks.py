@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
+
+MAX_BEAMS = 64
+"""More hypotheses than this cost memory (each keeps its own cache) and hardly change the
+result: beam search gains little beyond a few dozen (4 to 16 is usual)."""
+MAX_SEQUENCES = 256
+"""The most sequences one call returns: each is decoded in the same batch, in memory."""
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
 
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_new_tokens": (
@@ -11,9 +23,9 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "max_new_tokens must be a whole number >= 1 (got {v!r}): how many tokens to add.",
     ),
     "temperature": (
-        lambda v: isinstance(v, (int, float)) and v > 0,
-        "temperature must be > 0 (got {v!r}). Temperature 0 means always taking the most "
-        "likely token: use the greedy strategy for that.",
+        lambda v: _number(v) and v > 0,
+        "temperature must be > 0 and finite (got {v!r}). Temperature 0 means always taking "
+        "the most likely token: use the greedy strategy for that.",
     ),
     "top_k": (
         lambda v: isinstance(v, int) and v >= 0,
@@ -21,13 +33,14 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "to keep, e.g. 50; 0 switches the filter off.",
     ),
     "top_p": (
-        lambda v: isinstance(v, (int, float)) and 0 < v <= 1,
+        lambda v: _number(v) and 0 < v <= 1,
         "top_p must be in (0, 1] (got {v!r}): the probability mass to keep, e.g. 0.9; "
         "1.0 switches the filter off.",
     ),
     "repetition_penalty": (
-        lambda v: isinstance(v, (int, float)) and v > 0,
-        "repetition_penalty must be > 0 (got {v!r}): 1.0 is no penalty, 1.2 a usual one.",
+        lambda v: _number(v) and v > 0,
+        "repetition_penalty must be > 0 and finite (got {v!r}): 1.0 is no penalty, 1.2 a "
+        "usual one.",
     ),
     "no_repeat_ngram_size": (
         lambda v: isinstance(v, int) and v >= 0,
@@ -35,16 +48,18 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "repeating any 3 tokens in a row.",
     ),
     "num_beams": (
-        lambda v: isinstance(v, int) and v >= 1,
-        "num_beams must be a whole number >= 1 (got {v!r}): how many hypotheses to keep.",
+        lambda v: isinstance(v, int) and 1 <= v <= MAX_BEAMS,
+        f"num_beams must be a whole number from 1 to {MAX_BEAMS} (got {{v!r}}): how many "
+        "hypotheses to keep; 4 to 16 is usual.",
     ),
     "num_return_sequences": (
-        lambda v: isinstance(v, int) and v >= 1,
-        "num_return_sequences must be a whole number >= 1 (got {v!r}).",
+        lambda v: isinstance(v, int) and 1 <= v <= MAX_SEQUENCES,
+        f"num_return_sequences must be a whole number from 1 to {MAX_SEQUENCES} (got {{v!r}}).",
     ),
     "length_penalty": (
-        lambda v: isinstance(v, (int, float)),
-        "length_penalty must be a number (got {v!r}): 1.0 divides by the length, 0 not at all.",
+        _number,
+        "length_penalty must be a finite number (got {v!r}): 1.0 divides by the length, 0 "
+        "not at all.",
     ),
     "early_stopping": (
         lambda v: v in (True, False, "never"),

@@ -116,6 +116,17 @@ def encode_prompts(
         raise ValueError(
             "prompts must be a string or a non-empty list of strings (or of token-id lists)."
         )
+    for index, prompt in enumerate(prompts):
+        if isinstance(prompt, str):
+            try:
+                prompt.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ValueError(
+                    f"prompt {index + 1} is not valid text: it holds {prompt[error.start]!r} at "
+                    f"character {error.start + 1}, which is not a Unicode character (bytes "
+                    f"that are not UTF-8, from a terminal or file in another encoding?). "
+                    f"Give the prompt as UTF-8 text."
+                ) from None
     start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     encoded = [
         (tokenizer(p)["input_ids"] if isinstance(p, str) else list(p)) or [start] for p in prompts

@@ -355,15 +355,18 @@ class TrainingConfig:
         return Path(base).expanduser() / f"{output.name or 'model'}-{key}"
 
 
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _check_settings(config: TrainingConfig) -> None:
     """Refuse settings that cannot work, naming the setting and what it must be."""
-    positive = ["epochs", "batch_size", "grad_accum", "block_size", "keep_checkpoints"]
+    positive = ["epochs", "batch_size", "grad_accum", "block_size", "keep_checkpoints", "log_every"]
     for name in positive:
         if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
             raise ValueError(f"{name} must be a whole number >= 1, got {getattr(config, name)!r}.")
     for name in [
         "eval_every",
-        "log_every",
         "checkpoint_every",
         "loss_chunk_tokens",
         "resume_copy_minutes",
@@ -374,10 +377,17 @@ def _check_settings(config: TrainingConfig) -> None:
         raise ValueError(f"max_steps must be >= 1 (or None to use epochs), got {config.max_steps}.")
     for name in ["learning_rate", "embedding_learning_rate", "output_learning_rate"]:
         value = getattr(config, name)
-        if value is not None and not (isinstance(value, (int, float)) and value > 0):
-            raise ValueError(f"{name} must be > 0 (or None for auto), got {value!r}.")
-    if config.weight_decay < 0 or config.max_grad_norm < 0:
-        raise ValueError("weight_decay and max_grad_norm must be >= 0.")
+        if value is not None and not (_finite(value) and value > 0):
+            raise ValueError(f"{name} must be > 0 and finite (or None for auto), got {value!r}.")
+    for name in ["weight_decay", "max_grad_norm"]:
+        if not (_finite(getattr(config, name)) and getattr(config, name) >= 0):
+            raise ValueError(f"{name} must be >= 0 and finite, got {getattr(config, name)!r}.")
+    for name in ["adam_beta1", "adam_beta2"]:
+        if not (_finite(getattr(config, name)) and 0 <= getattr(config, name) < 1):
+            raise ValueError(
+                f"{name} must be in [0, 1), got {getattr(config, name)!r}: Adam's moving "
+                f"averages keep this share of the past (0.9 and 0.999 are usual)."
+            )
     if not 0 <= config.warmup_fraction < 1:
         raise ValueError(f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}.")
     if not 0 <= config.min_lr_ratio <= 1:

@@ -72,6 +72,18 @@ def test_non_utf8_file_says_which_encoding_to_try(tmp_path):
     assert load_documents(path, encoding="latin-1")["text"][0].startswith("Café")
 
 
+def test_utf16_text_loads_when_named_and_is_recognised_when_not(tmp_path):
+    path = tmp_path / "wide.txt"
+    path.write_text("To be, or not to be.", encoding="utf-16")
+    with pytest.raises(DataError, match="binary file .*UTF-16\\? pass encoding='utf-16'"):
+        load_documents(path)
+    assert load_documents(path, encoding="utf-16")["text"] == ["To be, or not to be."]
+    plain = tmp_path / "plain.txt"
+    plain.write_text("To be, or not to be.", encoding="utf-8")
+    with pytest.raises(DataError, match="plain.txt is not valid utf-16.*encoding='utf-8'"):
+        load_documents(plain, encoding="utf-16")
+
+
 def test_missing_column_and_field_list_what_exists():
     with pytest.raises(DataError, match="no column named 'text'; it has: id, body"):
         load_documents(FIXTURES / "docs.csv")

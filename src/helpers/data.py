@@ -47,16 +47,26 @@ QUICK_MODE_WORKS = 8
 def _check_text_file(path: Path, encoding: str) -> None:
     """Fail early, naming the file, on binary or wrongly encoded input."""
     raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
-        raise DataError(f"{path} looks like a binary file (it contains NUL bytes), not text.")
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))  # NUL bytes are normal
+    if b"\x00" in raw[:8192] and not wide:
+        hint = " (UTF-16? pass encoding='utf-16')" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise DataError(f"{path} looks like a binary file (it contains NUL bytes), not text{hint}.")
+    boms = {
+        "utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+        "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
+    }
+    needs_bom = boms.get(codecs.lookup(encoding).name)
     try:
+        if needs_bom and not raw.startswith(tuple(needs_bom)):
+            raise UnicodeError(f"{encoding} text starts with a byte-order mark")
         raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        bad = raw[error.start : error.start + 4]
+    except UnicodeError as error:  # a bad byte, or (UTF-16) no byte-order mark
+        start = getattr(error, "start", 0)
+        bad = raw[start : start + 4]
         raise DataError(
-            f"{path} is not valid {encoding} (at byte {error.start}: {bad!r}). Pass "
-            f"encoding='latin-1' or encoding='cp1252' if it is an older Western file, "
-            f"or convert it to UTF-8."
+            f"{path} is not valid {encoding} (at byte {start}: {bad!r}). Pass "
+            f"encoding='utf-8', or encoding='latin-1' or 'cp1252' if it is an older Western "
+            f"file, or convert it to UTF-8."
         ) from error
 
 

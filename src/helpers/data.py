@@ -114,7 +114,7 @@ def _load_table(path: Path, kind: str, column: str, encoding: str) -> Dataset:
     if column not in table.column_names:
         raise DataError(
             f"{path} has no {where} named {column!r}; it has: {', '.join(table.column_names)}. "
-            f"Pass text_column=<one of those>."
+            f"Pass text_column=<one of those> (--text-column on the command line)."
         )
     table = table.select_columns([column])
     if column != "text":

@@ -41,3 +41,30 @@ def test_on_colab_the_offline_model_is_not_a_silent_fallback(
     assert locate_model(BASE_MODEL_NAME).is_offline_base  # by name: allowed
     monkeypatch.delenv("COLAB_RELEASE_TAG")
     assert locate_model("gpt2").is_fallback  # locally the default still falls back
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('{"model_type": "bert"}', r"is not a GPT-2 model config \(model_type 'bert'"),
+        ("{}", r"is not a GPT-2 model config \(it has no model_type"),
+        ("[1, 2]", r"is not a JSON object \(\{...\}\) but a list"),
+        ('"gpt2"', r"is not a JSON object \(\{...\}\) but a string"),
+        ("7", r"is not a JSON object \(\{...\}\) but a number"),
+        ('{"model_type": "gpt2", "n_layer": "4"}', r"not positive whole numbers \(n_layer='4'\)"),
+        ('{"model_type": "gpt2", "n_embd": 0, "n_head": true}', r"\(n_embd=0, n_head=True\)"),
+        ("{not json", "cannot be read, it is not valid JSON"),
+    ],
+)
+def test_a_config_that_is_not_a_gpt2_config_is_a_clear_error(tmp_path, config, message):
+    (tmp_path / "config.json").write_text(config, encoding="utf-8")
+    with pytest.raises(ModelNotAvailableError, match=message) as caught:
+        locate_model(tmp_path)
+    text = str(caught.value)
+    assert text.startswith(f"The config.json in '{tmp_path}'") and "\n" not in text
+    assert "again" in text  # and what to do
+
+
+def test_a_gpt2_config_is_a_local_model(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "gpt2", "n_layer": 2}')
+    assert locate_model(tmp_path).kind == "local"

@@ -167,15 +167,57 @@ def _close_known_name(name: str) -> str | None:
     return close[0] if close else None
 
 
-def _check_json(path: Path, why_and_fix: str) -> None:
-    """A saved model's JSON file that cannot be read is an error that names it."""
+def _check_json(path: Path, why_and_fix: str) -> object:
+    """A saved model's JSON file that cannot be read is an error that names it; else its
+    content."""
     try:
-        json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise ModelNotAvailableError(
             f"The {path.name} in '{path.parent}' cannot be read, it is not valid JSON "
             f"({error}): {why_and_fix}."
         ) from error
+
+
+CONFIG_FIX = "Copy the folder again, or save the model there again"
+GPT2_SIZE_FIELDS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
+"""The config fields that give a GPT-2 its shape: each a positive whole number."""
+
+
+def _check_model_config(folder: Path) -> None:
+    """A folder's config.json must be readable JSON, a JSON object, and a GPT-2 config whose
+    sizes are positive whole numbers: else an error that names the folder and what to do
+    (rather than a random model of another kind, or a TypeError from transformers)."""
+    path = folder / "config.json"
+    config = _check_json(path, f"it says what the model is. {CONFIG_FIX}")
+    where = f"The config.json in '{folder}'"
+    if not isinstance(config, dict):
+        kind = {list: "a list", str: "a string", bool: "true/false", type(None): "null"}
+        raise ModelNotAvailableError(
+            f"{where} is not a JSON object ({{...}}) but {kind.get(type(config), 'a number')}, "
+            f"so it is not a model config. {CONFIG_FIX} (model.save_pretrained(folder))."
+        )
+    model_type = config.get("model_type")
+    if model_type != "gpt2":
+        what = "it has no model_type" if model_type is None else f"model_type {model_type!r}"
+        raise ModelNotAvailableError(
+            f"{where} is not a GPT-2 model config ({what}; the course loads GPT-2 models, "
+            f"model_type 'gpt2'). Pass a folder saved from a GPT-2 model (e.g. the output of "
+            f"notebook 03), or, if it is one, {CONFIG_FIX.lower()}."
+        )
+    bad = [
+        f"{name}={config[name]!r}"
+        for name in GPT2_SIZE_FIELDS
+        if name in config
+        and (
+            isinstance(config[name], bool) or not isinstance(config[name], int) or config[name] < 1
+        )
+    ]
+    if bad:
+        raise ModelNotAvailableError(
+            f"{where} has sizes that are not positive whole numbers ({', '.join(bad)}), so "
+            f"it was edited or damaged. {CONFIG_FIX}."
+        )
 
 
 def locate_model(
@@ -201,10 +243,7 @@ def locate_model(
                 f"The folder '{folder}' holds no config.json, so it is not a saved model. "
                 f"Pass a folder written by save_pretrained (e.g. the output of notebook 03)."
             )
-        _check_json(
-            folder / "config.json",
-            "it says what the model is. Copy the folder again, or save the model there again",
-        )
+        _check_model_config(folder)
         return ModelSource(requested, "local", str(folder), "a local folder")
     if folder.exists():
         raise ModelNotAvailableError(f"'{folder}' is a file; a model is a folder or a Hub name.")

@@ -46,6 +46,14 @@ def test_greedy_gives_one_sample():
         ("Hi", FORM, 9, "Ask for 1 to 4 samples"),
         ("Hi", {**FORM, "top_p": 1.0}, 1, "top-p strategy needs top_p < 1"),
         ("Hi", {**FORM, "strategy": "sample", "temperature": 0}, 1, "use the greedy strategy"),
+        ("Hi", FORM, float("nan"), "samples must be a whole number"),
+        ("Hi", FORM, 2.5, "samples must be a whole number"),
+        ("Hi", {**FORM, "max_new_tokens": float("nan")}, 1, "max_new_tokens must be a whole"),
+        ("Hi", {**FORM, "top_k": float("inf")}, 1, "top_k must be a whole number"),
+        ("Hi", {**FORM, "seed": float("nan")}, 1, "seed must be a whole number"),
+        ("Hi", {**FORM, "temperature": float("nan")}, 1, "temperature must be > 0 and finite"),
+        ("Hi", {**FORM, "strategy": "beam", "num_beams": 100000}, 1, "num_beams must be"),
+        ("Hi \ud800 there", FORM, 1, r"The prompt is not valid text \('\\ud800' at character 4"),
     ],
 )
 def test_bad_requests_get_a_message(prompt, form, samples, message):
@@ -64,11 +72,106 @@ def test_feedback_is_appended_as_json_lines(tmp_path):
     assert read_feedback(tmp_path / "absent.jsonl") == []
 
 
+def test_a_negative_or_missing_seed_is_random():
+    for seed in (-1, -1.0, None, ""):
+        assert check_request("Hi", {**FORM, "seed": seed}, 1, AppConfig()).seed is None
+
+
 def test_feedback_needs_text_and_a_valid_rating(tmp_path):
     with pytest.raises(RequestError, match="generate first"):
         record_feedback(tmp_path / "f.jsonl", "p", {}, "  ", 1)
+    with pytest.raises(RequestError, match="generate first"):
+        record_feedback(tmp_path / "f.jsonl", "p", {}, None, 1)
+    with pytest.raises(RequestError, match="text is not valid text"):
+        record_feedback(tmp_path / "f.jsonl", "p", {}, "bad \udc80", 1)
+    assert not (tmp_path / "f.jsonl").exists()
     with pytest.raises(RequestError, match=r"\+1 or -1"):
         record_feedback(tmp_path / "f.jsonl", "p", {}, "text", 5)
+
+
+def test_a_feedback_file_that_cannot_be_written_is_refused_at_startup(tmp_path):
+    with pytest.raises(ValueError, match="is a folder"):
+        AppConfig(feedback_file=str(tmp_path))
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        AppConfig(feedback_file=str(tmp_path / "a-file" / "sub" / "f.jsonl"))
+    AppConfig(feedback_file=str(tmp_path / "new" / "folders" / "f.jsonl"))  # made when rated
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_feedback_write_that_fails_later_says_so(tmp_path):
+    path = tmp_path / "f.jsonl"
+    AppConfig(feedback_file=str(path))
+    path.mkdir()  # the file became a folder after the app started
+    with pytest.raises(RequestError, match="could not be saved"):
+        record_feedback(path, "p", {}, "some text", 1)
+
+
+def _tiny_model(n_positions=64):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=n_positions)
+    return GPT2LMHeadModel(config).eval()
+
+
+def _endpoints(model, tokenizer, config):
+    from helpers.app import api_endpoints
+    from helpers.decoding import settings_from_generation_config
+
+    defaults = settings_from_generation_config(model.generation_config)
+    return api_endpoints(model, tokenizer, config, defaults, 10)
+
+
+def test_the_token_cap_is_lowered_to_the_models_context(gpt2_tokenizer, tmp_path, capsys):
+    from helpers.app import build_app, fit_to_model
+
+    model = _tiny_model(n_positions=128)
+    config = AppConfig(max_new_tokens_cap=100000, feedback_file=str(tmp_path / "f"))
+    fitted = fit_to_model(config, model)
+    assert fitted.max_new_tokens_cap == 127 and config.max_new_tokens_cap == 100000
+    said = capsys.readouterr().out
+    assert said.count("\n") == 1 and "lowered from 100,000 to 127" in said
+    assert fit_to_model(fitted, model) is fitted and not capsys.readouterr().out
+    source = ModelSource("tiny", "local", "tiny", "a test model")
+    app = build_app(model, gpt2_tokenizer, source, config)
+    (slider,) = [b for b in app.blocks.values() if getattr(b, "elem_id", "") == "max-new-tokens"]
+    assert slider.maximum == 127
+    with pytest.raises(RequestError, match="above this app's limit of 127"):
+        check_request("hi", {**FORM, "max_new_tokens": 150}, 1, fitted)
+
+
+def test_api_requests_the_decoders_refuse_get_a_clear_error(gpt2_tokenizer, tmp_path):
+    import gradio as gr
+
+    model = _tiny_model(n_positions=128)
+    config = AppConfig(feedback_file=str(tmp_path / "f.jsonl"))  # cap 200: not fitted
+    generate = _endpoints(model, gpt2_tokenizer, config)["generate"]
+    with pytest.raises(gr.Error, match="leaves no room for the prompt"):
+        generate("hi", max_new_tokens=150)
+    with pytest.raises(gr.Error, match="samples must be a whole number"):
+        generate("hi", samples=float("nan"))
+    with pytest.raises(gr.Error, match="max_new_tokens must be a whole number"):
+        generate("hi", max_new_tokens=float("nan"))
+    with pytest.raises(gr.Error, match="The prompt is not valid text"):
+        generate("\ud800")
+    with pytest.raises(gr.Error, match="num_beams must be"):
+        generate("hi", strategy="beam", num_beams=100000)
+
+
+def test_api_feedback_failures_get_a_clear_error(gpt2_tokenizer, tmp_path):
+    import gradio as gr
+
+    path = tmp_path / "f.jsonl"
+    feedback = _endpoints(_tiny_model(), gpt2_tokenizer, AppConfig(feedback_file=str(path)))[
+        "feedback"
+    ]
+    with pytest.raises(gr.Error, match="generate first"):
+        feedback("a prompt", None, 1)
+    path.mkdir()
+    with pytest.raises(gr.Error, match="could not be saved"):
+        feedback("a prompt", "some text", 1)
 
 
 def test_the_offline_model_is_labelled_as_untrained():
@@ -198,6 +301,8 @@ def test_refused_api_requests_say_why(live_app):
     client = Client(live_app[0], verbose=False)
     with pytest.raises(Exception, match="limit is 2,000"):
         client.predict(prompt="x" * 2001, api_name="/generate")
+    with pytest.raises(Exception, match="above this app's limit of 63"):  # a 64-token model
+        client.predict(prompt="p", max_new_tokens=150, api_name="/generate")
     with pytest.raises(Exception, match=r"\+1 or -1"):
         client.predict(prompt="p", text="some text", rating=3, api_name="/feedback")
     with pytest.raises(Exception, match="generate first"):

@@ -12,12 +12,13 @@ Programs use the same app through two named endpoints, ``/generate`` and ``/feed
 """
 
 import json
+import math
 import os
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from helpers.decoding import (
     STRATEGIES,
     DecodingSettings,
+    context_length,
     generate_text,
     settings_from_generation_config,
 )
@@ -60,25 +62,100 @@ class AppConfig:
         for name in ("max_prompt_characters", "max_new_tokens_cap", "concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)}).")
+        check_feedback_file(self.feedback_file)
+
+
+def check_feedback_file(path: str | os.PathLike) -> None:
+    """Raise a one-line ValueError when ratings could not be appended to ``path``.
+
+    Looks only: the file (or the folders up to it) is created by the first rating.
+    """
+    path = Path(path)
+    fix = "give the path of a file (--feedback-file), e.g. feedback/feedback.jsonl."
+    if path.is_dir():
+        raise ValueError(f"The feedback file {path} is a folder: {fix}")
+    if path.exists():
+        if not path.is_file():
+            raise ValueError(f"The feedback file {path} is not a regular file: {fix}")
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"The feedback file {path} cannot be written (no permission): {fix}")
+        return
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # the folders a rating would make
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(
+            f"The feedback file {path} cannot be made: {folder} is a file, not a folder; {fix}"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"The feedback file {path} cannot be made: the folder {folder} cannot be written "
+            f"(no permission); {fix}"
+        )
+
+
+def fit_to_model(config: AppConfig, model: PreTrainedModel) -> AppConfig:
+    """``config`` with ``max_new_tokens_cap`` no larger than the model's context allows
+    (one position is left for the prompt); says so in one line when it lowers it."""
+    try:
+        most = context_length(model) - 1
+    except AttributeError:  # a config that does not say: the decoders will check
+        return config
+    if config.max_new_tokens_cap <= most:
+        return config
+    print(
+        f"max_new_tokens_cap lowered from {config.max_new_tokens_cap:,} to {most:,}: the "
+        f"model's context holds {most + 1:,} tokens, and the prompt needs at least one.",
+        flush=True,
+    )
+    return replace(config, max_new_tokens_cap=most)
 
 
 class RequestError(ValueError):
     """A request the app refuses; the message is shown to the user."""
 
 
+def _whole(name: str, value: Any) -> int:
+    """A whole number given as int or float (sliders and number boxes give floats)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
+        raise RequestError(f"{name} must be a whole number (got {value!r}).")
+    return int(value)
+
+
+def _check_text(what: str, text: Any) -> str:
+    """``text`` if it is text that can be stored and tokenized (UTF-8), else RequestError."""
+    if not isinstance(text, str):
+        raise RequestError(f"The {what} must be text (got {type(text).__name__}).")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise RequestError(
+            f"The {what} is not valid text ({text[error.start]!r} at character "
+            f"{error.start + 1} is not a Unicode character): type or paste it again."
+        ) from None
+    return text
+
+
 def check_request(
     prompt: str, settings: dict[str, Any], samples: int, config: AppConfig
 ) -> DecodingSettings:
     """Turn the form's values into checked :class:`DecodingSettings`, or raise RequestError."""
+    _check_text("prompt", prompt)
     if len(prompt) > config.max_prompt_characters:
         raise RequestError(
             f"The prompt has {len(prompt):,} characters; the limit is "
             f"{config.max_prompt_characters:,}. Shorten it."
         )
+    samples = _whole("samples", samples)
     if not 1 <= samples <= MAX_SAMPLES:
         raise RequestError(f"Ask for 1 to {MAX_SAMPLES} samples (got {samples}).")
     values = dict(settings)
-    values["max_new_tokens"] = int(values.get("max_new_tokens", 40))
+    values["max_new_tokens"] = _whole("max_new_tokens", values.get("max_new_tokens", 40))
     if values["max_new_tokens"] > config.max_new_tokens_cap:
         raise RequestError(
             f"max_new_tokens={values['max_new_tokens']} is above this app's limit of "
@@ -86,13 +163,10 @@ def check_request(
         )
     for name in ("top_k", "num_beams", "no_repeat_ngram_size"):
         if name in values:
-            values[name] = int(values[name])
-    if values.get("seed") in ("", None) or (
-        isinstance(values.get("seed"), float) and values["seed"] < 0
-    ):
-        values["seed"] = None
-    elif "seed" in values:
-        values["seed"] = int(values["seed"])
+            values[name] = _whole(name, values[name])
+    if "seed" in values:  # none, empty or negative: a random seed
+        seed = None if values["seed"] in ("", None) else _whole("seed", values["seed"])
+        values["seed"] = None if seed is None or seed < 0 else seed
     values["num_return_sequences"] = 1 if values.get("strategy") == "greedy" else samples
     try:
         chosen = DecodingSettings(**values)
@@ -121,8 +195,10 @@ def record_feedback(
     """Append one rating (+1 or -1) as a JSON line; returns the record written."""
     if rating not in (1, -1):
         raise RequestError(f"rating must be +1 or -1 (got {rating}).")
-    if not text.strip():
+    if text is None or isinstance(text, str) and not text.strip():
         raise RequestError("There is no text to rate yet: generate first.")
+    _check_text("prompt", prompt)
+    _check_text("text", text)
     record = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "prompt": prompt,
@@ -130,14 +206,25 @@ def record_feedback(
         "text": text,
         "rating": rating,
     }
+    try:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        line.encode("utf-8")
+    except (TypeError, ValueError) as error:
+        raise RequestError(f"These settings cannot be recorded ({error}).") from None
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _feedback_lock, open(path, "a", encoding="utf-8") as file:
-        if file.tell() and not _ends_a_line(path):  # a line cut short by a crash: end it
-            file.write("\n")
-        file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _feedback_lock, open(path, "a", encoding="utf-8") as file:
+            if file.tell() and not _ends_a_line(path):  # a line cut short by a crash: end it
+                file.write("\n")
+            file.write(line)
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        raise RequestError(
+            f"The rating could not be saved to {path} ({error.strerror or error}): whoever "
+            f"runs the app should check --feedback-file."
+        ) from None
     return record
 
 
@@ -208,7 +295,7 @@ def build_app(
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    config = config or AppConfig()
+    config = fit_to_model(config or AppConfig(), model)
     defaults = settings_from_generation_config(model.generation_config)
     default_tokens = min(defaults.max_new_tokens, config.max_new_tokens_cap)
 
@@ -291,7 +378,6 @@ def build_app(
                 downs.append(down)
 
         def on_generate(prompt_text, strategy_name, n, tokens, temp, k, p, beams, penalty, s):
-            n = int(n or 1)
             form = {
                 "strategy": strategy_name,
                 "max_new_tokens": tokens,
@@ -300,21 +386,25 @@ def build_app(
                 "top_p": p,
                 "num_beams": beams,
                 "repetition_penalty": penalty,
-                "seed": None if s is None or s < 0 else s,
+                "seed": s,
             }
+            unchanged = [gr.update()] * (2 * MAX_SAMPLES)
             try:
-                chosen = check_request(prompt_text or "", form, n, config)
+                chosen = check_request(prompt_text or "", form, 1 if n is None else n, config)
             except RequestError as error:
-                unchanged = [gr.update()] * (2 * MAX_SAMPLES)
                 yield [f"⚠️ {error}", {}] + unchanged
                 return
             count = chosen.num_return_sequences  # greedy gives one sample whatever n says
             shown = [gr.update(visible=i < count) for i in range(MAX_SAMPLES)]
             used = asdict(chosen)
             texts: list[str] = []
-            for texts in stream_samples(model, tokenizer, prompt_text or "", chosen):
-                padded = list(texts) + [""] * (MAX_SAMPLES - len(texts))
-                yield ["Generating…", used] + shown + padded[:MAX_SAMPLES]
+            try:
+                for texts in stream_samples(model, tokenizer, prompt_text or "", chosen):
+                    padded = list(texts) + [""] * (MAX_SAMPLES - len(texts))
+                    yield ["Generating…", used] + shown + padded[:MAX_SAMPLES]
+            except ValueError as error:  # a request the decoders refuse, with their message
+                yield [f"⚠️ {error}", {}] + unchanged
+                return
             padded = list(texts) + [""] * (MAX_SAMPLES - len(texts))
             yield [f"Done: {len(texts)} sample(s).", used] + shown + padded[:MAX_SAMPLES]
 
@@ -406,13 +496,13 @@ def api_endpoints(
             "top_p": top_p,
             "num_beams": num_beams,
             "repetition_penalty": repetition_penalty,
-            "seed": None if seed is None or seed < 0 else seed,
+            "seed": seed,
         }
         try:
-            chosen = check_request(prompt or "", form, int(samples), config)
-        except RequestError as error:
+            chosen = check_request(prompt or "", form, samples, config)
+            return generate_text(model, tokenizer, [prompt or ""], settings=chosen)
+        except ValueError as error:  # RequestError, or a request the decoders refuse
             raise gr.Error(str(error), print_exception=False) from None
-        return generate_text(model, tokenizer, [prompt or ""], settings=chosen)
 
     def feedback(prompt: str, text: str, rating: int, settings: dict | None = None) -> str:
         """Record a rating of a generated text (+1 good, -1 bad) in the app's feedback file."""

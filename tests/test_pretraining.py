@@ -169,3 +169,44 @@ def test_the_shipped_base_knows_english_better_than_shuffled_words():
     assert loss < 4.0 < scrambled  # ln(50,257) = 10.8 for a model that knows nothing
     recorded = base_model_facts()["general_val_loss"]
     assert recorded < 5.5
+
+
+def test_an_out_that_is_a_file_is_refused_before_training(corpus, tmp_path, capsys):
+    out = tmp_path / "model"
+    out.write_text("not a folder", encoding="utf-8")
+    argv = ["pretrain-base", "--steps", "2", "--batch-size", "2", "--out", str(out)]
+    assert main([*argv, "--corpus-dir", str(corpus), "--cpu"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"error: --out {out} is a file: give a folder for the model (it gets config.json, "
+        f"model.safetensors and a README.md).\n"
+    )
+    assert "steps" not in captured.out  # nothing was trained
+    assert out.read_text(encoding="utf-8") == "not a folder"
+    with pytest.raises(ValueError, match="is a file: give a folder"):
+        pretrain_base(out / "inside", _settings(), corpus=corpus)
+
+
+def test_a_corpus_dir_with_other_files_is_left_as_it_is(tmp_path, monkeypatch, capsys):
+    from helpers import base_corpus
+
+    downloads = []
+    monkeypatch.setattr(
+        base_corpus, "download_archive", lambda *a: downloads.append(a) or fake_download(*a)
+    )
+    mine = tmp_path / "mine"
+    (mine / "train").mkdir(parents=True)
+    (mine / "train" / "a.txt").write_text("my text", encoding="utf-8")
+    afile = tmp_path / "afile"
+    afile.write_text("data", encoding="utf-8")
+    argv = ["pretrain-base", "--steps", "2", "--out", str(tmp_path / "out"), "--cpu"]
+    assert main([*argv, "--corpus-dir", str(mine)]) == 2
+    error = capsys.readouterr().err
+    assert f"error: {mine} holds files" in error and "train/a.txt" in error
+    assert "empty or new folder" in error and error.count("\n") == 1
+    assert (mine / "train" / "a.txt").read_text(encoding="utf-8") == "my text"
+    assert sorted(str(p.relative_to(mine)) for p in mine.rglob("*")) == ["train", "train/a.txt"]
+    assert main([*argv, "--corpus-dir", str(afile)]) == 2
+    assert f"error: {afile} is a file, not a folder" in capsys.readouterr().err
+    assert afile.read_text(encoding="utf-8") == "data"
+    assert downloads == [] and not (tmp_path / "out").exists()

@@ -25,7 +25,6 @@ import json
 import math
 import random
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.cleaning import normalize_unicode, normalize_whitespace, strip_gutenberg_boilerplate
+from helpers.corpus import check_replaceable, claim_files, files_in, replace_folder
 from helpers.environment import project_root
 
 SPLITS = ("train", "validation")
@@ -251,22 +251,53 @@ def _complete(folder: Path) -> bool:
         return False
 
 
+def _listed_files(folder: Path) -> set[str] | None:
+    """The files (``split/name.txt``) a readable manifest in ``folder`` lists, whatever its
+    format; None without one."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return {f"{split}/{f['file']}" for split in SPLITS for f in manifest.get(split, [])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+_SOURCE_KEYS = "|".join(source.key for source in SOURCES)
+_FILE_NAME = re.compile(rf"^({'|'.join(SPLITS)})/({_SOURCE_KEYS})-[^/]+\.txt$")
+
+
+def _general_shape(rel: str, is_dir: bool) -> bool:
+    """What a folder written by :func:`obtain_general_corpus` can hold (used when there is
+    no manifest to say which files exactly): the manifest, the split folders, and in them
+    ``<source>-<document>.txt``."""
+    return rel in SPLITS if is_dir else rel == MANIFEST or bool(_FILE_NAME.match(rel))
+
+
 def obtain_general_corpus(
     target: str | Path | None = None,
     quiet: bool = False,
-    download: Callable[[Source, Path], Path] = download_archive,
+    download: Callable[[Source, Path], Path] | None = None,
 ) -> Path:
     """Make sure the general text is in ``target`` (default :func:`general_corpus_dir`).
 
     Idempotent: a complete copy of this format is left as it is. Everything is assembled
     in a temporary folder and renamed into place, so an interrupted run never leaves half
-    a corpus. ``download(source, folder)`` returns the archive (tests pass a fake one).
+    a corpus. An incomplete or older copy is replaced only when it holds nothing but the
+    general text's own files; a ``target`` that is a file, or a folder with other files in
+    it, is a :class:`~helpers.corpus.CorpusFolderError` (nothing is deleted).
+    ``download(source, folder)`` returns the archive (default :func:`download_archive`;
+    tests pass a fake one).
     """
-    target = Path(target) if target is not None else general_corpus_dir()
-    if _complete(target):
+    download = download or download_archive
+    given = Path(target) if target is not None else general_corpus_dir()
+    if _complete(given):
         if not quiet:
-            print(f"general text: already in {target}")
-        return target
+            print(f"general text: already in {given}")
+        return given
+    target = given.resolve() if given.is_symlink() else given  # replace what it points to
+    what = "the general text"
+    listed = _listed_files(target)
+    early = _general_shape if listed is None else claim_files({MANIFEST, *listed}, SPLITS)
+    check_replaceable(target, early, what)  # before downloading anything
     target.parent.mkdir(parents=True, exist_ok=True)
     manifest: dict = {"format": FORMAT_VERSION, "sources": [], "train": [], "validation": []}
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".general-") as workdir:
@@ -302,12 +333,13 @@ def obtain_general_corpus(
                 }
             )
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        # exactly the files this build writes, or an earlier one listed: nothing else
+        ours = files_in(staging) | (listed or set())
+        check_replaceable(target, claim_files(ours, SPLITS), what)
+        replace_folder(target, staging, Path(workdir))
     if not quiet:
-        print(general_corpus_summary(target))
-    return target
+        print(general_corpus_summary(given))
+    return given
 
 
 def general_corpus_manifest(folder: str | Path | None = None) -> dict:

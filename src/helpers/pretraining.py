@@ -199,6 +199,20 @@ def plan_steps(settings: PretrainSettings, dataset: DatasetDict, tokenizer, scra
     return planned
 
 
+def check_out_folder(out: Path, flag: str = "out") -> None:
+    """A ``ValueError`` that says what to do if ``out`` (or a folder above it) is a file:
+    the model is saved as a folder of files."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = f"{flag} {out}" if path == out else f"{path} (above {flag} {out})"
+                raise ValueError(
+                    f"{where} is a file: give a folder for the model (it gets config.json, "
+                    f"model.safetensors and a README.md)."
+                )
+            return
+
+
 def pretrain_base(
     out: str | Path,
     settings: PretrainSettings | None = None,
@@ -215,9 +229,10 @@ def pretrain_base(
 
     settings = settings or PretrainSettings()
     started = time.perf_counter()
+    out = Path(out).expanduser()
+    check_out_folder(out)  # before the corpus and the training, not after
     tokenizer = gpt2_tokenizer_from_package(settings.shape.n_positions)
     dataset, sizes = general_dataset(tokenizer, settings.block_size, corpus)
-    out = Path(out).expanduser()
     with tempfile.TemporaryDirectory(prefix="pretrain-") as scratch_dir:
         scratch = Path(scratch_dir)
         steps = settings.steps or plan_steps(settings, dataset, tokenizer, scratch)

@@ -907,7 +907,7 @@ if scratch_result is not None:
 # %% [markdown]
 # The curves show where the time went. The pretrained base starts low: its first loss is
 # already that of a model that knows English. The model from scratch starts at
-# $\ln 50{,}257 \approx 10.8$ nats, a uniform guess, and falls fast, because its steps are
+# $\ln 50{,}257$ nats, the loss of a uniform guess, and falls fast, because its steps are
 # cheaper (a smaller model, an output layer trained only on the tokens this text uses)
 # and its learning rates are large. With a base as small as this one, pretrained on about
 # a million tokens, the head start can be caught up within a minute on the new text; with

@@ -907,11 +907,12 @@ if scratch_result is not None:
 # %% [markdown]
 # The curves show where the time went. The pretrained base starts low: its first loss is
 # already that of a model that knows English. The model from scratch starts at
-# $\ln 50{,}257$ nats, the loss of a uniform guess, and falls fast, because its steps are
+# the loss of a uniform guess over the vocabulary, $\ln 50{,}257$, and falls fast: its steps are
 # cheaper (a smaller model, an output layer trained only on the tokens this text uses)
-# and its learning rates are large. With a base as small as this one, pretrained on about
-# a million tokens, the head start can be caught up within a minute on the new text; with
-# GPT-2, pretrained on billions of tokens, it cannot. What the table's last column shows
+# and its learning rates are large. A base as small as the offline `gpt2lab-base`,
+# pretrained on about a million tokens, has a head start that a model from scratch can
+# catch up within a minute on the new text; GPT-2's, from billions of tokens, it cannot
+# catch up in any budget this course has. What the table's last column shows
 # holds for any base: only the pretrained model still knows the English it was not
 # fine-tuned on. (The loss of the model from scratch includes the small Good-Turing share
 # of its target, so early on the two curves are not exactly the same measure; the table's

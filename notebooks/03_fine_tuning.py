@@ -894,9 +894,11 @@ if scratch_result is not None:
         + f" On general English, which neither run trained on, the fine-tuned base has "
         f"perplexity {general_after.perplexity:,.1f} and the model from scratch "
         f"{scratch_general.perplexity:,.1f}"
-        + (f" ({kept:.1f}× higher): fine-tuning cost the base some of its general English "
-           f"(perplexity {general_before.perplexity:,.1f} before), yet it still knows far more "
-           f"of it than a model that has only ever seen this text."
+        + (f" ({kept:.1f}× higher): "
+           + (f"fine-tuning cost the base some of its general English (perplexity "
+              f"{general_before.perplexity:,.1f} before), yet it "
+              if general_after.perplexity > general_before.perplexity else "the base ")
+           + "still knows far more of it than a model that has only ever seen this text."
            if kept >= 1.1 else
            ": in this run the base kept no measurable advantage there either.")
     ))

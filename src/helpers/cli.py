@@ -143,8 +143,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from helpers.modeling import load_tokenizer
     from helpers.packing import build_lm_dataset
     from helpers.training import TrainingConfig, train
+    from helpers.training.setup import check_output_outside_data
 
     config = TrainingConfig(**{f.name: getattr(args, f.name) for f in fields(TrainingConfig)})
+    check_output_outside_data(config.output_dir, args.data)  # not among the documents
     tokenizer = load_tokenizer(config.model)
     dataset, stats = build_lm_dataset(
         args.data,

@@ -231,6 +231,9 @@ class RunState:
     ema_updates: int = 0
     train_seconds: float = 0.0  # time spent in training steps, evaluations excluded
     planned_steps: int | None = None  # with a time budget: the steps planned to fit it
+    # has this run saved its weights in the output folder? (None: a checkpoint from before
+    # this was recorded; the output folder's config.json then tells)
+    weights_saved: bool | None = False
     window: list[torch.Tensor] = field(default_factory=list)  # each step's loss since the log
     window_batches: int = 0
     history: TrainingHistory = field(default_factory=TrainingHistory)
@@ -243,7 +246,7 @@ class RunState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], device: torch.device) -> RunState:
-        optional = {name: data[name] for name in _OPTIONAL if name in data}
+        optional = {name: data.get(name, missing) for name, missing in _OPTIONAL.items()}
         required = {
             item.name: data[item.name] for item in fields(cls) if item.name not in _OPTIONAL
         }
@@ -253,7 +256,8 @@ class RunState:
         return state
 
 
-_OPTIONAL = {"planned_steps"}  # added later: older checkpoints resume without it
+_OPTIONAL = {"planned_steps": None, "weights_saved": None}
+"""Added later: older checkpoints resume without them (with these values)."""
 
 
 def _lacks(saved: Any) -> list[str]:

@@ -43,7 +43,7 @@ from helpers.training.history import WHOLE_SPLIT, EvalResult, TrainingHistory, T
 from helpers.training.loss import CausalLMObjective
 from helpers.training.optim import build_optimizer, build_scheduler, retarget_scheduler
 from helpers.training.saved_model import save_best
-from helpers.training.setup import load_base, make_accelerator
+from helpers.training.setup import check_saved_model, load_base, make_accelerator
 from helpers.training.vocabulary import UsedVocabulary
 
 
@@ -68,6 +68,7 @@ class TrainingRun:
     ) -> None:
         self.started = time.perf_counter()
         _check_folders(config)
+        check_saved_model(config)  # a saved model there that this run would not resume
         self.chars_per_token, self.on_log = chars_per_token, on_log
         self.data_description = data_description
         train_blocks, val_blocks = check_dataset(dataset)
@@ -336,7 +337,9 @@ def train(
     """Train ``model`` (default: ``config.model``, loaded) on ``dataset``; save the best.
 
     Resumes from the latest complete checkpoint in ``config.checkpoint_dir`` or
-    ``config.resume_point_dir`` when there is one (and its settings match).
+    ``config.resume_point_dir`` when there is one (and its settings match). An output
+    folder that holds a saved model and no checkpoint is refused unless ``resume=False``
+    (start over, replacing it): a saved model is never replaced silently.
     ``chars_per_token`` of the validation text turns the loss into bits per character.
     ``on_log`` gets the history after every log and evaluation (for live plots). Ctrl-C
     saves a checkpoint (copied to the resume folder, if any) and returns with
@@ -406,8 +409,13 @@ def _finish(run: TrainingRun) -> EvalResult:
     if run.first_blocks is not None:
         final = run.evaluate(full=True)
     # the model first: if saving it fails (a full disk, Ctrl-C), no checkpoint says the run
-    # is complete, and running again resumes from the one before and saves it then
-    save_best(run, final, weights=better or not (run.output_dir / "config.json").is_file())
+    # is complete, and running again resumes from the one before and saves it then. A run
+    # that never saved its weights saves them now, whatever model the folder held before
+    # (--no-resume replaces it): never this run's card and history over other weights.
+    saved = run.state.weights_saved
+    if saved is None:  # resumed from a checkpoint that did not record it
+        saved = (run.output_dir / "config.json").is_file()
+    save_best(run, final, weights=better or not saved)
     run.checkpoints.save(run.state)
     run.checkpoints.remove_resume_point(run.output_dir)
     run.notify()

@@ -296,6 +296,7 @@ def save_best(run: TrainingRun, final: EvalResult | None = None, weights: bool =
     if weights:
         with quiet_saving():
             save_trained_model(run.model(), run.tokenizer, run.output_dir, {ARGS_FILE: args})
+        run.state.weights_saved = True
     else:
         atomic_write_text(run.output_dir / ARGS_FILE, args)
     run.state.history.save(run.output_dir / HISTORY_FILE)

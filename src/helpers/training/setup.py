@@ -1,9 +1,12 @@
-"""Setting a run up: the accelerator, and the model it starts from.
+"""Setting a run up: where it may write, the accelerator, and the model it starts from.
 
 :func:`make_accelerator` picks the number format for the hardware and builds 🤗
 Accelerate's ``Accelerator`` (device, processes, mixed precision, gradient
-accumulation). :func:`load_base` loads the model (unless one is given) and decides how
-the model card names it, and whether this is fine-tuning or training from scratch.
+accumulation). :func:`check_output_outside_data` and :func:`check_saved_model` refuse,
+before anything is trained, an output folder whose files would land among the training
+documents or replace a saved model no one asked to replace. :func:`load_base` loads the
+model (unless one is given) and decides how the model card names it, and whether this is
+fine-tuning or training from scratch.
 """
 
 from __future__ import annotations
@@ -20,7 +23,70 @@ from helpers.environment import get_device
 from helpers.model_source import ModelSource, locate_model, resolve_model_name
 from helpers.modeling import OFFLINE_MODEL_NAME, load_model_and_tokenizer
 from helpers.offline_model import BASE_MODEL_DIR, BASE_MODEL_NAME
+from helpers.training.checkpoints import list_checkpoints
 from helpers.training.config import Precision, TrainingConfig, choose_precision
+from helpers.training.errors import TrainingError
+
+MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json",
+               "pytorch_model.bin")  # fmt: skip
+"""What ``save_pretrained`` leaves in a folder. Its ``config.json`` (written last) marks a
+saved model, as everywhere in the course (``find_trained_model``, ``TrainingResult``)."""
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.expanduser().resolve()
+    except OSError:
+        return path.expanduser().absolute()
+
+
+def check_output_outside_data(output_dir: str | os.PathLike, data: str | os.PathLike) -> None:
+    """Refuse an ``output_dir`` that is the training data (a folder or file on disk) or lies
+    inside it: the model card (``README.md``) and the other files would be written among
+    the documents, and the next load of the data would train on them. Data that is not on
+    disk (a Hub dataset's name) cannot be written into: nothing to check."""
+    source = Path(data).expanduser()
+    if not source.exists():
+        return
+    source, output = _resolved(source), _resolved(Path(output_dir))
+    if output != source and source not in output.parents:
+        return
+    where = "is the data folder" if output == source else "is inside the data folder"
+    where = where if source.is_dir() else where.replace("data folder", "data file")
+    raise TrainingError(
+        f"--output-dir {output} {where} --data {source}: the model, its README.md and "
+        f"checkpoints would be written among the training documents (and trained on next "
+        f"time). Choose an --output-dir outside {source}."
+    )
+
+
+def saved_model_files(folder: Path) -> list[str]:
+    """The files of a saved model (``MODEL_FILES``) in ``folder``; none when it holds no
+    ``config.json``, the mark of a saved model."""
+    if not (folder / "config.json").is_file():
+        return []
+    return [name for name in MODEL_FILES if (folder / name).is_file()]
+
+
+def check_saved_model(config: TrainingConfig) -> None:
+    """Refuse to train into an output folder that holds a saved model this run would not
+    resume from: a run that resumes (``resume``, the default) but finds no checkpoint in
+    the checkpoint folder or the resume folder would start afresh and replace that model
+    (copied there, or left by a run whose checkpoints are gone). ``resume=False``
+    (``--no-resume``: start over) is the explicit way to replace it; a run that finds its
+    checkpoints resumes as ever (and a finished one says it has nothing to do)."""
+    output = Path(config.output_dir).expanduser()
+    found = saved_model_files(output)
+    if not config.resume or not found:
+        return
+    places = [config.checkpoint_dir, config.resume_point_dir]
+    if any(list_checkpoints(place) for place in places if place is not None):
+        return
+    raise TrainingError(
+        f"{output} already holds a saved model ({', '.join(found)}) and no checkpoint to "
+        f"resume its run from, so training would replace it: choose another --output-dir, "
+        f"or start over with --no-resume (resume=False) to replace that model."
+    )
 
 
 def _reset_accelerate_state() -> None:

@@ -261,7 +261,7 @@ class TrainingConfig:
     resume: bool = _setting(
         True,
         "resume from the latest good checkpoint (in the checkpoint folder or --resume-dir); "
-        "--no-resume deletes the checkpoints in both",
+        "--no-resume deletes the checkpoints in both and replaces a model saved in --output-dir",
     )
     cpu: bool = _setting(False, "train on the CPU even when a GPU is present")
     progress_bar: bool = _setting(True, "show a progress bar")

@@ -16,25 +16,10 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
+from small_training import LINES, one_torch_thread  # noqa: F401
 
 from helpers.cli import main
 from helpers.training import is_complete_checkpoint, latest_checkpoint, list_checkpoints
-
-LINES = [
-    "To be, or not to be, that is the question:",
-    "Whether 'tis nobler in the mind to suffer",
-    "The slings and arrows of outrageous fortune,",
-    "Or to take arms against a sea of troubles",
-]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -16,27 +16,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
+from small_training import LINES, one_torch_thread  # noqa: F401
 
 from helpers import training
 from helpers.cli import main
 from helpers.training import TrainingConfig, TrainingError
 from helpers.training.setup import check_output_outside_data, check_saved_model
-
-LINES = [
-    "To be, or not to be, that is the question:",
-    "Whether 'tis nobler in the mind to suffer",
-    "The slings and arrows of outrageous fortune,",
-    "Or to take arms against a sea of troubles",
-]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

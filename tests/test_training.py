@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from datasets import Dataset, DatasetDict
+from small_training import one_torch_thread  # noqa: F401
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from helpers import training
@@ -76,15 +77,6 @@ def _default_checkpoint_folders(monkeypatch):
     anything here: checkpoints go to the output folder's checkpoints/, no resume copies."""
     monkeypatch.delenv(training.CHECKPOINT_DIR_ENV_VAR, raising=False)
     monkeypatch.delenv(training.RESUME_DIR_ENV_VAR, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train faster on one thread (and do not fight other processes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

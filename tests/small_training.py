@@ -1,0 +1,21 @@
+"""What the training tests share: a few lines of verse to train on, and one torch thread
+(tiny models train faster on one, and do not fight other processes). A test module
+imports both: ``from small_training import LINES, one_torch_thread  # noqa: F401``."""
+
+import pytest
+import torch
+
+LINES = [
+    "To be, or not to be, that is the question:",
+    "Whether 'tis nobler in the mind to suffer",
+    "The slings and arrows of outrageous fortune,",
+    "Or to take arms against a sea of troubles",
+]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -19,3 +19,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def train_command(data, out, *extra: str, steps: int = 3) -> list[str]:
+    """``python -m helpers train`` arguments for a tiny run of ``steps`` steps on ``data``."""
+    return [
+        "train",
+        "--data", str(data),
+        "--output-dir", str(out),
+        "--model", "gpt2lab-tiny",
+        "--split", "contiguous",
+        "--max-steps", str(steps),
+        "--batch-size", "2",
+        "--block-size", "32",
+        "--eval-every", "0",
+        "--eval-batches", "2",
+        "--no-progress-bar",
+        *extra,
+    ]  # fmt: skip

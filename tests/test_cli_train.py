@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from small_training import LINES, one_torch_thread  # noqa: F401
+from small_training import LINES, one_torch_thread, train_command  # noqa: F401
 
 from helpers.cli import main
 
@@ -16,20 +16,7 @@ def text_file(tmp_path):
 
 
 def args(text_file, out, *extra):
-    return [
-        "train",
-        "--data", str(text_file),
-        "--output-dir", str(out),
-        "--model", "gpt2lab-tiny",
-        "--split", "contiguous",
-        "--max-steps", "3",
-        "--batch-size", "2",
-        "--block-size", "32",
-        "--eval-every", "0",
-        "--eval-batches", "2",
-        "--no-progress-bar",
-        *extra,
-    ]  # fmt: skip
+    return train_command(text_file, out, *extra)
 
 
 def test_train_saves_resumes_and_refuses_changed_settings(text_file, tmp_path, capsys):

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from small_training import LINES, one_torch_thread  # noqa: F401
+from small_training import LINES, one_torch_thread, train_command  # noqa: F401
 
 from helpers import training
 from helpers.cli import main
@@ -43,20 +43,7 @@ def corpus(tmp_path) -> Path:
 
 
 def args(data, out, *extra):
-    return [
-        "train",
-        "--data", str(data),
-        "--output-dir", str(out),
-        "--model", "gpt2lab-tiny",
-        "--split", "contiguous",
-        "--max-steps", "2",
-        "--batch-size", "2",
-        "--block-size", "32",
-        "--eval-every", "0",
-        "--eval-batches", "2",
-        "--no-progress-bar",
-        *extra,
-    ]  # fmt: skip
+    return train_command(data, out, *extra, steps=2)
 
 
 def digest(folder: Path) -> dict[str, str]:

@@ -124,7 +124,11 @@ documents = course_documents()  # cleaned; quick mode keeps the first 8 works
 # same training time, `TrainingConfig(max_seconds=...)`: the loop times its first steps
 # and plans its learning-rate schedule to warm up and decay within the budget, so every
 # trial is a complete, short run. A slower machine runs fewer steps in the same budget;
-# the printout says how many were run here.
+# the printout says how many were run here. Too few steps and the rates cannot differ
+# (the warmup alone takes the first ones), so a short timed run first measures a step,
+# and where the budget would hold fewer than `MIN_STEPS` the trials halve their batch
+# until it does. Smaller batches usually want smaller rates, one more reason to sweep
+# with the settings you will really train with.
 #
 # **Check the winner on fresh seeds and held-out text.** The sweep picks the best of a
 # few noisy trials on the validation works, so its winner is flattered by the choice
@@ -139,7 +143,12 @@ import math
 from dataclasses import replace
 
 from helpers.refinement import GridSearch, mean_interval, search_log_grid
-from helpers.refinement_trials import small_splits, train_trial
+from helpers.refinement_trials import (
+    batch_for_steps,
+    measure_step_seconds,
+    small_splits,
+    train_trial,
+)
 from helpers.sweeps import cached
 from helpers.training import TrainingConfig
 
@@ -156,7 +165,16 @@ dataset, stats = build_lm_dataset(
     documents, tokenizer, sweep_config.block_size, split_method="document", **COURSE_SPLIT
 )
 chars_per_token = stats.characters["validation"] / stats.tokens["validation"]
-trial_data = small_splits(dataset, blocks=quick_or_full(8, 32))  # the same blocks every time
+trial_data = small_splits(dataset, blocks=quick_or_full(8, 16))  # the same blocks every time
+
+MIN_STEPS = 20  # fewer, and the learning rates have no time to differ
+step_seconds = measure_step_seconds(sweep_config, trial_data)
+trial_batch = batch_for_steps(step_seconds, sweep_config.batch_size, BUDGET_SECONDS, MIN_STEPS)
+print(f"a step of {sweep_config.batch_size} x {sweep_config.block_size} tokens takes "
+      f"{step_seconds:.2f} s here: {BUDGET_SECONDS / step_seconds:.0f} steps in "
+      f"{BUDGET_SECONDS:g} s" + ("" if trial_batch == sweep_config.batch_size else
+                                 f", too few: the trials use batches of {trial_batch}"))
+sweep_config = replace(sweep_config, batch_size=trial_batch)
 print(f"each trial: {BUDGET_SECONDS:g} s of training, batches of {sweep_config.batch_size} x "
       f"{sweep_config.block_size} tokens; validation and test: "
       f"{len(trial_data['validation'])} blocks each")

@@ -192,6 +192,20 @@ def test_samples_are_cut_and_their_whitespace_is_visible(tmp_path):
     assert "KING:" in page and "sample 1" not in page
 
 
+def test_the_share_of_held_out_text_scored_is_said(tmp_path):
+    folder = fixture_run(tmp_path)
+    evaluation = json.loads((folder / "figures" / "evaluation.json").read_text())
+    evaluation["scored"] = {
+        "validation": {"characters": 125_000, "of": 442_379},
+        "test": {"characters": 364_260, "of": 364_260},
+    }
+    record("evaluation", evaluation, folder)
+    page = visible_text(build_report(folder)[0].read_text())
+    assert "validation 125,000 of 442,379 characters (28%: the start of each work)" in page
+    assert "test 364,260 of 364,260 characters (all)" in page
+    assert "'characters'" not in page  # not shown again as a raw record
+
+
 def test_notebook_pictures_kv_cache_and_general_text_are_shown(tmp_path):
     folder = fixture_run(tmp_path)
     (folder / "figures" / "04_beam_tree.png").write_bytes(b"\x89PNG")

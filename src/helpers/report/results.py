@@ -141,6 +141,7 @@ def decoding_section(summary: Mapping[str, Any], folder: Path) -> str:
                 [False, True],
             )
         )
+    parts.append(_scored_note(evaluation.get("scored")))
     decoders = _rows(evaluation.get("decoders"))
     if decoders:
         parts.append("<h3>Decoders compared</h3>")
@@ -148,9 +149,27 @@ def decoding_section(summary: Mapping[str, Any], folder: Path) -> str:
         parts.append(chart(charts.quality_diversity(decoders, folder)))
     else:
         parts.append(missing("the decoder comparison", "Notebook 05 records it as 'decoders'."))
-    known = {key for key, _ in scores} | {"decoders", "samples", "sample_prompts", "samples_before"}
+    known = {key for key, _ in scores} | {
+        "decoders", "samples", "sample_prompts", "samples_before", "scored"
+    }  # fmt: skip
     parts.append(also_recorded(evaluation, known))
     return "".join(parts)
+
+
+def _scored_note(scored: Any) -> str:
+    """How much of each held-out split was scored (notebook 05 budgets the scoring)."""
+    if not isinstance(scored, Mapping):
+        return ""
+    said = []
+    for name, part in scored.items():
+        kept = part.get("characters") if isinstance(part, Mapping) else None
+        total = part.get("of") if isinstance(part, Mapping) else None
+        if is_number(kept) and is_number(total) and total > 0:
+            whole = "all" if kept >= total else f"{kept / total:.0%}: the start of each work"
+            said.append(f"{esc(str(name))} {number(kept)} of {number(total)} characters ({whole})")
+    if not said:
+        return ""
+    return f"<p class='note'>Scored within the evaluation's time budget: {'; '.join(said)}.</p>"
 
 
 def samples_section(summary: Mapping[str, Any]) -> str:

@@ -241,20 +241,37 @@ display(Markdown(
 # %% [markdown]
 # `evaluate_model` scores packed blocks this way. We score the base model on two texts
 # before any training: the first validation blocks of Shakespeare (the same blocks will
-# be scored again after training), and the general English text.
+# be scored again after training), and the general English text. Scoring a block costs
+# the same every time, so we time a few first and take as many as `SCORE_SECONDS`
+# affords for each model (up to a cap): a slow CPU scores fewer blocks in the same time.
 
 # %%
+from helpers.budget import measure_rate
 from helpers.training import evaluate_model
-
-COMPARE_BLOCKS = min(len(dataset["validation"]), quick_or_full(32, 96))
-compare = dataset["validation"].select(range(COMPARE_BLOCKS))  # the same blocks, every time
-GENERAL_BATCHES = quick_or_full(2, 8)
 
 
 def score(model, blocks, chars_per_token, max_batches=None):
     return evaluate_model(model, blocks, batch_size=16, chars_per_token=chars_per_token,
                           max_batches=max_batches)  # fmt: skip
 
+
+SCORE_SECONDS = 8.0  # per model, both texts together
+probe = dataset["validation"].select(range(min(16, len(dataset["validation"]))))
+
+
+def score_probe() -> int:
+    """Score the probe blocks once; how many blocks that was."""
+    score(model, probe, chars_per_token)
+    return len(probe)
+
+
+blocks_per_second = measure_rate(score_probe)
+half = int(SCORE_SECONDS * blocks_per_second / 2)  # half of the blocks for each text
+COMPARE_BLOCKS = min(len(dataset["validation"]), quick_or_full(32, 96), max(16, half))
+compare = dataset["validation"].select(range(COMPARE_BLOCKS))  # the same blocks, every time
+GENERAL_BATCHES = min(quick_or_full(2, 8), max(1, half // 16))
+print(f"about {blocks_per_second:.0f} blocks a second: {COMPARE_BLOCKS} Shakespeare blocks and "
+      f"{GENERAL_BATCHES * 16} general ones for each model")
 
 before = score(model, compare, chars_per_token)
 general_before = score(model, general, general_chars_per_token, GENERAL_BATCHES)

@@ -194,7 +194,7 @@ for k in (2, 10, 50_257):
 # `naive_perplexity` does exactly what the snippet does, so we can compare:
 
 # %%
-from helpers.perplexity import naive_perplexity, perplexity
+from helpers.perplexity import naive_perplexity
 
 context = model.config.n_positions
 print(f"this model's context: {context} tokens")

@@ -168,10 +168,13 @@ chars_per_token = stats.characters["validation"] / stats.tokens["validation"]
 trial_data = small_splits(dataset, blocks=quick_or_full(8, 16))  # the same blocks every time
 
 MIN_STEPS = 20  # fewer, and the learning rates have no time to differ
-step_seconds = measure_step_seconds(sweep_config, trial_data)
+PROBE_BATCH = 4  # timed at a small batch (cheap on a slow machine), scaled to the full one
+probe_seconds = measure_step_seconds(replace(sweep_config, batch_size=PROBE_BATCH), trial_data)
+step_seconds = probe_seconds * sweep_config.batch_size / PROBE_BATCH
 trial_batch = batch_for_steps(step_seconds, sweep_config.batch_size, BUDGET_SECONDS, MIN_STEPS)
-print(f"a step of {sweep_config.batch_size} x {sweep_config.block_size} tokens takes "
-      f"{step_seconds:.2f} s here: {BUDGET_SECONDS / step_seconds:.0f} steps in "
+print(f"a step of {PROBE_BATCH} x {sweep_config.block_size} tokens takes {probe_seconds:.2f} s "
+      f"here, so one of {sweep_config.batch_size} about {step_seconds:.2f} s: "
+      f"{BUDGET_SECONDS / step_seconds:.0f} steps in "
       f"{BUDGET_SECONDS:g} s" + ("" if trial_batch == sweep_config.batch_size else
                                  f", too few: the trials use batches of {trial_batch}"))
 sweep_config = replace(sweep_config, batch_size=trial_batch)
@@ -363,6 +366,7 @@ display(Markdown(f"{opening}, {verdict}{budget_note}{search_note}{short_note}"))
 # %%
 from pathlib import Path
 
+from helpers.budget import measure_rate
 from helpers.colab import ensure_trained_model
 from helpers.data import sample_passages, split_by_document
 from helpers.modeling import load_course_model
@@ -386,13 +390,33 @@ print(f"decoding with {MODEL_WORDS}")
 
 splits = split_by_document(documents, **COURSE_SPLIT)
 NEW_TOKENS = quick_or_full(24, 40)
-PASSAGES = quick_or_full(6, 16)
+# The search and the check below decode the prompts about 30 times. A short timed run
+# says how many prompts this machine can afford in DECODING_SECONDS (between 6 and 16).
+DECODING_SECONDS = quick_or_full(20.0, 60.0)
+DECODING_RUNS = 30
+probe_task = decoding_task(
+    tokenizer, sample_passages(splits["validation"]["text"], 4, lines=8, seed=1), NEW_TOKENS
+)
+probe_human = human_reference(model, probe_task)
+
+
+def decode_probe() -> int:
+    """Sample and score the probe's prompts once; how many prompts that was."""
+    score_decoding(model, tokenizer, probe_task, probe_human, {"temperature": 1.0}, seed=0)
+    return len(probe_task.prompts)
+
+
+prompts_per_second = measure_rate(decode_probe)
+PASSAGES = max(6, min(quick_or_full(6, 16),
+                      int(DECODING_SECONDS * prompts_per_second / DECODING_RUNS)))  # fmt: skip
 tune_task = decoding_task(
     tokenizer, sample_passages(splits["validation"]["text"], PASSAGES, lines=8), NEW_TOKENS
 )
 check_task = decoding_task(
     tokenizer, sample_passages(splits["test"]["text"], PASSAGES, lines=8), NEW_TOKENS
 )
+print(f"decoding {NEW_TOKENS} tokens for one prompt took {1 / prompts_per_second:.2f} s "
+      f"(4 at a time): {PASSAGES} passages fit {DECODING_RUNS} runs in {DECODING_SECONDS:g} s")
 print(f"{len(tune_task.prompts)} tuning prompts (validation works), "
       f"{len(check_task.prompts)} check prompts (test works), {NEW_TOKENS} new tokens each")
 

@@ -359,6 +359,7 @@ print(f"test      : {test_result}")
 # %%
 from helpers.coherence import embedding_model_available
 from helpers.data import sample_passages
+from helpers.evaluation import DEFAULT_DECODERS, compare_decoders
 from helpers.modeling import load_model
 from helpers.perplexity import perplexity as corpus_perplexity
 from helpers.relevance import pmi_per_token
@@ -375,7 +376,24 @@ def as_written(passage: str, works: list[str], characters: int = 2_000) -> str:
 
 
 validation_works = list(splits["validation"]["text"])
-excerpts = sample_passages(validation_works, count=quick_or_full(4, 12), lines=4, seed=0)
+N_TOKENS = quick_or_full(16, 48)  # new tokens per continuation, here and in section 6
+# Section 6 continues every prompt about 16 times (six decoders, sampling ones with several
+# seeds). One decoder, timed on three prompts, says how many prompts fit DECODER_SECONDS.
+DECODER_SECONDS = 40.0
+probe = sample_passages(validation_works, count=3, lines=4, seed=1)
+
+
+def decode_probe() -> int:
+    """Continue and measure the probe's prompts with one decoder; how many prompts."""
+    compare_decoders(model, tokenizer, [p.split("\n")[0] + "\n" for p in probe], probe,
+                     decoders={"pure sampling": DEFAULT_DECODERS["pure sampling"]},
+                     max_new_tokens=N_TOKENS, seeds=(0,))  # fmt: skip
+    return len(probe)
+
+
+affordable = int(DECODER_SECONDS * measure_rate(decode_probe, repeats=1) / 16)
+excerpts = sample_passages(validation_works, count=max(4, min(quick_or_full(4, 12), affordable)),
+                           lines=4, seed=0)  # fmt: skip
 passages = [as_written(excerpt, validation_works) for excerpt in excerpts]
 prompts = [passage.split("\n")[0] + "\n" for passage in passages]
 
@@ -393,13 +411,14 @@ REFERENCE_NAME = (
 )
 embedding_ok, why = embedding_model_available()
 COHERENCE_METHOD = "embedding" if embedding_ok else "tfidf"
+print(f"{len(prompts)} held-out passages (as many as {DECODER_SECONDS:g} s of decoding "
+      f"comparisons affords here, at most {quick_or_full(4, 12)})")
 print(f"relevance reference: {REFERENCE_NAME}")
 print(f"coherence: {'sentence embeddings' if embedding_ok else 'TF-IDF stand-in'} ({why})")
 
 # %%
 from helpers.coherence import coherence
 
-N_TOKENS = quick_or_full(16, 48)
 real = [tokenizer(p[len(q):], verbose=False)["input_ids"][:N_TOKENS]
         for p, q in zip(passages, prompts, strict=True)]
 prompt_ids = [tokenizer(q, verbose=False)["input_ids"] for q in prompts]
@@ -490,7 +509,7 @@ assert planted.copied_share == 1.0
 # chosen, so a loop of blank lines counts as a repetition.
 
 # %%
-from helpers.evaluation import DEFAULT_DECODERS, HUMAN, compare_decoders
+from helpers.evaluation import HUMAN
 
 SEEDS = quick_or_full((0, 1), (0, 1, 2))
 assert list(DEFAULT_DECODERS) == [  # the rows the text above describes

@@ -181,6 +181,14 @@ def test_the_offline_model_is_labelled_as_untrained():
     assert "fine-tuned model" in model_label(local)
 
 
+@pytest.mark.parametrize("kind", ["local", "hub-cache", "hub", "base", "offline"])
+def test_every_kind_of_model_gets_an_honest_label(kind):
+    label = model_label(ModelSource("gpt2", kind, "somewhere/model", "because"))
+    assert label.startswith(("**Model:**", "⚠️")) and "somewhere/model" in label or kind == "offline"
+    if kind == "base":  # the shipped base: pretrained, but neither GPT-2 nor fine-tuned
+        assert "not GPT-2" in label and "not trained on your text" in label
+
+
 def test_choosing_a_strategy_switches_its_filter_on():
     assert filters_for_strategy("top-p", 0, 1.0) == (0, 0.9)
     assert filters_for_strategy("top-k", 0, 1.0) == (50, 1.0)

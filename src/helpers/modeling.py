@@ -2,7 +2,9 @@
 
 :func:`~helpers.model_source.locate_model` decides where the model comes from (a folder,
 the local Hub cache, the Hub, or an offline model); this module loads it from there,
-turns the Hub's errors into clear ones, and saves a model with its tokenizer. Offline,
+turns the Hub's errors into clear ones, and saves a model with its tokenizer. A saved
+folder loads through :func:`helpers.saved_weights.load_saved_model`, which refuses weights
+that do not match the folder's ``config.json``. Offline,
 GPT-2's real byte-level BPE tokenizer comes from OpenAI's files shipped in
 ``helpers/assets/gpt2_bpe``, so offline the course fine-tunes a pretrained model with
 GPT-2's tokenizer, as it does on Colab.
@@ -14,9 +16,7 @@ the Hub when the Hub answers.
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -68,6 +68,7 @@ from helpers.offline_model import (  # noqa: F401 - re-exported for the course's
     gpt2_tokenizer_from_package,
     ready_tokenizer,
 )
+from helpers.saved_weights import load_saved_model
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
 
@@ -219,7 +220,7 @@ def _load_model_for(source: ModelSource, seed: int) -> PreTrainedModel:
     if source.kind == "local":
         _check_generation_config(Path(source.location))
         try:
-            return _load_local_model(Path(source.location))
+            return load_saved_model(Path(source.location))
         except SafetensorError as error:  # a truncated or damaged weights file
             names = ", ".join(sorted(p.name for p in Path(source.location).glob("*.safetensors")))
             raise ModelNotAvailableError(
@@ -234,133 +235,6 @@ def _load_model_for(source: ModelSource, seed: int) -> PreTrainedModel:
             ) from error
     cache_only = source.kind == "hub-cache"
     return _from_hub(AutoModelForCausalLM.from_pretrained, source, "model", cache_only)
-
-
-OLD_MASK = re.compile(r"(^|\.)attn\.(masked_)?bias$")
-
-
-class _WithoutLoadReport(logging.Filter):
-    """Drops transformers' LOAD REPORT table: :func:`_check_weights_match_config` turns what
-    it lists into one clear error instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "LOAD REPORT" not in str(record.msg)
-
-
-def _load_local_model(folder: Path) -> PreTrainedModel:
-    """A saved folder's model, or an error when its weights do not match its config.json.
-
-    ``from_pretrained`` fills weights that are missing or of another shape with random ones
-    (and only logs a table); here they are an error. ``ignore_mismatched_sizes`` makes a
-    shape mismatch come back in the loading info rather than as transformers' own error.
-    """
-    logger = logging.getLogger("transformers.modeling_utils")
-    without_report = _WithoutLoadReport()
-    logger.addFilter(without_report)
-    try:
-        model, info = AutoModelForCausalLM.from_pretrained(
-            folder, local_files_only=True, ignore_mismatched_sizes=True, output_loading_info=True
-        )
-    finally:
-        logger.removeFilter(without_report)
-    _check_weights_match_config(folder, model, info)
-    return model
-
-
-def _few(names, shown: int = 3) -> str:
-    names = sorted(names)
-    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
-
-
-def _weights(keys, what: str = "") -> str:
-    return f"{len(keys)} {what}weight{'' if len(keys) == 1 else 's'}"
-
-
-def _are(keys) -> str:
-    return "is" if len(keys) == 1 else "are"
-
-
-def _have(keys) -> str:
-    return "has" if len(keys) == 1 else "have"
-
-
-def _shape(shape) -> str:
-    return "x".join(str(size) for size in shape)
-
-
-def _saved_sizes(folder: Path) -> dict[str, int]:
-    """GPT-2's sizes as the saved weights give them (layers, width, vocabulary, context),
-    read from the safetensors headers; empty when they cannot be read."""
-    from safetensors import safe_open
-
-    shapes: dict[str, list[int]] = {}
-    try:
-        for file in sorted(folder.glob("*.safetensors")):
-            with safe_open(file, framework="pt") as weights:
-                for key in weights.keys():  # noqa: SIM118 (safe_open is not a dict)
-                    shapes[key] = list(weights.get_slice(key).get_shape())
-    except (OSError, SafetensorError):
-        return {}
-    sizes: dict[str, int] = {}
-    layers = {int(m.group(1)) for key in shapes if (m := re.search(r"(?:^|\.)h\.(\d+)\.", key))}
-    if layers:
-        sizes["n_layer"] = max(layers) + 1
-    for key, shape in shapes.items():
-        if key.endswith("wte.weight") and len(shape) == 2:
-            sizes["vocab_size"], sizes["n_embd"] = shape
-        elif key.endswith("wpe.weight") and len(shape) == 2:
-            sizes["n_positions"] = shape[0]
-    return sizes
-
-
-def _check_weights_match_config(folder: Path, model: PreTrainedModel, info: dict) -> None:
-    """Weights the config asks for but the folder lacks, of another shape, or saved but
-    unused: an error that names the folder, what did not match, and how to fix it.
-
-    A weight tied to one that loaded (GPT-2's lm_head shares wte) is not missing; the
-    attention masks older versions saved are not extra weights.
-    """
-    params = dict(model.named_parameters(remove_duplicate=False))
-    missing = set(info.get("missing_keys") or ())
-    loaded = {p.data_ptr() for name, p in params.items() if name not in missing}
-    missing = {k for k in missing if k not in params or params[k].data_ptr() not in loaded}
-    mismatched = sorted(info.get("mismatched_keys") or (), key=lambda entry: entry[0])
-    # older transformers saved GPT-2's attention masks (buffers, not weights) with the model
-    unexpected = {k for k in info.get("unexpected_keys") or () if not OLD_MASK.search(k)}
-    if not (missing or mismatched or unexpected):
-        return
-    problems = []
-    if missing:
-        problems.append(
-            f"{_weights(missing)} it asks for {_are(missing)} missing ({_few(missing)})"
-        )
-    if mismatched:
-        shown = [
-            f"{k} (saved {_shape(saved)}, config {_shape(want)})" for k, saved, want in mismatched
-        ]
-        problems.append(
-            f"{_weights(mismatched, 'saved ')} {_have(mismatched)} another shape ({_few(shown, 2)})"
-        )
-    if unexpected:
-        problems.append(
-            f"{_weights(unexpected, 'saved ')} {_have(unexpected)} no place in it "
-            f"({_few(unexpected)})"
-        )
-    saved = _saved_sizes(folder)
-    differ = [
-        f"{name} {getattr(model.config, name)} in config.json, {size} in the weights"
-        for name, size in saved.items()
-        if getattr(model.config, name, size) != size
-    ]
-    sizes = f" ({'; '.join(differ)})" if differ else ""
-    raise ModelNotAvailableError(
-        f"The weights saved in '{folder}' do not match its config.json{sizes}: "
-        f"{'; '.join(problems)}. Loaded anyway, it would not be the model that was saved "
-        f"(random weights in place of saved ones). The config.json was edited, or the folder "
-        f"mixes the files of two models: copy the folder again, or save the model there "
-        f"again (model.save_pretrained, or train it again)."
-    )
 
 
 def _check_generation_config(folder: Path) -> None:

@@ -246,7 +246,7 @@ display(Markdown(
 # affords for each model (up to a cap): a slow CPU scores fewer blocks in the same time.
 
 # %%
-from helpers.budget import measure_rate
+from helpers.work_budget import measure_rate
 from helpers.training import evaluate_model
 
 

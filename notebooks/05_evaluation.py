@@ -131,7 +131,7 @@ for name, split in splits.items():
 # fast machine scores them whole. Set `EVAL_SECONDS = None` to score everything.
 
 # %%
-from helpers.budget import cut_texts, measure_rate
+from helpers.work_budget import cut_texts, measure_rate
 from helpers.perplexity import perplexity
 
 EVAL_SECONDS = 30.0  # per split; None: every held-out work whole, however long it takes

@@ -366,7 +366,7 @@ display(Markdown(f"{opening}, {verdict}{budget_note}{search_note}{short_note}"))
 # %%
 from pathlib import Path
 
-from helpers.budget import measure_rate
+from helpers.work_budget import measure_rate
 from helpers.colab import ensure_trained_model
 from helpers.data import sample_passages, split_by_document
 from helpers.modeling import load_course_model

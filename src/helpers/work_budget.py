@@ -1,6 +1,7 @@
 """Fit a fixed amount of work into a budget of seconds: measure, then cut.
 
-Training plans by seconds already (``TrainingConfig.max_seconds``). The other big costs
+Training plans by seconds already (``TrainingConfig.max_seconds``, planned step by step in
+``helpers/training/budget.py``). The other big costs
 of the course are work of a known size done at a steady rate: scoring held-out text
 costs about the same per character all the way through, so on any machine a short
 sample tells how much text a budget of seconds can score. :func:`measure_rate` times

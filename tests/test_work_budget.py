@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from helpers.budget import cut_texts, measure_rate, share_budget
+from helpers.work_budget import cut_texts, measure_rate, share_budget
 
 
 def test_share_budget_keeps_short_texts_whole_and_cuts_the_rest_equally():

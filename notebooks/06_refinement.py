@@ -392,7 +392,7 @@ splits = split_by_document(documents, **COURSE_SPLIT)
 NEW_TOKENS = quick_or_full(24, 40)
 # The search and the check below decode the prompts about 30 times. A short timed run
 # says how many prompts this machine can afford in DECODING_SECONDS (between 6 and 16).
-DECODING_SECONDS = quick_or_full(20.0, 60.0)
+DECODING_SECONDS = quick_or_full(20.0, 50.0)
 DECODING_RUNS = 30
 probe_task = decoding_task(
     tokenizer, sample_passages(splits["validation"]["text"], 4, lines=8, seed=1), NEW_TOKENS

@@ -257,7 +257,7 @@ import matplotlib.pyplot as plt
 
 from helpers.perplexity import loss_by_context
 
-context_texts = [text[: quick_or_full(4_000, 20_000)] for text in validation_texts[:4]]
+context_texts = [text[: quick_or_full(4_000, 12_000)] for text in validation_texts[:4]]
 by_context = loss_by_context(model, tokenizer, context_texts)
 ks = range(1, len(by_context) + 1)
 figure, axis = plt.subplots(figsize=(6, 3))

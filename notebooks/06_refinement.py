@@ -165,7 +165,7 @@ dataset, stats = build_lm_dataset(
     documents, tokenizer, sweep_config.block_size, split_method="document", **COURSE_SPLIT
 )
 chars_per_token = stats.characters["validation"] / stats.tokens["validation"]
-trial_data = small_splits(dataset, blocks=quick_or_full(8, 16))  # the same blocks every time
+trial_data = small_splits(dataset, blocks=quick_or_full(8, 12))  # the same blocks every time
 
 MIN_STEPS = 20  # fewer, and the learning rates have no time to differ
 PROBE_BATCH = 4  # timed at a small batch (cheap on a slow machine), scaled to the full one
@@ -392,7 +392,7 @@ splits = split_by_document(documents, **COURSE_SPLIT)
 NEW_TOKENS = quick_or_full(24, 40)
 # The search and the check below decode the prompts about 30 times. A short timed run
 # says how many prompts this machine can afford in DECODING_SECONDS (between 6 and 16).
-DECODING_SECONDS = quick_or_full(20.0, 50.0)
+DECODING_SECONDS = quick_or_full(20.0, 40.0)
 DECODING_RUNS = 30
 probe_task = decoding_task(
     tokenizer, sample_passages(splits["validation"]["text"], 4, lines=8, seed=1), NEW_TOKENS

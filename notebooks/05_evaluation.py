@@ -125,8 +125,8 @@ for name, split in splits.items():
 
 # %% [markdown]
 # Scoring text costs about the same per character all the way through it, so a short
-# sample tells how much this machine can score in a given time. Rather than take three
-# times as long on a slow CPU, we give the scoring of the validation works, and again of
+# sample tells how much this machine can score in a given time. Rather than take much
+# longer on a slow CPU, we give the scoring of the validation works, and again of
 # the test works, a budget of seconds: each work gives an equal share (its start), and a
 # fast machine scores them whole. Set `EVAL_SECONDS = None` to score everything.
 

@@ -8,7 +8,7 @@ sample tells how much text a budget of seconds can score. :func:`measure_rate` t
 such a sample; :func:`share_budget` then gives each text an equal share (short texts
 whole, the rest cut to one common length), and :func:`cut_texts` applies it and says what
 was kept. A fast machine scores everything; a slow one scores less in the same time and
-says so, instead of taking three times as long.
+says so, instead of taking much longer.
 """
 
 from __future__ import annotations

@@ -476,9 +476,33 @@ del student, optimizer, schedule
 # backward pass and the gradients divided by it after (**loss scaling**, done for us).
 # The loop picks bf16 where the hardware has it, fp16 on older GPUs (Colab's T4), fp32
 # otherwise.
+#
+# **A batch for this machine.** The run has a budget of seconds, so the batch decides how
+# many steps it takes. On a slow CPU a batch of 16 leaves a handful of steps: the learning
+# rate barely warms up before it must decay, and the weights hardly move. Fine-tuning
+# gains more from many smaller steps, up to the run's step cap. So we time a few steps at
+# a small batch and take the batch (16, or a half, a quarter ... of it, down to 2) whose
+# number of steps in the budget comes closest to the cap, `max_steps`.
+# The evaluations keep scoring the same number of blocks.
 
 # %%
-from helpers.training import choose_precision
+from helpers.training import batch_for_steps, choose_precision, measure_step_seconds
+
+if config.max_seconds and not FROM_SCRATCH:  # (from scratch, the recipe decides: section 12)
+    PROBE_BATCH = min(4, config.batch_size)
+    probe_data = DatasetDict(train=dataset["train"], validation=dataset["validation"].select([0]))
+    probe_seconds = measure_step_seconds(replace(config, batch_size=PROBE_BATCH), probe_data)
+    step_seconds = probe_seconds * config.batch_size / PROBE_BATCH
+    batch = batch_for_steps(step_seconds, config.batch_size, config.max_seconds, config.max_steps)
+    fits = config.max_seconds / (step_seconds * batch / config.batch_size)
+    print(f"a step of {PROBE_BATCH} blocks takes {probe_seconds:.2f} s here, so one of "
+          f"{config.batch_size} about {step_seconds:.2f} s: "
+          f"{config.max_seconds / step_seconds:.0f} steps in {config.max_seconds:g} s. "
+          f"Batch {batch}: about {min(fits, config.max_steps):.0f} steps "
+          f"(at most {config.max_steps})")
+    eval_blocks = config.eval_batches * config.batch_size if config.eval_batches else None
+    config = replace(config, batch_size=batch,
+                     eval_batches=eval_blocks and max(1, eval_blocks // batch))  # fmt: skip
 
 tokens_per_step = config.batch_size * config.grad_accum * config.block_size
 print(

@@ -126,9 +126,9 @@ documents = course_documents()  # cleaned; quick mode keeps the first 8 works
 # trial is a complete, short run. A slower machine runs fewer steps in the same budget;
 # the printout says how many were run here. Too few steps and the rates cannot differ
 # (the warmup alone takes the first ones), so a short timed run first measures a step,
-# and where the budget would hold fewer than `MIN_STEPS` the trials halve their batch
-# until it does. Smaller batches usually want smaller rates, one more reason to sweep
-# with the settings you will really train with.
+# and the trials use the batch (16, or a half, a quarter ... of it) whose number of steps
+# in the budget comes closest to `TRIAL_STEPS`. Smaller batches usually want smaller
+# rates, one more reason to sweep with the settings you will really train with.
 #
 # **Check the winner on fresh seeds and held-out text.** The sweep picks the best of a
 # few noisy trials on the validation works, so its winner is flattered by the choice
@@ -143,14 +143,9 @@ import math
 from dataclasses import replace
 
 from helpers.refinement import GridSearch, mean_interval, search_log_grid
-from helpers.refinement_trials import (
-    batch_for_steps,
-    measure_step_seconds,
-    small_splits,
-    train_trial,
-)
+from helpers.refinement_trials import small_splits, train_trial
 from helpers.sweeps import cached
-from helpers.training import TrainingConfig
+from helpers.training import TrainingConfig, batch_for_steps, measure_step_seconds
 
 BUDGET_SECONDS = quick_or_full(1.5, 5.0)  # training time per trial
 RETRAIN_SEEDS = quick_or_full([1, 2], [1, 2, 3])  # the sweep itself uses seed 0
@@ -167,16 +162,18 @@ dataset, stats = build_lm_dataset(
 chars_per_token = stats.characters["validation"] / stats.tokens["validation"]
 trial_data = small_splits(dataset, blocks=quick_or_full(8, 12))  # the same blocks every time
 
-MIN_STEPS = 20  # fewer, and the learning rates have no time to differ
+TRIAL_STEPS = 20  # far fewer, and the learning rates have no time to differ
 PROBE_BATCH = 4  # timed at a small batch (cheap on a slow machine), scaled to the full one
 probe_seconds = measure_step_seconds(replace(sweep_config, batch_size=PROBE_BATCH), trial_data)
 step_seconds = probe_seconds * sweep_config.batch_size / PROBE_BATCH
-trial_batch = batch_for_steps(step_seconds, sweep_config.batch_size, BUDGET_SECONDS, MIN_STEPS)
+trial_batch = batch_for_steps(step_seconds, sweep_config.batch_size, BUDGET_SECONDS, TRIAL_STEPS)
 print(f"a step of {PROBE_BATCH} x {sweep_config.block_size} tokens takes {probe_seconds:.2f} s "
       f"here, so one of {sweep_config.batch_size} about {step_seconds:.2f} s: "
       f"{BUDGET_SECONDS / step_seconds:.0f} steps in "
       f"{BUDGET_SECONDS:g} s" + ("" if trial_batch == sweep_config.batch_size else
-                                 f", too few: the trials use batches of {trial_batch}"))
+                                 f", too few: the trials use batches of {trial_batch}, about "
+                                 f"{BUDGET_SECONDS / (probe_seconds * trial_batch / PROBE_BATCH):.0f} "
+                                 f"steps"))
 sweep_config = replace(sweep_config, batch_size=trial_batch)
 print(f"each trial: {BUDGET_SECONDS:g} s of training, batches of {sweep_config.batch_size} x "
       f"{sweep_config.block_size} tokens; validation and test: "

@@ -5,9 +5,7 @@ Training: :func:`train_trial` trains one learning rate and seed for a budget of 
 (``TrainingConfig.max_seconds``: the loop times its first steps and plans the schedule to
 end with the budget), reads back from the run's ``training_args.json`` what the training
 code resolved (the rates, whether it trained from scratch), and scores the final model on
-held-out blocks. :func:`measure_step_seconds` times a few steps and
-:func:`batch_for_steps` picks a batch small enough that a slow machine still runs enough
-steps in the budget to tell the rates apart.
+held-out blocks.
 
 Decoding: :func:`decoding_task` cuts held-out passages into a prompt (their first line)
 and the human continuation, token-truncated to the length the decoders write;
@@ -109,40 +107,6 @@ def train_trial(
         "base_model": str(args["resolved"]["base_model"]),
         "precision": str(args["resolved"]["precision"]),
     }
-
-
-def measure_step_seconds(config: TrainingConfig, dataset: DatasetDict, steps: int = 5) -> float:
-    """Seconds per training step of ``config`` on this machine: a short run of ``steps``
-    steps (then discarded), the median of the steps after the first two (which pay for
-    warming up)."""
-    if steps < 3:
-        raise ValueError(f"steps must be >= 3 (two to warm up, then the timed ones), got {steps}.")
-    probe = replace(config, max_steps=steps, max_seconds=None, eval_every=0, eval_batches=1,
-                    log_every=1)  # fmt: skip
-    result, _ = _quiet_train(probe, dataset)
-    rates = sorted(r["tokens_per_second"] for r in result.history.train[2:])  # logged each step
-    return config.batch_size * config.block_size / rates[len(rates) // 2]
-
-
-def batch_for_steps(
-    step_seconds: float, batch_size: int, budget_seconds: float, min_steps: int, smallest: int = 2
-) -> int:
-    """The batch for trials of ``budget_seconds`` that run at least ``min_steps`` steps: the
-    ``batch_size`` whose step took ``step_seconds``, halved while the budget holds fewer
-    steps (a step's time taken as proportional to the batch), down to ``smallest``."""
-    if not (step_seconds > 0 and budget_seconds > 0 and min_steps >= 1):
-        raise ValueError(
-            f"step_seconds and budget_seconds must be > 0 and min_steps >= 1, got "
-            f"{step_seconds}, {budget_seconds} and {min_steps}."
-        )
-    if not 1 <= smallest <= batch_size:
-        raise ValueError(f"smallest must be between 1 and batch_size {batch_size}, got {smallest}.")
-    batch = batch_size
-    while (
-        batch // 2 >= smallest and budget_seconds / (step_seconds * batch / batch_size) < min_steps
-    ):
-        batch //= 2
-    return batch
 
 
 def trained_from_scratch(model_dir: str | Path) -> bool | None:

@@ -19,6 +19,7 @@ readable top to bottom:
 * ``saved_model`` the saved model: weights, ``training_args.json``, the model card;
 * ``setup``       the accelerator and the model a run starts from;
 * ``loop``        :class:`TrainingRun` and :func:`train`: the loop itself;
+* ``calibrate``   a few steps timed before a run, and the batch this machine can afford;
 * ``errors``      what stops a run, with a message that says what to change.
 
 Input contract: a ``datasets.DatasetDict`` (or any mapping) with ``"train"`` and
@@ -28,6 +29,7 @@ CLI and the benchmarks use is importable from here: ``from helpers.training impo
 """
 
 from helpers.training.blocks import EpochShuffleSampler
+from helpers.training.calibrate import batch_for_steps, measure_step_seconds
 from helpers.training.checkpoints import (
     CHECKPOINT_PREFIX,
     STATE_FILE,
@@ -95,6 +97,8 @@ from helpers.training.saved_model import (
 from helpers.training.vocabulary import UsedVocabulary
 
 __all__ = [
+    "batch_for_steps",
+    "measure_step_seconds",
     "UsedVocabulary",
     "ARGS_FILE",
     "CHECKPOINTS_SUBDIR",

@@ -1,0 +1,48 @@
+"""Calibration before a run: a few steps timed, and the batch a time budget can afford."""
+
+import pytest
+from datasets import Dataset
+
+from helpers.training import TrainingConfig, batch_for_steps, measure_step_seconds
+
+
+@pytest.mark.parametrize(
+    ("step_seconds", "expected"),  # 5 s, about 20 steps wanted: 16 takes 5 / step_seconds
+    [(0.1, 16), (0.3, 16), (0.6, 8), (1.2, 4), (2.0, 2), (20.0, 2)],
+)
+def test_the_batch_is_the_one_whose_steps_come_closest_to_the_target(step_seconds, expected):
+    batch = batch_for_steps(step_seconds, 16, budget_seconds=5.0, target_steps=20, smallest=2)
+    assert batch == expected
+
+    def miss(b: int) -> float:  # how far from 20 steps, as a ratio
+        steps = 5.0 / (step_seconds * b / 16)
+        return max(steps / 20, 20 / steps)
+
+    assert all(miss(batch) <= miss(other) for other in (2, 4, 8, 16))
+
+
+def test_with_the_step_cap_as_target_the_budget_is_spent_on_about_that_many_steps():
+    # 40 s, a cap of 240 steps: where 16 blocks take 0.33 s, batch 8 (about 240 steps), not
+    # 4 (the cap after 20 s); where they take 2.2 s, the smallest batch (about 145 steps)
+    assert batch_for_steps(0.33, 16, 40.0, 240) == 8
+    assert batch_for_steps(2.2, 16, 40.0, 240) == 2
+
+
+def test_the_trial_batch_needs_measured_numbers():
+    with pytest.raises(ValueError, match="step_seconds"):
+        batch_for_steps(0.0, 16, 5.0, 20)
+    with pytest.raises(ValueError, match="smallest"):
+        batch_for_steps(0.5, 16, 5.0, 20, smallest=32)
+
+
+def test_a_step_is_timed_on_a_short_run(tmp_path):
+    rows = Dataset.from_dict({"input_ids": [[i % 50 + 1] * 16 for i in range(40)]})
+    rows = rows.map(lambda row: {"labels": row["input_ids"]})
+    config = TrainingConfig(model="gpt2lab-tiny", batch_size=4, block_size=16, progress_bar=False,
+                            output_dir=str(tmp_path / "unused"))  # fmt: skip
+    seconds = measure_step_seconds(config, {"train": rows, "validation": rows}, steps=4)
+    assert 0 < seconds < 5
+    assert not (tmp_path / "unused").exists()  # the timing run leaves nothing behind
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="steps must be >= 3"):
+        measure_step_seconds(config, {"train": rows, "validation": rows}, steps=2)

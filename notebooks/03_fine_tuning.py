@@ -482,13 +482,23 @@ del student, optimizer, schedule
 # rate barely warms up before it must decay, and the weights hardly move. Fine-tuning
 # gains more from many smaller steps, up to the run's step cap. So we time a few steps at
 # a small batch and take the batch (16, or a half, a quarter ... of it, down to 2) whose
-# number of steps in the budget comes closest to the cap, `max_steps`.
+# number of steps in the budget comes closest to the cap, `max_steps`. An unfinished run
+# (section 9) keeps the batch it started with: its checkpoint can only resume with it.
 # The evaluations keep scoring the same number of blocks.
 
 # %%
-from helpers.training import batch_for_steps, choose_precision, measure_step_seconds
+from helpers.training import (
+    batch_for_steps,
+    batch_of_unfinished_run,
+    choose_precision,
+    measure_step_seconds,
+)
 
-if config.max_seconds and not FROM_SCRATCH:  # (from scratch, the recipe decides: section 12)
+resumed_batch = batch_of_unfinished_run(config)
+if resumed_batch is not None:
+    print(f"an unfinished run will be resumed: it keeps its batch of {resumed_batch}")
+    config = replace(config, batch_size=resumed_batch)
+elif config.max_seconds and not FROM_SCRATCH:  # (from scratch, the recipe decides: section 12)
     PROBE_BATCH = min(4, config.batch_size)
     probe_data = DatasetDict(train=dataset["train"], validation=dataset["validation"].select([0]))
     probe_seconds = measure_step_seconds(replace(config, batch_size=PROBE_BATCH), probe_data)

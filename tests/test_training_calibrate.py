@@ -1,5 +1,7 @@
 """Calibration before a run: a few steps timed, and the batch a time budget can afford."""
 
+from dataclasses import replace
+
 import pytest
 from datasets import Dataset
 
@@ -46,3 +48,24 @@ def test_a_step_is_timed_on_a_short_run(tmp_path):
     assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="steps must be >= 3"):
         measure_step_seconds(config, {"train": rows, "validation": rows}, steps=2)
+
+
+def test_an_unfinished_run_keeps_its_batch_and_a_finished_one_does_not(tmp_path):
+    from helpers.training import batch_of_unfinished_run, train
+
+    rows = Dataset.from_dict({"input_ids": [[i % 50 + 1] * 16 for i in range(40)]})
+    data = {"train": rows, "validation": rows.select(range(4))}
+    config = TrainingConfig(model="gpt2lab-tiny", batch_size=4, block_size=16, max_steps=6,
+                            checkpoint_every=2, eval_every=0, eval_batches=1, log_every=1,
+                            progress_bar=False, output_dir=str(tmp_path / "run"))  # fmt: skip
+    assert batch_of_unfinished_run(config) is None  # nothing there yet
+
+    def stop_at_step_3(history):
+        if history.train and history.train[-1]["step"] == 3:
+            raise KeyboardInterrupt
+
+    assert train(config, data, on_log=stop_at_step_3).interrupted
+    assert batch_of_unfinished_run(config) == 4
+    assert batch_of_unfinished_run(replace(config, output_dir=str(tmp_path / "other"))) is None
+    train(config, data)  # resumed and finished: nothing is left to resume
+    assert batch_of_unfinished_run(config) is None

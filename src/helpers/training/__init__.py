@@ -29,7 +29,11 @@ CLI and the benchmarks use is importable from here: ``from helpers.training impo
 """
 
 from helpers.training.blocks import EpochShuffleSampler
-from helpers.training.calibrate import batch_for_steps, measure_step_seconds
+from helpers.training.calibrate import (
+    batch_for_steps,
+    batch_of_unfinished_run,
+    measure_step_seconds,
+)
 from helpers.training.checkpoints import (
     CHECKPOINT_PREFIX,
     STATE_FILE,
@@ -98,6 +102,7 @@ from helpers.training.vocabulary import UsedVocabulary
 
 __all__ = [
     "batch_for_steps",
+    "batch_of_unfinished_run",
     "measure_step_seconds",
     "UsedVocabulary",
     "ARGS_FILE",

@@ -4,7 +4,8 @@ A run with a time budget (``TrainingConfig.max_seconds``) takes as many steps as
 large batch on a slow machine then gives a handful of steps: too few for the learning
 rate to warm up and decay, or for fine-tuning to move far. :func:`measure_step_seconds`
 times a few steps of a short, discarded run; :func:`batch_for_steps` halves the batch
-until the budget holds about the steps wanted. Measured with ``gpt2lab-base`` fine-tuned on the
+until the budget holds about the steps wanted; :func:`batch_of_unfinished_run` keeps the
+batch of a run that will be resumed. Measured with ``gpt2lab-base`` fine-tuned on the
 course's Shakespeare for 40 s: where a step of 16 blocks took about 2.2 s (fp32 on a CPU as
 slow as a 2-core AVX2 one), batch 16 reached validation perplexity 584 in 18 steps, batch
 4 356 in 61, batch 2 326 in 116; where it took 0.29 s (bf16), batch 16 184 in 137 steps
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import tempfile
 from dataclasses import replace
 from typing import Any
 
+from helpers.training.checkpoints import STATE_FILE, unfinished_checkpoint
 from helpers.training.config import SMALLEST_BATCH, TrainingConfig
 from helpers.training.loop import train
 
@@ -74,3 +77,17 @@ def batch_for_steps(
     while candidates[-1] // 2 >= smallest:
         candidates.append(candidates[-1] // 2)
     return min(candidates, key=distance)
+
+
+def batch_of_unfinished_run(config: TrainingConfig) -> int | None:
+    """The batch of an unfinished run into ``config``'s folders, or None. Resuming it needs
+    that batch (a checkpoint holds it in its settings), whatever a new timing would choose:
+    measure again only when there is nothing to resume."""
+    checkpoint = unfinished_checkpoint(config)
+    if checkpoint is None:
+        return None
+    try:
+        state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+        return int(state["fingerprint"]["batch_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

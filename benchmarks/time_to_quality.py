@@ -66,6 +66,7 @@ from helpers.training import (  # noqa: E402
     TrainingConfig,
     evaluate_model,
     from_scratch_recipe,
+    measure_step_seconds,
     train,
 )
 
@@ -239,22 +240,16 @@ def step_seconds(args: argparse.Namespace, data: DatasetDict, tokenizer, batch: 
     used_vocabulary = args.used_vocabulary
     if used_vocabulary is None:
         used_vocabulary = FROM_SCRATCH_RECIPE["used_vocabulary"]
-    with tempfile.TemporaryDirectory() as scratch:
-        calibration = train(
-            TrainingConfig(
-                output_dir=f"{scratch}/calibration",
-                max_steps=12,
-                batch_size=batch,
-                learning_rate=1e-3,
-                used_vocabulary=used_vocabulary,
-                **{**base_settings(args), "log_every": 1},
-            ),
-            data,
-            model=build_model(args),
-            tokenizer=tokenizer,
-        )
-    rates = sorted(r["tokens_per_second"] for r in calibration.history.train[2:])
-    return batch * args.block_size / rates[len(rates) // 2]
+    config = TrainingConfig(  # (measure_step_seconds trains it in a temporary folder)
+        batch_size=batch,
+        block_size=args.block_size,
+        learning_rate=1e-3,
+        used_vocabulary=used_vocabulary,
+        **base_settings(args),
+    )
+    return measure_step_seconds(
+        config, data, steps=12, model=build_model(args), tokenizer=tokenizer
+    )
 
 
 def choose_recipe(

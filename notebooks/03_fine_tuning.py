@@ -487,32 +487,23 @@ del student, optimizer, schedule
 # The evaluations keep scoring the same number of blocks.
 
 # %%
-from helpers.training import (
-    batch_for_steps,
-    batch_of_unfinished_run,
-    choose_precision,
-    measure_step_seconds,
-)
+from helpers.training import batch_of_unfinished_run, choose_batch, choose_precision
 
 resumed_batch = batch_of_unfinished_run(config)
 if resumed_batch is not None:
     print(f"an unfinished run will be resumed: it keeps its batch of {resumed_batch}")
     config = replace(config, batch_size=resumed_batch)
 elif config.max_seconds and not FROM_SCRATCH:  # (from scratch, the recipe decides: section 12)
-    PROBE_BATCH = min(4, config.batch_size)
     probe_data = DatasetDict(train=dataset["train"], validation=dataset["validation"].select([0]))
-    probe_seconds = measure_step_seconds(replace(config, batch_size=PROBE_BATCH), probe_data)
-    step_seconds = probe_seconds * config.batch_size / PROBE_BATCH
-    batch = batch_for_steps(step_seconds, config.batch_size, config.max_seconds, config.max_steps)
-    fits = config.max_seconds / (step_seconds * batch / config.batch_size)
-    print(f"a step of {PROBE_BATCH} blocks takes {probe_seconds:.2f} s here, so one of "
-          f"{config.batch_size} about {step_seconds:.2f} s: "
-          f"{config.max_seconds / step_seconds:.0f} steps in {config.max_seconds:g} s. "
-          f"Batch {batch}: about {min(fits, config.max_steps):.0f} steps "
-          f"(at most {config.max_steps})")
+    choice = choose_batch(config, probe_data, config.max_seconds, target_steps=config.max_steps)
+    print(f"a step of {choice.probe_batch} blocks takes {choice.probe_seconds:.2f} s here, so "
+          f"one of {choice.full_batch} about {choice.step_seconds:.2f} s: "
+          f"{choice.steps(choice.full_batch):.0f} steps in {config.max_seconds:g} s. "
+          f"Batch {choice.batch}: about {min(choice.steps(choice.batch), config.max_steps):.0f} "
+          f"steps (at most {config.max_steps})")
     eval_blocks = config.eval_batches * config.batch_size if config.eval_batches else None
-    config = replace(config, batch_size=batch,
-                     eval_batches=eval_blocks and max(1, eval_blocks // batch))  # fmt: skip
+    config = replace(config, batch_size=choice.batch,
+                     eval_batches=eval_blocks and max(1, eval_blocks // choice.batch))  # fmt: skip
 
 tokens_per_step = config.batch_size * config.grad_accum * config.block_size
 print(

@@ -145,7 +145,7 @@ from dataclasses import replace
 from helpers.refinement import GridSearch, mean_interval, search_log_grid
 from helpers.refinement_trials import small_splits, train_trial
 from helpers.sweeps import cached
-from helpers.training import TrainingConfig, batch_for_steps, measure_step_seconds
+from helpers.training import TrainingConfig, choose_batch
 
 BUDGET_SECONDS = quick_or_full(1.5, 5.0)  # training time per trial
 RETRAIN_SEEDS = quick_or_full([1, 2], [1, 2, 3])  # the sweep itself uses seed 0
@@ -163,18 +163,14 @@ chars_per_token = stats.characters["validation"] / stats.tokens["validation"]
 trial_data = small_splits(dataset, blocks=quick_or_full(8, 12))  # the same blocks every time
 
 TRIAL_STEPS = 20  # far fewer, and the learning rates have no time to differ
-PROBE_BATCH = 4  # timed at a small batch (cheap on a slow machine), scaled to the full one
-probe_seconds = measure_step_seconds(replace(sweep_config, batch_size=PROBE_BATCH), trial_data)
-step_seconds = probe_seconds * sweep_config.batch_size / PROBE_BATCH
-trial_batch = batch_for_steps(step_seconds, sweep_config.batch_size, BUDGET_SECONDS, TRIAL_STEPS)
-print(f"a step of {PROBE_BATCH} x {sweep_config.block_size} tokens takes {probe_seconds:.2f} s "
-      f"here, so one of {sweep_config.batch_size} about {step_seconds:.2f} s: "
-      f"{BUDGET_SECONDS / step_seconds:.0f} steps in "
-      f"{BUDGET_SECONDS:g} s" + ("" if trial_batch == sweep_config.batch_size else
-                                 f", too few: the trials use batches of {trial_batch}, about "
-                                 f"{BUDGET_SECONDS / (probe_seconds * trial_batch / PROBE_BATCH):.0f} "
-                                 f"steps"))
-sweep_config = replace(sweep_config, batch_size=trial_batch)
+choice = choose_batch(sweep_config, trial_data, BUDGET_SECONDS, TRIAL_STEPS)
+print(f"a step of {choice.probe_batch} x {sweep_config.block_size} tokens takes "
+      f"{choice.probe_seconds:.2f} s here, so one of {choice.full_batch} about "
+      f"{choice.step_seconds:.2f} s: {choice.steps(choice.full_batch):.0f} steps in "
+      f"{BUDGET_SECONDS:g} s" + ("" if choice.batch == choice.full_batch else
+                                 f", too few: the trials use batches of {choice.batch}, about "
+                                 f"{choice.steps(choice.batch):.0f} steps"))
+sweep_config = replace(sweep_config, batch_size=choice.batch)
 print(f"each trial: {BUDGET_SECONDS:g} s of training, batches of {sweep_config.batch_size} x "
       f"{sweep_config.block_size} tokens; validation and test: "
       f"{len(trial_data['validation'])} blocks each")

@@ -69,3 +69,17 @@ def test_an_unfinished_run_keeps_its_batch_and_a_finished_one_does_not(tmp_path)
     assert batch_of_unfinished_run(replace(config, output_dir=str(tmp_path / "other"))) is None
     train(config, data)  # resumed and finished: nothing is left to resume
     assert batch_of_unfinished_run(config) is None
+
+
+def test_choose_batch_times_a_small_batch_and_scales_it_to_the_full_one(tmp_path):
+    from helpers.training import choose_batch
+
+    rows = Dataset.from_dict({"input_ids": [[i % 50 + 1] * 16 for i in range(40)]})
+    config = TrainingConfig(model="gpt2lab-tiny", batch_size=8, block_size=16, progress_bar=False,
+                            output_dir=str(tmp_path / "unused"))  # fmt: skip
+    choice = choose_batch(config, {"train": rows, "validation": rows}, 5.0, target_steps=20)
+    assert (choice.probe_batch, choice.full_batch) == (4, 8)
+    assert choice.step_seconds == pytest.approx(choice.probe_seconds * 2)
+    assert choice.batch == batch_for_steps(choice.step_seconds, 8, 5.0, 20)
+    assert choice.steps(8) == pytest.approx(5.0 / choice.step_seconds)
+    assert not (tmp_path / "unused").exists()

@@ -30,8 +30,10 @@ CLI and the benchmarks use is importable from here: ``from helpers.training impo
 
 from helpers.training.blocks import EpochShuffleSampler
 from helpers.training.calibrate import (
+    BatchChoice,
     batch_for_steps,
     batch_of_unfinished_run,
+    choose_batch,
     measure_step_seconds,
 )
 from helpers.training.checkpoints import (
@@ -101,7 +103,9 @@ from helpers.training.saved_model import (
 from helpers.training.vocabulary import UsedVocabulary
 
 __all__ = [
+    "BatchChoice",
     "batch_for_steps",
+    "choose_batch",
     "batch_of_unfinished_run",
     "measure_step_seconds",
     "UsedVocabulary",

@@ -4,12 +4,13 @@ A run with a time budget (``TrainingConfig.max_seconds``) takes as many steps as
 large batch on a slow machine then gives a handful of steps: too few for the learning
 rate to warm up and decay, or for fine-tuning to move far. :func:`measure_step_seconds`
 times a few steps of a short, discarded run; :func:`batch_for_steps` halves the batch
-until the budget holds about the steps wanted; :func:`batch_of_unfinished_run` keeps the
-batch of a run that will be resumed. Measured with ``gpt2lab-base`` fine-tuned on the
-course's Shakespeare for 40 s: where a step of 16 blocks took about 2.2 s (fp32 on a CPU as
-slow as a 2-core AVX2 one), batch 16 reached validation perplexity 584 in 18 steps, batch
-4 356 in 61, batch 2 326 in 116; where it took 0.29 s (bf16), batch 16 184 in 137 steps
-and batch 8 170 at the 240-step cap.
+until the budget holds about the steps wanted, and :func:`choose_batch` does both;
+:func:`batch_of_unfinished_run` keeps the batch of a run that will be resumed.
+
+Measured with ``gpt2lab-base`` fine-tuned on the course's Shakespeare for 40 s: where a
+step of 16 blocks took about 2.2 s (fp32 on a CPU as slow as a 2-core AVX2 one), batch 16
+reached validation perplexity 584 in 18 steps, batch 4 356 in 61, batch 2 326 in 116;
+where it took 0.29 s (bf16), batch 16 184 in 137 steps and batch 8 170 at the 240-step cap.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import io
 import json
 import math
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from helpers.training.checkpoints import STATE_FILE, unfinished_checkpoint
@@ -77,6 +78,44 @@ def batch_for_steps(
     while candidates[-1] // 2 >= smallest:
         candidates.append(candidates[-1] // 2)
     return min(candidates, key=distance)
+
+
+@dataclass(frozen=True)
+class BatchChoice:
+    """What :func:`choose_batch` measured and chose."""
+
+    probe_batch: int
+    probe_seconds: float  # a step of probe_batch blocks, measured
+    full_batch: int
+    step_seconds: float  # a step of full_batch blocks, scaled from the probe
+    batch: int  # the batch chosen
+    budget_seconds: float
+
+    def steps(self, batch: int) -> float:
+        """About how many steps of ``batch`` blocks fit the budget."""
+        return self.budget_seconds / (self.step_seconds * batch / self.full_batch)
+
+
+def choose_batch(
+    config: TrainingConfig,
+    dataset: Any,
+    budget_seconds: float,
+    target_steps: int,
+    probe_batch: int = 4,
+    **train_kwargs: Any,
+) -> BatchChoice:
+    """Time a few steps at ``probe_batch`` blocks (cheap even on a slow machine), scale the
+    time to ``config.batch_size`` (a step's time taken as proportional to the batch), and
+    choose with :func:`batch_for_steps` the batch whose steps in ``budget_seconds`` come
+    closest to ``target_steps``."""
+    probe_batch = min(probe_batch, config.batch_size)
+    probe = replace(config, batch_size=probe_batch)
+    probe_seconds = measure_step_seconds(probe, dataset, **train_kwargs)
+    step_seconds = probe_seconds * config.batch_size / probe_batch
+    batch = batch_for_steps(step_seconds, config.batch_size, budget_seconds, target_steps)
+    return BatchChoice(
+        probe_batch, probe_seconds, config.batch_size, step_seconds, batch, budget_seconds
+    )
 
 
 def batch_of_unfinished_run(config: TrainingConfig) -> int | None:

@@ -1,6 +1,7 @@
 """``python -m helpers train`` end to end, on a small text file and the offline model."""
 
 import json
+import re
 
 import pytest
 from small_training import LINES, one_torch_thread, train_command  # noqa: F401
@@ -60,3 +61,30 @@ def test_a_time_budget_says_what_it_achieved(text_file, tmp_path, capsys):
     # a fast run: the step cap ends it, and the summary says so with the tokens it saw
     tokens = 3 * 2 * 32
     assert f"time budget 600 s: cap of 3 steps; done 3 steps, {tokens:,} tokens in" in printed
+
+
+def test_auto_batch_is_chosen_by_timing_and_saved_with_the_run(text_file, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(args(text_file, out, "--batch-size", "auto", "--max-seconds", "120")) == 0
+    printed = capsys.readouterr().out
+    chosen = re.search(r"--batch-size auto: batch (\d+): a step of 4 blocks took", printed)
+    assert chosen, printed[-2000:]
+    saved = json.loads((out / "training_args.json").read_text())
+    assert saved["batch_size"] == int(chosen.group(1)) in (2, 4, 8, 16)
+
+
+def test_auto_batch_without_a_budget_or_with_a_bad_value_is_one_clear_line(
+    text_file, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("GPT2LAB_QUICK", raising=False)  # (quick mode's defaults set a budget)
+    assert main(args(text_file, tmp_path / "m", "--batch-size", "auto")) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: --batch-size auto chooses the batch whose steps fit a time")
+    assert "give --max-seconds too" in last
+    with pytest.raises(SystemExit) as stopped:  # argparse's usage error
+        main(args(text_file, tmp_path / "m", "--batch-size", "lots"))
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "Traceback" not in err
+    assert "expected a whole number of blocks (e.g. 8) or auto, got 'lots'" in err
+    assert not (tmp_path / "m").exists()

@@ -83,3 +83,71 @@ def test_choose_batch_times_a_small_batch_and_scales_it_to_the_full_one(tmp_path
     assert choice.batch == batch_for_steps(choice.step_seconds, 8, 5.0, 20)
     assert choice.steps(8) == pytest.approx(5.0 / choice.step_seconds)
     assert not (tmp_path / "unused").exists()
+
+
+def _rows(count: int = 40) -> Dataset:
+    rows = Dataset.from_dict({"input_ids": [[i % 50 + 1] * 16 for i in range(count)]})
+    return rows.map(lambda row: {"labels": row["input_ids"]})
+
+
+@pytest.mark.parametrize(
+    ("max_steps", "epochs", "expected"),
+    # a step of 4 blocks takes 0.1 s, so one of 16 about 0.4 s, and 10 s hold 25 steps of
+    # 16, 50 of 8, 100 of 4, 200 of 2
+    [(100, 1, 4), (50, 1, 8), (400, 1, 2), (None, 4, 16)],  # 64 blocks x 4 / 16 = 16 steps
+)
+def test_auto_batch_aims_at_the_runs_steps_within_its_seconds(
+    tmp_path, monkeypatch, max_steps, epochs, expected
+):
+    import helpers.training.calibrate as calibrate
+
+    probed = []
+
+    def fake_timing(config, dataset, **kwargs):
+        probed.append(config.batch_size)
+        return 0.1 * config.batch_size / 4
+
+    monkeypatch.setattr(calibrate, "measure_step_seconds", fake_timing)
+    config = TrainingConfig(model="gpt2lab-tiny", batch_size=16, block_size=16,
+                            max_steps=max_steps, epochs=epochs, max_seconds=10.0,
+                            output_dir=str(tmp_path / "run"))  # fmt: skip
+    batch, why = calibrate.automatic_batch(config, {"train": _rows(64), "validation": _rows(4)})
+    assert (batch, probed) == (expected, [4])
+    target = max_steps or 16
+    assert why.startswith(f"batch {expected}: a step of 4 blocks took 0.10 s")
+    assert f"the run's {target} steps at batch 16" in why
+
+
+def test_auto_batch_needs_a_time_budget_and_one_process(tmp_path, monkeypatch):
+    from helpers.training import automatic_batch
+
+    data = {"train": _rows(), "validation": _rows(4)}
+    config = TrainingConfig(model="gpt2lab-tiny", output_dir=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="give --max-seconds too"):
+        automatic_batch(config, data)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="several processes"):
+        automatic_batch(replace(config, max_seconds=30.0), data)
+
+
+def test_auto_batch_keeps_the_batch_of_a_run_it_will_resume(tmp_path, monkeypatch):
+    import helpers.training.calibrate as calibrate
+    from helpers.training import train
+
+    data = {"train": _rows(), "validation": _rows(4)}
+    config = TrainingConfig(model="gpt2lab-tiny", batch_size=4, block_size=16, max_steps=6,
+                            checkpoint_every=2, eval_every=0, eval_batches=1, log_every=1,
+                            progress_bar=False, output_dir=str(tmp_path / "run"))  # fmt: skip
+
+    def stop_at_step_3(history):
+        if history.train and history.train[-1]["step"] == 3:
+            raise KeyboardInterrupt
+
+    assert train(config, data, on_log=stop_at_step_3).interrupted
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("a resumed run must not be timed again")
+
+    monkeypatch.setattr(calibrate, "measure_step_seconds", no_timing)
+    batch, why = calibrate.automatic_batch(replace(config, batch_size=16, max_seconds=9.0), data)
+    assert batch == 4 and "resumes with it" in why

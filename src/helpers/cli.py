@@ -138,14 +138,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
-    from dataclasses import fields
+    from dataclasses import fields, replace
 
     from helpers.modeling import load_tokenizer
     from helpers.packing import build_lm_dataset
-    from helpers.training import TrainingConfig, train
+    from helpers.training import TrainingConfig, automatic_batch, train
     from helpers.training.setup import check_output_outside_data
 
-    config = TrainingConfig(**{f.name: getattr(args, f.name) for f in fields(TrainingConfig)})
+    settings = {f.name: getattr(args, f.name) for f in fields(TrainingConfig)}
+    automatic = settings["batch_size"] == "auto"  # chosen below, up to the usual 16
+    if automatic:
+        settings["batch_size"] = TrainingConfig.__dataclass_fields__["batch_size"].default
+    config = TrainingConfig(**settings)
     check_output_outside_data(config.output_dir, args.data)  # not among the documents
     tokenizer = load_tokenizer(config.model)
     dataset, stats = build_lm_dataset(
@@ -163,6 +167,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":  # one report, however many processes
         print(stats, end="\n\n")
     chars_per_token = stats.characters["validation"] / max(1, stats.tokens["validation"])
+    if automatic:
+        batch, why = automatic_batch(config, dataset)
+        config = replace(config, batch_size=batch)
+        print(f"--batch-size auto: {why}", flush=True)
     result = train(
         config,
         dataset,

@@ -31,6 +31,7 @@ CLI and the benchmarks use is importable from here: ``from helpers.training impo
 from helpers.training.blocks import EpochShuffleSampler
 from helpers.training.calibrate import (
     BatchChoice,
+    automatic_batch,
     batch_for_steps,
     batch_of_unfinished_run,
     choose_batch,
@@ -106,6 +107,7 @@ __all__ = [
     "BatchChoice",
     "batch_for_steps",
     "choose_batch",
+    "automatic_batch",
     "batch_of_unfinished_run",
     "measure_step_seconds",
     "UsedVocabulary",

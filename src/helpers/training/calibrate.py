@@ -5,7 +5,8 @@ large batch on a slow machine then gives a handful of steps: too few for the lea
 rate to warm up and decay, or for fine-tuning to move far. :func:`measure_step_seconds`
 times a few steps of a short, discarded run; :func:`batch_for_steps` halves the batch
 until the budget holds about the steps wanted, and :func:`choose_batch` does both;
-:func:`batch_of_unfinished_run` keeps the batch of a run that will be resumed.
+:func:`batch_of_unfinished_run` keeps the batch of a run that will be resumed, and
+:func:`automatic_batch` puts the two together for ``python -m helpers train --batch-size auto``.
 
 Measured with ``gpt2lab-base`` fine-tuned on the course's Shakespeare for 40 s: where a
 step of 16 blocks took about 2.2 s (fp32 on a CPU as slow as a 2-core AVX2 one), batch 16
@@ -19,6 +20,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import tempfile
 from dataclasses import dataclass, replace
 from typing import Any
@@ -130,3 +132,38 @@ def batch_of_unfinished_run(config: TrainingConfig) -> int | None:
         return int(state["fingerprint"]["batch_size"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def automatic_batch(config: TrainingConfig, dataset: Any, **train_kwargs: Any) -> tuple[int, str]:
+    """The batch for ``config`` (``config.batch_size`` being the largest allowed) on this
+    machine, and a line that says why: an unfinished run's batch, so that it resumes;
+    else the batch whose steps in ``config.max_seconds`` come closest to the run's step
+    count at the largest batch (``max_steps``, or ``epochs`` over the training blocks).
+    A run without a time budget, or of several processes (each would time its own
+    steps and could choose differently), is refused with what to do instead."""
+    if config.max_seconds is None:
+        raise ValueError(
+            "--batch-size auto chooses the batch whose steps fit a time budget: give "
+            "--max-seconds too (e.g. --max-seconds 600), or a number of blocks "
+            "(e.g. --batch-size 8)."
+        )
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(
+            "--batch-size auto cannot be used with several processes: each would time its "
+            "own steps and could choose another batch. Give a number (e.g. --batch-size 8)."
+        )
+    kept = batch_of_unfinished_run(config)
+    if kept is not None:
+        return kept, f"batch {kept}: the unfinished run in {config.output_dir} resumes with it"
+    blocks = len(dataset["train"])
+    target = config.max_steps or max(
+        1, math.ceil(blocks * config.epochs / (config.batch_size * config.grad_accum))
+    )
+    choice = choose_batch(config, dataset, config.max_seconds, target, **train_kwargs)
+    return choice.batch, (
+        f"batch {choice.batch}: a step of {choice.probe_batch} blocks took "
+        f"{choice.probe_seconds:.2f} s here, so {config.max_seconds:g} s hold about "
+        f"{choice.steps(choice.batch):.0f} steps of {choice.batch} (the run's "
+        f"{target} steps at batch {config.batch_size} would need about "
+        f"{target * choice.step_seconds:.0f} s)"
+    )

@@ -10,6 +10,7 @@ on whether the weights start pretrained or random) and the number format
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import math
 import os
@@ -164,6 +165,18 @@ def from_scratch_recipe(
     }
 
 
+def batch_size_flag(text: str) -> int | str:
+    """The command line's ``--batch-size``: a whole number of blocks, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of blocks (e.g. 8) or auto, got {text!r}"
+        ) from None
+
+
 def _setting(default: Any = None, help: str = "", **extra: Any) -> Any:
     """A dataclass field with its help text (the CLI's ``--flag`` help) in its metadata."""
     if callable(default) and not isinstance(default, type):
@@ -213,7 +226,12 @@ class TrainingConfig:
     )
     warmup_fraction: float = _setting(0.05, "share of the steps spent warming up from 0")
     min_lr_ratio: float = _setting(0.1, "where the cosine decay ends, as a fraction of the peak")
-    batch_size: int = _setting(16, "blocks per forward pass, per process")
+    batch_size: int = _setting(
+        16,
+        "blocks per forward pass, per process; on the command line also auto (with "
+        "--max-seconds): the largest of 16, 8, 4, 2 whose steps fit the budget",
+        type=batch_size_flag,
+    )
     grad_accum: int = _setting(1, "forward passes whose gradients add up into one step")
     block_size: int = _setting(128, "tokens per block (used when the data is built)")
     max_grad_norm: float = _setting(1.0, "clip the gradient's global norm to this (0 = off)")

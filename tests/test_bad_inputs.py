@@ -145,6 +145,10 @@ ROWS = [
         "max_documents must be a whole number >= 1"),
     Row(SETTINGS, "train-zero-batch", (*TRAIN, "--batch-size", "0"), 2,
         "batch_size must be a whole number >= 1"),
+    Row(SETTINGS, "train-auto-batch-without-budget", (*TRAIN, "--batch-size", "auto"), 2,
+        "give --max-seconds too", env={"GPT2LAB_QUICK": None}),  # (quick mode sets one)
+    Row(SETTINGS, "train-batch-not-a-number", (*TRAIN, "--batch-size", "lots"), 2,
+        "expected a whole number of blocks (e.g. 8) or auto, got 'lots'"),
     Row(SETTINGS, "train-negative-steps", (*TRAIN, "--max-steps", "-3"), 2,
         "max_steps must be >= 1"),
     Row(SETTINGS, "train-block-over-context", (*TRAIN, "--block-size", "512"), 2,

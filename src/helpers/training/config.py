@@ -233,7 +233,8 @@ class TrainingConfig:
     batch_size: int = _setting(
         16,
         "blocks per forward pass, per process; on the command line also auto (with "
-        "--max-seconds): the largest of 16, 8, 4, 2 whose steps fit the budget",
+        "--max-seconds): of 16, 8, 4 and 2, the batch whose steps in the budget come "
+        "closest to the run's steps at 16",
         type=batch_size_flag,
     )
     grad_accum: int = _setting(1, "forward passes whose gradients add up into one step")

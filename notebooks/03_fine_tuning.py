@@ -487,12 +487,17 @@ del student, optimizer, schedule
 # The evaluations keep scoring the same number of blocks.
 
 # %%
-from helpers.training import batch_of_unfinished_run, choose_batch, choose_precision
+from helpers.training import (
+    batch_of_unfinished_run,
+    choose_batch,
+    choose_precision,
+    with_batch_size,
+)
 
 resumed_batch = batch_of_unfinished_run(config)
 if resumed_batch is not None:
     print(f"an unfinished run will be resumed: it keeps its batch of {resumed_batch}")
-    config = replace(config, batch_size=resumed_batch)
+    config = with_batch_size(config, resumed_batch)  # (its evaluations: as many blocks)
 elif config.max_seconds and not FROM_SCRATCH:  # (from scratch, the recipe decides: section 12)
     probe_data = DatasetDict(train=dataset["train"], validation=dataset["validation"].select([0]))
     choice = choose_batch(config, probe_data, config.max_seconds, target_steps=config.max_steps)
@@ -501,9 +506,7 @@ elif config.max_seconds and not FROM_SCRATCH:  # (from scratch, the recipe decid
           f"{choice.steps(choice.full_batch):.0f} steps in {config.max_seconds:g} s. "
           f"Batch {choice.batch}: about {min(choice.steps(choice.batch), config.max_steps):.0f} "
           f"steps (at most {config.max_steps})")
-    eval_blocks = config.eval_batches * config.batch_size if config.eval_batches else None
-    config = replace(config, batch_size=choice.batch,
-                     eval_batches=eval_blocks and max(1, eval_blocks // choice.batch))  # fmt: skip
+    config = with_batch_size(config, choice.batch)  # (evaluations: as many blocks)
 
 tokens_per_step = config.batch_size * config.grad_accum * config.block_size
 print(

@@ -151,3 +151,14 @@ def test_auto_batch_keeps_the_batch_of_a_run_it_will_resume(tmp_path, monkeypatc
     monkeypatch.setattr(calibrate, "measure_step_seconds", no_timing)
     batch, why = calibrate.automatic_batch(replace(config, batch_size=16, max_seconds=9.0), data)
     assert batch == 4 and "resumes with it" in why
+
+
+def test_a_new_batch_keeps_the_evaluations_blocks(tmp_path):
+    from helpers.training import with_batch_size
+
+    config = TrainingConfig(batch_size=16, eval_batches=8, output_dir=str(tmp_path / "run"))
+    smaller = with_batch_size(config, 4)
+    assert (smaller.batch_size, smaller.eval_batches) == (4, 32)  # 128 blocks either way
+    assert with_batch_size(replace(config, eval_batches=1), 32).eval_batches == 1  # at least one
+    whole = with_batch_size(replace(config, eval_batches=None), 2)
+    assert (whole.batch_size, whole.eval_batches) == (2, None)  # the whole split stays whole

@@ -138,11 +138,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
-    from dataclasses import fields, replace
+    from dataclasses import fields
 
     from helpers.modeling import load_tokenizer
     from helpers.packing import build_lm_dataset
-    from helpers.training import TrainingConfig, automatic_batch, train
+    from helpers.training import TrainingConfig, automatic_batch, train, with_batch_size
     from helpers.training.setup import check_output_outside_data
 
     settings = {f.name: getattr(args, f.name) for f in fields(TrainingConfig)}
@@ -169,7 +169,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     chars_per_token = stats.characters["validation"] / max(1, stats.tokens["validation"])
     if automatic:
         batch, why = automatic_batch(config, dataset)
-        config = replace(config, batch_size=batch)
+        config = with_batch_size(config, batch)
         print(f"--batch-size auto: {why}", flush=True)
     result = train(
         config,

@@ -36,6 +36,7 @@ from helpers.training.calibrate import (
     batch_of_unfinished_run,
     choose_batch,
     measure_step_seconds,
+    with_batch_size,
 )
 from helpers.training.checkpoints import (
     CHECKPOINT_PREFIX,
@@ -110,6 +111,7 @@ __all__ = [
     "automatic_batch",
     "batch_of_unfinished_run",
     "measure_step_seconds",
+    "with_batch_size",
     "UsedVocabulary",
     "ARGS_FILE",
     "CHECKPOINTS_SUBDIR",

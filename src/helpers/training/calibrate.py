@@ -6,7 +6,8 @@ rate to warm up and decay, or for fine-tuning to move far. :func:`measure_step_s
 times a few steps of a short, discarded run; :func:`batch_for_steps` halves the batch
 until the budget holds about the steps wanted, and :func:`choose_batch` does both;
 :func:`batch_of_unfinished_run` keeps the batch of a run that will be resumed, and
-:func:`automatic_batch` puts the two together for ``python -m helpers train --batch-size auto``.
+:func:`automatic_batch` puts the two together for ``python -m helpers train --batch-size auto``;
+:func:`with_batch_size` applies a chosen batch.
 
 Measured with ``gpt2lab-base`` fine-tuned on the course's Shakespeare for 40 s: where a
 step of 16 blocks took about 2.2 s (fp32 on a CPU as slow as a 2-core AVX2 one), batch 16
@@ -132,6 +133,13 @@ def batch_of_unfinished_run(config: TrainingConfig) -> int | None:
         return int(state["fingerprint"]["batch_size"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def with_batch_size(config: TrainingConfig, batch: int) -> TrainingConfig:
+    """``config`` with ``batch`` blocks a step, its periodic evaluations scoring as many
+    blocks as before (``eval_batches`` rescaled; None, the whole split, stays None)."""
+    blocks = config.eval_batches * config.batch_size if config.eval_batches else None
+    return replace(config, batch_size=batch, eval_batches=blocks and max(1, blocks // batch))
 
 
 def automatic_batch(config: TrainingConfig, dataset: Any, **train_kwargs: Any) -> tuple[int, str]:

@@ -57,3 +57,33 @@ def test_no_fallback_flag_is_an_error_offline(capsys, monkeypatch):
 
 def test_check_notebooks_passes_on_the_course(capsys):
     assert main(["check-notebooks", "--dir", "notebooks"]) == 0
+
+
+def test_train_help_states_each_default_once_and_the_rates_in_use():
+    """Every flag's help gives one default, and the learning rates it names are the ones
+    that training uses (they come from the constants, so they cannot drift apart)."""
+    import re
+
+    from helpers.cli import build_parser
+    from helpers.training.config import (
+        FINE_TUNING_LEARNING_RATE,
+        FROM_SCRATCH_LEARNING_RATES,
+        SMALL_BASE_LEARNING_RATES,
+        default_learning_rate,
+    )
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    for action in train._actions:
+        assert (action.help or "").count("(default:") <= 1, action.option_strings
+    rate_help = " ".join(
+        a.help for a in train._actions if "--learning-rate" in a.option_strings
+    ).replace("-\n", "")
+    named = [float(x) for x in re.findall(r"(\d(?:\.\d+)?(?:e-\d+)?) (?:to|for)", rate_help)]
+    expected = [
+        default_learning_rate(from_scratch=False),
+        *(default_learning_rate(False, base) for base in SMALL_BASE_LEARNING_RATES),
+        default_learning_rate(from_scratch=True),
+    ]
+    assert named == expected
+    assert expected[0] == FINE_TUNING_LEARNING_RATE
+    assert expected[-1] == FROM_SCRATCH_LEARNING_RATES["body"]

@@ -109,7 +109,8 @@ def _flags_from_dataclass(parser: argparse.ArgumentParser, settings_class: type)
             continue
         kind = item.metadata.get("type") or (type(default) if default is not None else int)
         choices = item.metadata.get("choices")
-        help_text = f"{help_text} (default: {default})"
+        if "(default:" not in help_text:  # a help text that explains its default keeps it
+            help_text = f"{help_text} (default: {default})"
         parser.add_argument(flag, type=kind, default=default, choices=choices, help=help_text)
 
 

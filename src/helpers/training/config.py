@@ -181,6 +181,11 @@ def batch_size_flag(text: str) -> int | str:
         ) from None
 
 
+def _rate(value: float) -> str:
+    """A learning rate as people write it: 1e-4, 2e-3, 1."""
+    return f"{value:g}" if value >= 0.1 else f"{value:.0e}".replace("e-0", "e-")
+
+
 def _setting(default: Any = None, help: str = "", **extra: Any) -> Any:
     """A dataclass field with its help text (the CLI's ``--flag`` help) in its metadata."""
     if callable(default) and not isinstance(default, type):
@@ -204,20 +209,24 @@ class TrainingConfig:
     max_steps: int | None = _setting(None, "optimizer steps to run (overrides --epochs)")
     learning_rate: float | None = _setting(
         None,
-        "peak learning rate (default: 1e-4 to fine-tune pretrained weights, "
-        "3e-3 to train from scratch)",
+        f"peak learning rate (default: {_rate(FINE_TUNING_LEARNING_RATE)} to fine-tune pretrained "
+        "weights such as GPT-2's, "
+        + ", ".join(f"{_rate(rate)} for {name}" for name, rate in SMALL_BASE_LEARNING_RATES.items())
+        + f", {_rate(FROM_SCRATCH_LEARNING_RATES['body'])} to train from scratch)",
         type=float,
     )
     embedding_learning_rate: float | None = _setting(
         None,
-        "peak learning rate of the token embedding (default: 1.0 from scratch, else "
+        f"peak learning rate of the token embedding (default: "
+        f"{_rate(FROM_SCRATCH_LEARNING_RATES['embeddings'])} from scratch, else "
         "--learning-rate); a token embedding shared with the output layer takes the "
         "output layer's",
         type=float,
     )
     output_learning_rate: float | None = _setting(
         None,
-        "peak learning rate of the output layer (default: 6e-3 from scratch, else --learning-rate)",
+        f"peak learning rate of the output layer (default: "
+        f"{_rate(FROM_SCRATCH_LEARNING_RATES['output'])} from scratch, else --learning-rate)",
         type=float,
     )
     weight_decay: float = _setting(0.1, "AdamW weight decay, on weight matrices only")

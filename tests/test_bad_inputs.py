@@ -109,6 +109,12 @@ ROWS = [
     Row(TABLES, "stats-jsonl-default-field", ("dataset-stats", "--data",
                                               "{w}/default-field.jsonl", "--block-size", "16"),
         0, "split: "),
+    Row(TABLES, "stats-csv-header-only", ("dataset-stats", "--data", "{w}/header-only.csv"), 2,
+        "holds no documents: add a row per document"),
+    Row(TABLES, "stats-csv-semicolons", ("dataset-stats", "--data", "{w}/semicolons.csv"), 2,
+        "separated by ';'"),
+    Row(TABLES, "stats-jsonl-numbers-not-text", ("dataset-stats", "--data", "{w}/numbers.jsonl"),
+        2, "No documents are left after cleaning"),
     Row(TABLES, "stats-folder-without-texts", ("dataset-stats", "--data", "{w}/no-texts"), 2,
         "holds no text files"),
     Row(TABLES, "train-csv-wrong-column",
@@ -289,6 +295,10 @@ def work(tmp_path_factory) -> Path:
     )
     (w / "default-field.jsonl").write_text(default_field, encoding="utf-8")
     (w / "broken.jsonl").write_text('{"text": "To be"}\n{"text": "or no\n', encoding="utf-8")
+    (w / "header-only.csv").write_text("text,label\n", encoding="utf-8")
+    (w / "semicolons.csv").write_text("text;label\nTo be or not to be;a\n", encoding="utf-8")
+    numbers = "".join(json.dumps({"text": i}) + "\n" for i in range(50))  # not a text field
+    (w / "numbers.jsonl").write_text(numbers, encoding="utf-8")
     (w / "no-texts").mkdir()
     (w / "no-texts" / "picture.png").write_bytes(b"\x89PNG\r\n")
 

@@ -39,6 +39,22 @@ def test_csv_and_jsonl_load_with_the_default_text_column(tmp_path):
         assert loaded["source"] == [f"{name}:1", f"{name}:2"]
 
 
+def test_table_cells_that_are_not_strings_become_text(tmp_path):
+    """A number is written out, a list of strings is its lines, a missing value is empty:
+    every document is a string, whatever the file's field held."""
+    import json
+
+    rows = [{"text": 1605}, {"text": ["To be,", "or not"]}, {"text": None}, {"text": "Words."}]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    loaded = load_documents(path)
+    assert loaded["text"] == ["1605", "To be,\nor not", "", "Words."]
+    assert loaded["source"] == [f"mixed.jsonl:{i}" for i in range(1, 5)]
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("text\n1\n2\n", encoding="utf-8")
+    assert load_documents(numbers)["text"] == ["1", "2"]
+
+
 def test_a_single_text_file_is_one_document():
     single = load_documents(FIXTURES / "docs_folder" / "doc2.txt")
     assert len(single) == 1 and single["text"][0].startswith("All:\nSpeak, speak.")

@@ -109,18 +109,38 @@ def _load_table(path: Path, kind: str, column: str, encoding: str) -> Dataset:
                 table = datasets.load_dataset("json", data_files=str(path), split="train")
     except Exception as error:  # the builders raise DatasetGenerationError with the cause inside
         cause = error.__cause__ or error
+        if "corresponds to no data" in str(cause):  # a header and nothing else
+            wanted = "a row per document" if kind == "csv" else "a JSON object per line"
+            raise DataError(f"{path} holds no documents: add {wanted}.") from error
         raise DataError(f"Could not read {path} as {kind.upper()}: {cause}") from error
     where = "column" if kind == "csv" else "field"
     if column not in table.column_names:
-        raise DataError(
-            f"{path} has no {where} named {column!r}; it has: {', '.join(table.column_names)}. "
-            f"Pass text_column=<one of those> (--text-column on the command line)."
+        names = table.column_names
+        other = [mark for mark in (";", "\t", "|") if len(names) == 1 and mark in names[0]]
+        hint = (
+            f" Its one column looks like several separated by {other[0]!r}: save it with "
+            f"commas, or as .jsonl."
+            if other
+            else ""
         )
-    table = table.select_columns([column])
-    if column != "text":
-        table = table.rename_column(column, "text")
-    table = table.map(lambda row: {"text": "" if row["text"] is None else str(row["text"])})
-    return table.add_column("source", [f"{path.name}:{i + 1}" for i in range(len(table))])
+        raise DataError(
+            f"{path} has no {where} named {column!r}; it has: {', '.join(names)}. "
+            f"Pass text_column=<one of those> (--text-column on the command line).{hint}"
+        )
+    texts = [_as_text(value) for value in table[column]]
+    sources = [f"{path.name}:{i + 1}" for i in range(len(texts))]
+    strings = datasets.Features({name: datasets.Value("string") for name in ("text", "source")})
+    return Dataset.from_dict({"text": texts, "source": sources}, features=strings)
+
+
+def _as_text(value: object) -> str:
+    """A table cell as a document: missing is empty, a list of strings is its lines, and
+    anything else (a number, say) is written out as text, so that every row is a string."""
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return "\n".join(value)
+    return value if isinstance(value, str) else str(value)
 
 
 def load_documents(

@@ -309,3 +309,13 @@ def test_cpu_bf16_needs_the_instructions_and_torch_using_them(
     monkeypatch.setattr(environment, "_cpu_flags", lambda: flags)
     monkeypatch.setattr(environment, "cpu_capability", lambda: capability)
     assert environment.bf16_supported(torch.device("cpu")) is expected
+
+
+def test_seeds_are_refused_outside_the_range_every_library_takes():
+    from helpers.environment import MAX_SEED, seed_problem, set_seed
+
+    for fine in (0, 42, MAX_SEED):
+        assert seed_problem("seed", fine) is None
+        set_seed(fine)  # Python, NumPy and torch all take it
+    for bad in (-1, MAX_SEED + 1, 2**64, 1.5, True, "7", None):
+        assert "seed must be a whole number from 0 to" in seed_problem("seed", bad)

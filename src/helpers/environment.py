@@ -156,6 +156,17 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+MAX_SEED = 2**32 - 1
+"""Seeds run from 0 to this: the range that Python, NumPy and torch all take as they are."""
+
+
+def seed_problem(name: str, seed: object) -> str | None:
+    """Why ``seed`` cannot seed a run (a sentence naming ``name``), or None if it can."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
+        return None
+    return f"{name} must be a whole number from 0 to {MAX_SEED:,} (2**32 - 1), got {seed!r}."
+
+
 def set_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch (all devices) for a reproducible run."""
     import numpy as np

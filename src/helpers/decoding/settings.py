@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from helpers.decoding.checks import CHECKS, check_parameters
+from helpers.environment import seed_problem
 
 STRATEGIES = ("greedy", "beam", "sample", "top-k", "top-p")
 """Names accepted by :func:`generate_text`: top-k and top-p are sampling with that filter on."""
@@ -70,10 +71,8 @@ class DecodingSettings:
             raise ValueError(
                 "The top-p strategy needs top_p < 1 (e.g. 0.9); use 'sample' for plain sampling."
             )
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
-        ):
-            raise ValueError(f"seed must be a whole number >= 0 or None (got {self.seed!r}).")
+        if self.seed is not None and seed_problem("seed", self.seed):
+            raise ValueError(f"{seed_problem('seed', self.seed)} Or None: a random seed.")
         if self.strategy == "greedy" and self.num_return_sequences > 1:
             raise ValueError(
                 "Greedy search gives one continuation per prompt: set num_return_sequences=1, "

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import torch
 
-from helpers.environment import bf16_supported, is_quick_mode
+from helpers.environment import bf16_supported, is_quick_mode, seed_problem
 from helpers.modeling import trained_model_dir
 
 Precision = Literal["bf16", "fp16", "fp32"]
@@ -397,6 +397,8 @@ def _check_settings(config: TrainingConfig) -> None:
     for name in positive:
         if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
             raise ValueError(f"{name} must be a whole number >= 1, got {getattr(config, name)!r}.")
+    if seed_problem("seed", config.seed):
+        raise ValueError(seed_problem("seed", config.seed))
     for name in [
         "eval_every",
         "checkpoint_every",

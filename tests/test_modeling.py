@@ -216,23 +216,45 @@ def test_broken_folders_get_clear_errors(tmp_path, gpt2_tokenizer):
         load_model(tmp_path / "bad")
 
 
-def test_course_model_prefers_argument_then_env_then_trained_then_default(
+def test_course_model_prefers_argument_then_trained_then_env_then_default(
     tmp_path, monkeypatch, gpt2_tokenizer
 ):
     monkeypatch.setenv("GPT2LAB_TRAINED_MODEL", str(tmp_path / "finetuned"))
     assert modeling.course_model_choice()[0] is None
     assert "No fine-tuned model" in modeling.course_model_choice()[1]
+    monkeypatch.setenv("GPT2LAB_MODEL", "distilgpt2")
+    assert modeling.course_model_choice() == ("distilgpt2", "Using GPT2LAB_MODEL=distilgpt2.")
+    monkeypatch.delenv("GPT2LAB_MODEL")
     save_model(build_offline_model(), gpt2_tokenizer, tmp_path / "finetuned")
     assert modeling.course_model_choice() == (
         str(tmp_path / "finetuned"),
         f"Using the model fine-tuned and saved in {tmp_path / 'finetuned'}.",
     )
-    record = {"resolved": {"trained_from_scratch": True}}
+    record = {"resolved": {"trained_from_scratch": True, "base_model": OFFLINE_MODEL_NAME}}
     (tmp_path / "finetuned" / "training_args.json").write_text(json.dumps(record))
-    assert "trained from scratch and saved in" in modeling.course_model_choice()[1]
+    reason = "trained from scratch from gpt2lab-tiny and saved in"
+    assert reason in modeling.course_model_choice()[1]
+    assert modeling.course_model_choice("distilgpt2")[0] == "distilgpt2"  # asked for: wins
+    # GPT2LAB_MODEL picks the model to start from: the course goes on with it trained ...
     monkeypatch.setenv("GPT2LAB_MODEL", OFFLINE_MODEL_NAME)
-    assert modeling.course_model_choice()[0] == OFFLINE_MODEL_NAME
-    assert modeling.course_model_choice("distilgpt2")[0] == "distilgpt2"
+    assert modeling.course_model_choice()[0] == str(tmp_path / "finetuned")
+    # ... and another model than the one the saved model came from is used itself
+    monkeypatch.setenv("GPT2LAB_MODEL", BASE_MODEL_NAME)
+    chosen, why = modeling.course_model_choice()
+    assert chosen == BASE_MODEL_NAME and "trained from gpt2lab-tiny, not from it" in why
+    # offline, a Hub name stands for the base it falls back to
+    record["resolved"] = {"trained_from_scratch": False, "base_model": BASE_MODEL_NAME}
+    (tmp_path / "finetuned" / "training_args.json").write_text(json.dumps(record))
+    monkeypatch.setattr("helpers.model_source._in_hub_cache", lambda repo_id: False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("GPT2LAB_MODEL", "gpt2")
+    assert modeling.course_model_choice()[0] == str(tmp_path / "finetuned")
+    # a folder to start from, however it is written
+    save_model(build_offline_model(), gpt2_tokenizer, tmp_path / "start")
+    record["resolved"]["base_model"] = str(tmp_path / "finetuned" / ".." / "start")
+    (tmp_path / "finetuned" / "training_args.json").write_text(json.dumps(record))
+    monkeypatch.setenv("GPT2LAB_MODEL", str(tmp_path / "start"))
+    assert modeling.course_model_choice()[0] == str(tmp_path / "finetuned")
 
 
 def test_load_course_model_uses_the_trained_model(tmp_path, monkeypatch, gpt2_tokenizer, capsys):

@@ -2,9 +2,10 @@
 
 Notebook 03 (or ``python -m helpers train``) saves the fine-tuned model in
 :func:`trained_model_dir`; notebooks 04-07 load it with :func:`load_course_model`, which
-says which model it took and why: an explicit argument, ``$GPT2LAB_MODEL``, the saved
-model (named "trained from scratch" or "fine-tuned" from its training record), or the
-default model.
+says which model it took and why: an explicit argument; else the saved model (named
+"trained from scratch" or "fine-tuned" from its training record), unless
+``$GPT2LAB_MODEL`` names another model than the one it was trained from; else
+``$GPT2LAB_MODEL``; else the default model.
 """
 
 from __future__ import annotations
@@ -42,31 +43,66 @@ def find_trained_model() -> Path | None:
     return folder if (folder / "config.json").is_file() else None
 
 
-def _trained_from_scratch(folder: Path) -> bool:
-    """What the saved training record says (``training_args.json``); False without one."""
+def _training_record(folder: Path) -> dict:
+    """What the saved training record says (``training_args.json``'s ``resolved`` part);
+    empty without one."""
     try:
         args = json.loads((folder / "training_args.json").read_text(encoding="utf-8"))
-        return bool(args.get("resolved", {}).get("trained_from_scratch"))
+        resolved = args.get("resolved", {})
+        return resolved if isinstance(resolved, dict) else {}
     except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _same_model(wanted: str, base: object) -> bool:
+    """Is ``wanted`` (a name or folder) the model that ``base`` (a training record's
+    ``base_model``) names? Offline, a Hub name stands for the base it falls back to."""
+    if not isinstance(base, str) or not base:
         return False
+    if wanted == base:
+        return True
+    wanted_path, base_path = Path(wanted).expanduser(), Path(base).expanduser()
+    if wanted_path.exists() and base_path.exists():
+        return wanted_path.resolve() == base_path.resolve()
+    from helpers.model_source import locate_model
+    from helpers.offline_model import BASE_MODEL_NAME, OFFLINE_MODEL_NAME
+
+    try:
+        source = locate_model(wanted)
+    except Exception:  # noqa: BLE001 (it cannot be had: loading it will say why)
+        return False
+    if source.is_offline_base:
+        return base == BASE_MODEL_NAME
+    return base == OFFLINE_MODEL_NAME if source.is_offline_model else base == source.requested
 
 
 def course_model_choice(name_or_path: str | os.PathLike | None = None) -> tuple[str | None, str]:
     """Which model the notebooks after 03 (and the CLI) use, and a sentence saying why.
 
-    An explicit argument or ``$GPT2LAB_MODEL`` wins; else the fine-tuned model notebook 03
-    saved (:func:`find_trained_model`); else the default (``None``: ``gpt2``, or offline
-    the offline model).
+    An explicit argument wins. Else the model notebook 03 saved (:func:`find_trained_model`),
+    unless ``$GPT2LAB_MODEL`` names another model than the one it was trained from: the
+    variable picks the model to start from, so a course run with ``GPT2LAB_MODEL=X`` goes
+    on with X fine-tuned, and a later ``GPT2LAB_MODEL=Y`` gets Y itself. Else
+    ``$GPT2LAB_MODEL``; else the default (``None``: ``gpt2``, or offline the offline model).
     """
     if name_or_path is not None and str(name_or_path).strip():
         return str(name_or_path), f"Using the model you asked for: {name_or_path}."
-    if os.environ.get(MODEL_ENV_VAR, "").strip():
-        chosen = os.environ[MODEL_ENV_VAR].strip()
-        return chosen, f"Using {MODEL_ENV_VAR}={chosen}."
+    wanted = os.environ.get(MODEL_ENV_VAR, "").strip()
     trained = find_trained_model()
     if trained is not None:
-        what = "trained from scratch" if _trained_from_scratch(trained) else "fine-tuned"
-        return str(trained), f"Using the model {what} and saved in {trained}."
+        record = _training_record(trained)
+        base = record.get("base_model")
+        if not wanted or _same_model(wanted, base):
+            what = "trained from scratch" if record.get("trained_from_scratch") else "fine-tuned"
+            origin = f" from {base}" if isinstance(base, str) and base else ""
+            return str(trained), f"Using the model {what}{origin} and saved in {trained}."
+        known = f"from {base}" if isinstance(base, str) and base else "from an unrecorded model"
+        return wanted, (
+            f"Using {MODEL_ENV_VAR}={wanted} itself: the model saved in {trained} was trained "
+            f"{known}, not from it (notebook 03 fine-tunes {wanted})."
+        )
+    if wanted:
+        return wanted, f"Using {MODEL_ENV_VAR}={wanted}."
     return None, (
         f"No fine-tuned model in {trained_model_dir()} yet (notebook 03 or "
         f"`python -m helpers train` saves one there): using the default model instead."

@@ -77,7 +77,7 @@ MODELS = "model folders and names: config-only, not GPT-2, missing, misspelt"
 SETTINGS = "negative, zero or impossible settings"
 CORRUPT = "corrupt files: weights, tokenizer, configs, history"
 RUNS = "checkpoints from another version, half-written or unreadable"
-PORTS = "the app's port: out of range, taken"
+PORTS = "the app's host and port: out of range, taken, not this machine"
 BENCH = "benchmark scripts"
 
 ROWS = [
@@ -233,6 +233,11 @@ ROWS = [
     # --- the app's port
     Row(PORTS, "app-port-over-65535", ("app", "--port", "99999"), 2, "--port 0", fresh=True),
     Row(PORTS, "app-negative-port", ("app", "--port", "-1"), 2, "--port 0"),
+    Row(PORTS, "app-host-not-an-address", ("app", "--host", "999.1.1.1", "--port", "0"), 2,
+        "is not a name or address known here: use 127.0.0.1"),
+    Row(PORTS, "app-host-of-another-machine", ("app", "--host", "192.0.2.1", "--port", "0"),
+        2, "is not an address of this machine"),
+    Row(PORTS, "app-host-ipv6", ("app", "--host", "::1", "--port", "0"), 2, "IPv6"),
     Row(PORTS, "app-port-taken", ("app", "--port", "{busy_port}"), 2, "--port 0"),
     Row(PORTS, "app-missing-model", ("app", "--model", "{w}/no-such-model/"), 2,
         "There is no folder"),

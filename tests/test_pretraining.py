@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -118,6 +119,8 @@ def test_general_dataset_counts_characters_and_tokens(corpus):
         (dict(seconds=0), "seconds must be > 0"),
         (dict(steps=0), "steps must be >= 1"),
         (dict(block_size=64), "longer than the model's context"),
+        (dict(seed=-1), "seed must be a whole number from 0"),
+        (dict(shape=replace(TINY, dropout=1.5)), r"dropout must be in \[0, 1\)"),
     ],
 )
 def test_bad_settings_are_refused_with_the_fix(settings, message):

@@ -231,7 +231,8 @@ def split_by_document(
     if len(documents) < needed:
         raise DataError(
             f"Splitting by document needs at least {needed} documents, there are "
-            f"{len(documents)}. Use split_method='contiguous' for a single long text."
+            f"{len(documents)}. Use split_method='contiguous' (--split contiguous on the command "
+            f"line) for a single long text."
         )
     order = np.random.default_rng(seed).permutation(len(documents))
     n_validation = max(1, round(validation_fraction * len(documents)))
@@ -240,7 +241,7 @@ def split_by_document(
         raise DataError(
             f"With {len(documents)} documents, validation_fraction={validation_fraction} and "
             f"test_fraction={test_fraction} leave no document for training. Lower them, or "
-            f"use split_method='contiguous'."
+            f"use split_method='contiguous' (--split contiguous on the command line)."
         )
     parts = {
         "train": order[n_validation + n_test :],

@@ -34,6 +34,7 @@ from transformers import (
 
 from helpers.base_corpus import general_corpus_manifest, obtain_general_corpus
 from helpers.data import load_documents
+from helpers.environment import seed_problem
 from helpers.modeling import count_parameters
 from helpers.offline_model import (
     BASE_MODEL_NAME,
@@ -76,6 +77,13 @@ class PretrainSettings:
             raise ValueError(
                 f"steps must be >= 1 (or None to plan from seconds), got {self.steps}."
             )
+        if not 0 <= self.shape.dropout < 1:
+            raise ValueError(
+                f"dropout must be in [0, 1), got {self.shape.dropout}: the share of activations "
+                f"zeroed while training (0.1 is usual, 0 is off)."
+            )
+        if seed_problem("seed", self.seed):
+            raise ValueError(seed_problem("seed", self.seed))
         if self.block_size > self.shape.n_positions:
             raise ValueError(
                 f"block_size {self.block_size} is longer than the model's context "

@@ -1,9 +1,12 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from helpers.cli import main
 from helpers.modeling import build_offline_model, count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_the_commands():
@@ -87,3 +90,16 @@ def test_train_help_states_each_default_once_and_the_rates_in_use():
     assert named == expected
     assert expected[0] == FINE_TUNING_LEARNING_RATE
     assert expected[-1] == FROM_SCRATCH_LEARNING_RATES["body"]
+
+
+def test_run_notebooks_says_which_notebooks_exist_when_none_matches(tmp_path, capsys):
+    notebooks = ROOT / "notebooks"
+    assert (
+        main(["run-notebooks", "--dir", str(notebooks), "--output", str(tmp_path), "--only", "99"])
+        == 1
+    )
+    said = capsys.readouterr().err
+    assert "No notebook in" in said and "starts with 99" in said and "03_fine_tuning" in said
+    assert main(["run-notebooks", "--dir", str(tmp_path), "--output", str(tmp_path)]) == 1
+    assert "No numbered notebooks" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing was run

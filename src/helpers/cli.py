@@ -303,11 +303,19 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
     from helpers.notebooks import execute_notebooks, numbered_stems
 
     directory = Path(args.dir)
-    stems = numbered_stems(directory)
+    found = numbered_stems(directory)
+    if not found:
+        print(f"No numbered notebooks (NN_topic.ipynb) to run in {directory}.", file=sys.stderr)
+        return 1
+    stems = found
     if args.only:
-        stems = [s for s in stems if any(s.startswith(prefix) for prefix in args.only)]
+        stems = [s for s in found if any(s.startswith(prefix) for prefix in args.only)]
     if not stems:
-        print(f"No notebooks to run in {directory}.", file=sys.stderr)
+        print(
+            f"No notebook in {directory} starts with {' or '.join(args.only)}: there are "
+            f"{', '.join(found)}.",
+            file=sys.stderr,
+        )
         return 1
     runs = execute_notebooks(
         [directory / f"{stem}.ipynb" for stem in stems], args.output, timeout=args.timeout

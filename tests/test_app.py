@@ -68,7 +68,8 @@ def test_feedback_is_appended_as_json_lines(tmp_path):
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["rating"] for line in lines] == [1, -1]
     path.write_text(path.read_text() + '{"cut short', encoding="utf-8")  # a crash mid-line
-    assert [r["text"] for r in read_feedback(path)] == ["or not to be", "a fish"]
+    with pytest.warns(UserWarning, match=r"skipped 1 line\(s\) that are not JSON records"):
+        assert [r["text"] for r in read_feedback(path)] == ["or not to be", "a fish"]
     assert read_feedback(tmp_path / "absent.jsonl") == []
 
 

@@ -140,7 +140,7 @@ def _as_text(value: object) -> str:
         return ""
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return "\n".join(value)
-    return value if isinstance(value, str) else str(value)
+    return str(value)
 
 
 def load_documents(

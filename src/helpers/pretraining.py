@@ -82,8 +82,8 @@ class PretrainSettings:
                 f"dropout must be in [0, 1), got {self.shape.dropout}: the share of activations "
                 f"zeroed while training (0.1 is usual, 0 is off)."
             )
-        if seed_problem("seed", self.seed):
-            raise ValueError(seed_problem("seed", self.seed))
+        if problem := seed_problem("seed", self.seed):
+            raise ValueError(problem)
         if self.block_size > self.shape.n_positions:
             raise ValueError(
                 f"block_size {self.block_size} is longer than the model's context "

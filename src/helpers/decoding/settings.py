@@ -71,8 +71,8 @@ class DecodingSettings:
             raise ValueError(
                 "The top-p strategy needs top_p < 1 (e.g. 0.9); use 'sample' for plain sampling."
             )
-        if self.seed is not None and seed_problem("seed", self.seed):
-            raise ValueError(f"{seed_problem('seed', self.seed)} Or None: a random seed.")
+        if self.seed is not None and (problem := seed_problem("seed", self.seed)):
+            raise ValueError(f"{problem} Or None: a random seed.")
         if self.strategy == "greedy" and self.num_return_sequences > 1:
             raise ValueError(
                 "Greedy search gives one continuation per prompt: set num_return_sequences=1, "

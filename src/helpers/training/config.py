@@ -397,8 +397,8 @@ def _check_settings(config: TrainingConfig) -> None:
     for name in positive:
         if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
             raise ValueError(f"{name} must be a whole number >= 1, got {getattr(config, name)!r}.")
-    if seed_problem("seed", config.seed):
-        raise ValueError(seed_problem("seed", config.seed))
+    if problem := seed_problem("seed", config.seed):
+        raise ValueError(problem)
     for name in [
         "eval_every",
         "checkpoint_every",

@@ -68,3 +68,15 @@ def test_a_config_that_is_not_a_gpt2_config_is_a_clear_error(tmp_path, config, m
 def test_a_gpt2_config_is_a_local_model(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "gpt2", "n_layer": 2}')
     assert locate_model(tmp_path).kind == "local"
+
+
+def test_the_model_name_is_the_stand_in_when_one_stands_in(monkeypatch):
+    """What training records as the base: the offline model that was used, not the name
+    that was asked for; a model that is had as asked keeps its name."""
+    from helpers.model_source import ModelSource
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("helpers.model_source._in_hub_cache", lambda repo_id: False)
+    assert locate_model("gpt2").model_name == "gpt2lab-base"
+    assert locate_model("gpt2lab-tiny").model_name == "gpt2lab-tiny"
+    assert ModelSource("distilgpt2", "hub", "distilgpt2", "it answered").model_name == "distilgpt2"

@@ -65,15 +65,11 @@ def _same_model(wanted: str, base: object) -> bool:
     if wanted_path.exists() and base_path.exists():
         return wanted_path.resolve() == base_path.resolve()
     from helpers.model_source import locate_model
-    from helpers.offline_model import BASE_MODEL_NAME, OFFLINE_MODEL_NAME
 
     try:
-        source = locate_model(wanted)
+        return base == locate_model(wanted).model_name
     except Exception:  # noqa: BLE001 (it cannot be had: loading it will say why)
         return False
-    if source.is_offline_base:
-        return base == BASE_MODEL_NAME
-    return base == OFFLINE_MODEL_NAME if source.is_offline_model else base == source.requested
 
 
 def course_model_choice(name_or_path: str | os.PathLike | None = None) -> tuple[str | None, str]:

@@ -75,6 +75,14 @@ class ModelSource:
         return self.kind != "offline"
 
     @property
+    def model_name(self) -> str:
+        """The name of the model this source gives: ``gpt2lab-base`` or ``gpt2lab-tiny`` when
+        one of them stands in, else what was asked for (training records it as the base)."""
+        if self.is_offline_base:
+            return BASE_MODEL_NAME
+        return OFFLINE_MODEL_NAME if self.is_offline_model else self.requested
+
+    @property
     def is_fallback(self) -> bool:
         """True when an offline model stands in for a model that was asked for."""
         return self.kind in ("base", "offline") and self.requested not in OFFLINE_NAMES

@@ -136,20 +136,20 @@ def load_base(
         tokenizer = tokenizer or loaded
     if tokenizer is None:
         raise ValueError("Pass the model's tokenizer with the model: it is saved with it.")
-    name = source.requested if source else resolve_model_name(config.model)
+    name = source.model_name if source else resolve_model_name(config.model)
     note = ""
     loaded_from = str(getattr(model.config, "name_or_path", "") or "")
     is_base = (source.is_offline_base if source is not None else False) or (
         source is None and loaded_from and Path(loaded_from).resolve() == BASE_MODEL_DIR
     )
-    if (source is not None and source.is_offline_model) or is_base:
-        name = BASE_MODEL_NAME if is_base else OFFLINE_MODEL_NAME
-        if source is not None and source.is_fallback:
-            what = "small pretrained base" if is_base else "offline model"
-            note = (
-                f"It is the course's {what} `{name}`, used in place of `{source.requested}` "
-                f"because {source.reason}."
-            )
+    if is_base:  # (also a model passed in that was loaded from the shipped base's folder)
+        name = BASE_MODEL_NAME
+    if source is not None and source.is_fallback:
+        what = "small pretrained base" if is_base else "offline model"
+        note = (
+            f"It is the course's {what} `{name}`, used in place of `{source.requested}` "
+            f"because {source.reason}."
+        )
     from_scratch = (
         source.is_offline_model
         if source is not None

@@ -15,7 +15,8 @@ learning rates per part of the model, schedule) is the course's: ``--recipe adap
 (not counted) and asks ``from_scratch_recipe`` for the recipe that suits that step time,
 the budget and the text's size; ``fixed`` is what it picks where a step takes 156 ms
 (where it was tuned) and ``slow`` where a step takes 956 ms (fp32 on a 2-core AVX2 CPU),
-whatever the machine. Every recipe trains the output layer on the
+whatever the machine. Every recipe moves the weight matrices with Muon unless the
+machine made it halve the batch (then AdamW), and trains the output layer on the
 text's used vocabulary (``used_vocabulary``, exact, with a Good-Turing share for the
 tokens it never uses: ``helpers/training/vocabulary.py``) and stops at
 ``FROM_SCRATCH_STEPS`` steps if the budget holds more (more would over-fit).
@@ -61,6 +62,7 @@ from helpers.modeling import (  # noqa: E402
 )
 from helpers.training import (  # noqa: E402
     FROM_SCRATCH_RECIPE,
+    OPTIMIZERS,
     REFERENCE_STEP_SECONDS,
     SMALLEST_BATCH,
     TrainingConfig,
@@ -122,18 +124,18 @@ def at_least(low: float, kind: type = int):
     return parse
 
 
-RECIPE_SETTINGS = [
-    "batch_size",
+RATE_SETTINGS = [
     "learning_rate",
     "embedding_learning_rate",
     "output_learning_rate",
+    "muon_learning_rate",
     "warmup_fraction",
     "min_lr_ratio",
     "weight_decay",
     "adam_beta1",
     "adam_beta2",
-    "used_vocabulary",
 ]
+RECIPE_SETTINGS = ["batch_size", *RATE_SETTINGS, "optimizer", "used_vocabulary"]
 SLOW_STEP_SECONDS = 0.956
 """A step of the course's batch in fp32 on a 2-core AVX2 CPU: ``--recipe slow`` is what
 the adaptive rule picks there, used everywhere (the other fixed recipe)."""
@@ -184,8 +186,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heads", type=at_least(1), default=shape.n_head)
     parser.add_argument("--block-size", type=at_least(2), default=FROM_SCRATCH_RECIPE["block_size"])
     parser.add_argument("--batch-size", type=at_least(1), default=None)
-    for name in RECIPE_SETTINGS[1:-1]:
+    for name in RATE_SETTINGS:
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=None)
+    parser.add_argument(
+        "--optimizer",
+        choices=list(OPTIMIZERS),
+        default=None,
+        help="muon: Muon for the weight matrices, AdamW for the rest (default: the recipe's)",
+    )
     parser.add_argument(
         "--used-vocabulary",
         action=argparse.BooleanOptionalAction,

@@ -824,6 +824,21 @@ assert ("from scratch" in card) == FROM_SCRATCH
 # fixed number of seconds and reports bits per character; run it to see what they reach
 # on your machine.
 #
+# **Muon for the matrices.** From scratch, the recipe also moves the body's weight
+# matrices (attention and MLP) with another optimizer: `optimizer="muon"`, which is
+# `torch.optim.Muon`. Muon takes the momentum of a matrix's gradient $M$ and
+# *orthogonalises* it: a few Newton–Schulz iterations replace $M = U\Sigma V^\top$ by about
+# $UV^\top$, every singular value pushed towards 1. The step then moves the matrix about
+# as far in every direction, where Adam's would mostly follow the few directions in which
+# the gradient happens to be large. The embeddings, the output layer and the vectors stay
+# with AdamW: an embedding row is looked up, not multiplied as a matrix. The
+# orthogonalisation costs the same whatever the batch, so where a slow machine made the
+# recipe shrink the batch, its share of each step grows, and the recipe keeps AdamW
+# there (`from_scratch_recipe` below says which it chose). Fine-tuning keeps
+# AdamW, with which the pretrained weights were trained: switching an AdamW-pretrained
+# model to Muon for fine-tuning was reported to bring no gain (Liu et al., 2025, *Muon is
+# Scalable for LLM Training*).
+#
 # **A recipe that follows the text and the machine.** `from_scratch_recipe` first picks
 # the batch from the text: the power of two that makes `FROM_SCRATCH_STEPS` steps about
 # `FROM_SCRATCH_PASSES` passes over it, so that a short text gets small batches and is
@@ -872,7 +887,7 @@ for step_seconds in (REFERENCE_STEP_SECONDS, AVX2_STEP_SECONDS):
                                  train_tokens=train_ids.numel())  # fmt: skip
     fit = int(result.train_seconds / step_seconds)  # steps of the reference batch
     print(f"a step of {step_seconds:.3f} s, {result.train_seconds:.0f} s of training: "
-          f"batch {chosen['batch_size']}, at most {chosen['max_steps']} steps "
+          f"batch {chosen['batch_size']}, {chosen['optimizer']}, at most {chosen['max_steps']} steps "
           f"({fit} of the reference batch would fit)")
 if FROM_SCRATCH:
     print("This run already trained from random weights: section 11 is the from-scratch run.")

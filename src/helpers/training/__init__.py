@@ -1,14 +1,16 @@
 """Train a causal language model: an explicit accelerate loop with checkpoints and a history.
 
-AdamW with weight-decay groups, linear warmup then cosine (or linear) decay, gradient
-clipping and accumulation, mixed precision chosen by the hardware, periodic evaluation
-(validation loss, perplexity, bits per character), atomic checkpoints with automatic
-resume, and the best model saved with ``save_pretrained``. One idea per file, each
-readable top to bottom:
+AdamW with weight-decay groups (from scratch, Muon for the weight matrices), linear
+warmup then cosine (or linear) decay, gradient clipping and accumulation, mixed precision
+chosen by the hardware, periodic evaluation (validation loss, perplexity, bits per
+character), atomic checkpoints with automatic resume, and the best model saved with
+``save_pretrained``. One idea per file, each readable top to bottom:
 
 * ``config``      every setting (:class:`TrainingConfig`), the course's recipes, the
                   learning rates and number format chosen from them;
-* ``optim``       AdamW with a learning rate per role of weight, and its schedule;
+* ``optim``       AdamW with a learning rate per role of weight (or Muon for the
+                  matrices), and its schedule;
+* ``muon``        Muon: a weight matrix's step, its momentum orthogonalised;
 * ``loss``        the next-token loss, GPT-2's output layer computed in chunks (and why);
 * ``vocabulary``  from scratch, the output layer trained on the tokens a text uses only;
 * ``blocks``      packed token blocks as tensors, a seeded order per epoch, the loaders;
@@ -58,6 +60,8 @@ from helpers.training.config import (
     FROM_SCRATCH_PASSES,
     FROM_SCRATCH_RECIPE,
     FROM_SCRATCH_STEPS,
+    MUON_LEARNING_RATE,
+    OPTIMIZERS,
     PRECISIONS,
     REFERENCE_STEP_SECONDS,
     RESUME_DIR_ENV_VAR,
@@ -88,7 +92,9 @@ from helpers.training.history import (
 )
 from helpers.training.loop import TrainingRun, train
 from helpers.training.loss import CausalLMObjective, chunked_lm_loss
+from helpers.training.muon import Muon, orthogonalise
 from helpers.training.optim import (
+    MuonWithAdamW,
     build_optimizer,
     build_scheduler,
     learning_rate_schedule,
@@ -122,6 +128,8 @@ __all__ = [
     "FROM_SCRATCH_PASSES",
     "FROM_SCRATCH_RECIPE",
     "FROM_SCRATCH_STEPS",
+    "MUON_LEARNING_RATE",
+    "OPTIMIZERS",
     "REFERENCE_STEP_SECONDS",
     "SMALLEST_BATCH",
     "HISTORY_FILE",
@@ -146,7 +154,10 @@ __all__ = [
     "TrainingOutOfMemoryError",
     "TrainingResult",
     "TrainingRun",
+    "Muon",
+    "MuonWithAdamW",
     "build_optimizer",
+    "orthogonalise",
     "build_scheduler",
     "card_metadata",
     "checkpoint_step",

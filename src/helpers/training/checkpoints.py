@@ -193,6 +193,10 @@ def unfinished_checkpoint(config: TrainingConfig) -> Path | None:
     return None
 
 
+FINGERPRINT_BEFORE_MUON = {"optimizer": "adamw", "muon_learning_rate": None}
+"""What a checkpoint written before ``optimizer`` existed was trained with: it resumes."""
+
+
 def run_fingerprint(
     config: TrainingConfig, train_rows: int, block: int, total_steps: int, processes: int
 ) -> dict[str, Any]:
@@ -212,6 +216,8 @@ def run_fingerprint(
     ]
     found = {key: getattr(config, key) for key in keys}
     found["model"] = resolve_model_name(config.model)
+    found["optimizer"] = config.optimizer
+    found["muon_learning_rate"] = config.muon_learning_rate if config.optimizer == "muon" else None
     found.update(
         train_blocks=train_rows, block_size=block, total_steps=total_steps, processes=processes
     )
@@ -416,10 +422,11 @@ class Checkpoints:
                 f"Start over with --no-resume (which deletes the checkpoints in "
                 f"{checkpoint.parent}), or choose another --output-dir."
             )
+        before = {**FINGERPRINT_BEFORE_MUON, **saved["fingerprint"]}
         differ = {
-            key: (saved["fingerprint"].get(key), now)
+            key: (before.get(key), now)
             for key, now in self.fingerprint.items()
-            if saved["fingerprint"].get(key) != now
+            if before.get(key) != now
         }
         if differ:
             detail = ", ".join(

@@ -3,8 +3,11 @@
 The roles (:func:`parameter_groups`): weight matrices, vectors (biases, norm gains,
 position embeddings), the token embedding and the output layer. Matrices and the
 output layer decay, the rest does not; the token embedding and the output layer have
-learning rates of their own. The schedule is a linear warmup, then cosine (or linear)
-decay, or a constant rate, through ``transformers.get_scheduler``.
+learning rates of their own. With ``optimizer="muon"`` the body's weight matrices move
+by Muon instead (``training/muon.py``: the momentum of the gradient, orthogonalised, so
+that every direction of a matrix moves by about the same amount), and the rest by AdamW,
+as one optimizer (:class:`MuonWithAdamW`). The schedule is a linear warmup, then cosine
+(or linear) decay, or a constant rate, through ``transformers.get_scheduler``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from torch import nn
 
 from helpers.training.config import SCHEDULES, TrainingConfig
+from helpers.training.muon import Muon
 
 
 def parameter_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -56,7 +60,8 @@ def parameter_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
 def build_optimizer(
     model: nn.Module, config: TrainingConfig, device: torch.device | None = None
 ) -> torch.optim.Optimizer:
-    """AdamW with a learning rate and weight decay per role of weight.
+    """AdamW with a learning rate and weight decay per role of weight (with
+    ``optimizer="muon"``, Muon for the weight matrices: :class:`MuonWithAdamW`).
 
     Weight matrices and the output layer decay (``weight_decay``); biases, norm gains and
     embeddings do not (decay pulls towards zero: that only hurts them). The token
@@ -74,16 +79,67 @@ def build_optimizer(
         "embeddings": (config.embedding_learning_rate or lr, 0.0),
         "output": (config.output_learning_rate or lr, config.weight_decay),
     }
-    return torch.optim.AdamW(
+    by_muon = {"matrices"} if config.optimizer == "muon" and groups["matrices"] else set()
+    adamw = torch.optim.AdamW(
         [
             {"params": groups[role], "lr": rate, "weight_decay": decay, "role": role}
             for role, (rate, decay) in settings.items()
-            if groups[role]
+            if groups[role] and role not in by_muon
         ],
         lr=lr,
         betas=(config.adam_beta1, config.adam_beta2),
         fused=True if device is not None and device.type in ("cpu", "cuda") else None,
     )
+    if not by_muon:
+        return adamw
+    muon = Muon(
+        [{"params": groups["matrices"], "lr": config.muon_learning_rate, "role": "matrices"}],
+        lr=config.muon_learning_rate,
+        weight_decay=config.weight_decay,
+    )
+    return MuonWithAdamW(muon, adamw)
+
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    """Two optimizers as one: Muon for some weights, AdamW for the others.
+
+    The training loop, the learning-rate schedule, accelerate and the checkpoints each see
+    one optimizer: ``param_groups`` lists both parts' groups (the very dicts the parts
+    read, so the schedule sets their rates), ``step`` steps both, and the state dict holds
+    both. Loading a state dict makes the parts build new group dicts, so the list is made
+    again after every load.
+    """
+
+    def __init__(self, muon: Muon, adamw: torch.optim.AdamW) -> None:
+        self.muon, self.adamw = muon, adamw
+        super().__init__([*muon.param_groups, *adamw.param_groups], defaults={})
+        self._share_groups()
+
+    def _share_groups(self) -> None:
+        self.param_groups = [*self.muon.param_groups, *self.adamw.param_groups]
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.muon.step()
+        self.adamw.step()
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if set(state_dict) != {"muon", "adamw"}:
+            raise ValueError(
+                "this optimizer state is not Muon with AdamW (its keys: "
+                f"{sorted(state_dict)}): it was saved by a run with another --optimizer."
+            )
+        self.muon.load_state_dict(state_dict["muon"])
+        self.adamw.load_state_dict(state_dict["adamw"])
+        self._share_groups()
 
 
 def warmup_steps_for(config: TrainingConfig, total_steps: int) -> int:

@@ -215,7 +215,13 @@ def card_summary(run: TrainingRun, final: EvalResult | None) -> dict[str, Any]:
                 f"{warmup_steps_for(cfg, run.total_steps)} warmup steps"
             ),
             "optimizer": (
-                f"AdamW (weight decay {cfg.weight_decay}, betas {cfg.adam_beta1}, "
+                (
+                    f"Muon for the weight matrices (peak learning rate "
+                    f"{cfg.muon_learning_rate:g}), AdamW for the rest "
+                    if cfg.optimizer == "muon"
+                    else "AdamW "
+                )
+                + f"(weight decay {cfg.weight_decay}, betas {cfg.adam_beta1}, "
                 f"{cfg.adam_beta2}), gradient clipping at {cfg.max_grad_norm}"
             ),
             "precision": run.precision,

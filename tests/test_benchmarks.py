@@ -1,6 +1,7 @@
 """The benchmarks' command lines: a text they cannot use gives one clear line, not a
 traceback, and exit status 2 (as the CLI's usage errors do)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,14 @@ def test_scoring_gives_the_same_perplexity_every_way_and_refuses_a_zero_chunk():
     refused = benchmark("scoring.py", "--chunks", "0")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "--chunks and --threads take whole numbers >= 1" in refused.stderr
+
+
+def test_muon_step_prints_each_format_and_uses_float32_where_bf16_is_slow():
+    script = [str(BENCHMARKS / "as_avx2.sh"), sys.executable, str(BENCHMARKS / "muon_step.py")]
+    script += ["--steps", "1"]
+    done = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for label in ("helpers.training.Muon (bfloat16)", "helpers.training.Muon (float32)"):
+        assert re.search(re.escape(label) + r"\s+\d+\.\d ms per step", done.stdout), done.stdout
+    assert "CPU capability AVX2" in done.stdout
+    assert "on this CPU the course's Muon uses float32" in done.stdout

@@ -832,9 +832,9 @@ assert ("from scratch" in card) == FROM_SCRATCH
 # as far in every direction, where Adam's would mostly follow the few directions in which
 # the gradient happens to be large. The embeddings, the output layer and the vectors stay
 # with AdamW: an embedding row is looked up, not multiplied as a matrix. The
-# orthogonalisation costs the same whatever the batch, so where a slow machine made the
-# recipe shrink the batch, its share of each step grows, and the recipe keeps AdamW
-# there (`from_scratch_recipe` below says which it chose). Fine-tuning keeps
+# orthogonalisation costs the same whatever the batch, so on a slow machine, where the
+# recipe shrinks the batch, its share of each step grows: `from_scratch_recipe` keeps
+# AdamW there (the cell below says which it chose). Fine-tuning keeps
 # AdamW, with which the pretrained weights were trained: switching an AdamW-pretrained
 # model to Muon for fine-tuning was reported to bring no gain (Liu et al., 2025, *Muon is
 # Scalable for LLM Training*).

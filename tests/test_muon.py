@@ -207,9 +207,15 @@ def test_impossible_optimizer_settings_are_refused(settings, message):
         TrainingConfig(**settings)
 
 
-def test_the_from_scratch_recipe_uses_muon_unless_the_machine_shrank_the_batch():
+def test_the_from_scratch_recipe_uses_muon_unless_the_machine_is_slow():
     fast = training.from_scratch_recipe(0.156, 60.0)
     assert fast["optimizer"] == "muon" and fast["batch_size"] == 8
     assert fast["muon_learning_rate"] == training.MUON_LEARNING_RATE
     slow = training.from_scratch_recipe(0.956, 60.0)  # fp32 on a 2-core AVX2 CPU
     assert slow["batch_size"] < 8 and slow["optimizer"] == "adamw"
+    # the text, not the machine, shrinks this batch (a long text in a short budget): Muon
+    long_text = training.from_scratch_recipe(0.156, 40.0, train_tokens=1_300_000)
+    assert long_text["optimizer"] == "muon"
+    # where the budget holds just under TARGET_STEPS steps of the reference batch: AdamW
+    short = training.from_scratch_recipe(0.156, 0.156 * (training.config.TARGET_STEPS - 1))
+    assert short["optimizer"] == "adamw"

@@ -58,7 +58,7 @@ with ``benchmarks/time_to_quality.py`` (Tiny Shakespeare, 60 s, bf16 on an AVX51
 0.1 2.255; AdamW alone 2.273 (2.268). Botchan (400 steps of 2): 2.067, AdamW 2.070. In
 fp32 on a CPU as slow as a 2-core AVX2 one (batch 4, about 230 steps): Muon 2.414 and
 2.494 (two seeds), AdamW 2.405 and 2.481, so :func:`from_scratch_recipe` keeps AdamW
-where the batch had to shrink."""
+on a machine that slow."""
 FROM_SCRATCH_RECIPE: dict[str, Any] = {
     "optimizer": "muon",
     "weight_decay": 0.0,
@@ -121,8 +121,9 @@ def from_scratch_recipe(
     tokens per second. A step is modelled as ``overhead_seconds`` (what does not shrink with
     the batch: the optimizer over every weight, say; measure two batch sizes to know it)
     plus a part proportional to the batch. The learning rates are scaled by
-    ``RATE_SCALE_PER_HALVING`` per halving, and the weight matrices move by Muon only where
-    the batch was not halved (``MUON_LEARNING_RATE`` says why). The output layer is always
+    ``RATE_SCALE_PER_HALVING`` per halving. The weight matrices move by Muon only on a
+    machine whose budget holds ``TARGET_STEPS`` steps of the reference batch
+    (``MUON_LEARNING_RATE`` says why). The output layer is always
     trained on the used
     vocabulary (``used_vocabulary``, with the unknown tokens' Good-Turing share: see
     ``training/vocabulary.py``). Where the budget holds fewer than ``TARGET_STEPS`` steps,
@@ -161,6 +162,7 @@ def from_scratch_recipe(
         passes = FROM_SCRATCH_PASSES * train_tokens
         wanted = passes / (FROM_SCRATCH_STEPS * FROM_SCRATCH_RECIPE["block_size"])
         batch = max(SMALLEST_BATCH, 2 ** round(math.log2(max(wanted, 1.0))))
+    fast_machine = budget_seconds / seconds(reference) >= TARGET_STEPS
     halvings = 0
     while (
         batch // 2 >= SMALLEST_BATCH
@@ -173,9 +175,9 @@ def from_scratch_recipe(
     rates = FROM_SCRATCH_LEARNING_RATES
     return {
         **FROM_SCRATCH_RECIPE,
-        # Muon's orthogonalisation costs the same whatever the batch: where the batch had
-        # to shrink, its share of a step grows, and AdamW's cheaper steps did better
-        "optimizer": FROM_SCRATCH_RECIPE["optimizer"] if halvings == 0 else "adamw",
+        # Muon's orthogonalisation costs the same whatever the batch: on a machine too slow
+        # for TARGET_STEPS steps of the reference batch, AdamW's cheaper steps did better
+        "optimizer": FROM_SCRATCH_RECIPE["optimizer"] if fast_machine else "adamw",
         "batch_size": batch,
         "learning_rate": rates["body"] * scale,
         "embedding_learning_rate": rates["embeddings"] * scale,

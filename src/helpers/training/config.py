@@ -123,8 +123,7 @@ def from_scratch_recipe(
     plus a part proportional to the batch. The learning rates are scaled by
     ``RATE_SCALE_PER_HALVING`` per halving. The weight matrices move by Muon only on a
     machine whose budget holds ``TARGET_STEPS`` steps of the reference batch
-    (``MUON_LEARNING_RATE`` says why). The output layer is always
-    trained on the used
+    (``MUON_LEARNING_RATE`` says why). The output layer is always trained on the used
     vocabulary (``used_vocabulary``, with the unknown tokens' Good-Turing share: see
     ``training/vocabulary.py``). Where the budget holds fewer than ``TARGET_STEPS`` steps,
     its cheaper steps buy more of them (2.461 -> 2.341 bits/char on Tiny Shakespeare in 60 s

@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/muon_step.py
     benchmarks/as_avx2.sh .venv/bin/python benchmarks/muon_step.py   # as on an AVX2-only CPU
 
-Times one optimizer step (``--steps``, 20, after 3 of warm-up) over the body's eight weight
-matrices (2 layers: attention 128 x 384 and 128 x 128, MLP 128 x 512 and 512 x 128), with
-``torch.optim.Muon`` (its Newton-Schulz iterations always in bfloat16, where torch has it)
-and with ``helpers.training.Muon`` in each number format. Prints figures, asserts nothing.
+Times one optimizer step (the mean of ``--steps``, 20, after up to 3 of warm-up) over the
+body's eight weight matrices (2 layers: attention 128 x 384 and 128 x 128, MLP 128 x 512
+and 512 x 128), with ``torch.optim.Muon`` (its Newton-Schulz iterations always in
+bfloat16; where torch has it) and with ``helpers.training.Muon`` in each number format.
+Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def milliseconds_per_step(make, steps: int) -> float:
     for weight in weights:
         weight.grad = torch.randn_like(weight)
     optimizer = make(weights)
-    for _ in range(3):
+    for _ in range(min(3, steps)):  # warm-up, not timed
         optimizer.step()
     start = time.perf_counter()
     for _ in range(steps):
@@ -38,7 +39,9 @@ def milliseconds_per_step(make, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20, help="steps timed (after 3 of warm-up)")
+    parser.add_argument(
+        "--steps", type=int, default=20, help="steps timed (after up to 3 of warm-up)"
+    )
     steps = max(parser.parse_args().steps, 1)
     cpu = torch.device("cpu")
     print(f"torch {torch.__version__}, CPU capability {cpu_capability()}, "

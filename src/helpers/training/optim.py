@@ -118,13 +118,8 @@ class MuonWithAdamW(torch.optim.Optimizer):
     def _share_groups(self) -> None:
         self.param_groups = [*self.muon.param_groups, *self.adamw.param_groups]
 
-    @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        self.muon.step()
+        loss = self.muon.step(closure)  # the closure (if any) runs once, in Muon's step
         self.adamw.step()
         return loss
 

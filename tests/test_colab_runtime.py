@@ -129,6 +129,16 @@ def test_no_model_gets_a_short_fine_tune(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("GPT2LAB_MODEL", "gpt2lab-tiny")
     monkeypatch.setenv("GPT2LAB_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     monkeypatch.setattr(colab, "short_fine_tune_steps", lambda: 3)
+    # the first 20,000 characters of each work: the run ends by scoring the whole
+    # validation split, which would cost most of this test (a minute on a slow CPU)
+    from helpers import data
+
+    works = data.course_documents
+    monkeypatch.setattr(
+        data,
+        "course_documents",
+        lambda clean=True: works(clean).map(lambda work: {"text": work["text"][:20_000]}),
+    )
     found = colab.ensure_trained_model()
     assert found == tmp_path / "made-here" and (found / "model.safetensors").is_file()
     out = capsys.readouterr().out

@@ -16,10 +16,9 @@ learning rates per part of the model, schedule) is the course's: ``--recipe adap
 the budget and the text's size; ``fixed`` is what it picks where a step takes 156 ms
 (where it was tuned) and ``slow`` where a step takes 956 ms (fp32 on a 2-core AVX2 CPU),
 whatever the machine. Every recipe moves the weight matrices with Muon unless the
-machine is too slow for the reference batch's 240 steps (then AdamW), and trains the
-output layer on the
-text's used vocabulary (``used_vocabulary``, exact, with a Good-Turing share for the
-tokens it never uses: ``helpers/training/vocabulary.py``) and stops at
+machine is too slow for the reference batch's 240 steps (then AdamW), trains the output
+layer on the text's used vocabulary (``used_vocabulary``, exact, with a Good-Turing share
+for the tokens it never uses: ``helpers/training/vocabulary.py``) and stops at
 ``FROM_SCRATCH_STEPS`` steps if the budget holds more (more would over-fit).
 ``--compare`` runs all three. Training runs
 ``helpers.training.train`` with a time budget (``max_seconds``): the loop times its first

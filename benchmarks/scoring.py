@@ -30,33 +30,26 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
 
-import helpers.perplexity as scoring  # noqa: E402
-from helpers.data import COURSE_SPLIT, course_documents, split_by_document  # noqa: E402
-from helpers.environment import cpu_capability, quick_or_full  # noqa: E402
-from helpers.modeling import load_model_and_tokenizer  # noqa: E402
-from helpers.offline_model import (  # noqa: E402
-    ModelNotAvailableError,  # noqa: E402
-    build_offline_model,
-    gpt2_tokenizer_from_package,
-)
-
-
-def full_logits(model, input_ids, attention_mask, labels) -> torch.Tensor:
+def full_logits(model, input_ids, attention_mask, labels):
     """The plain way: every position's logits, then the loss where a label is given."""
+    import torch
+
+    from helpers.perplexity import IGNORE_INDEX
+
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
     targets = labels[:, 1:]
     losses = torch.nn.functional.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]),
         targets.reshape(-1),
-        ignore_index=scoring.IGNORE_INDEX,
+        ignore_index=IGNORE_INDEX,
         reduction="none",
     )
     return losses.view(targets.shape)
 
 
-def main() -> None:
+def parse_arguments() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The options, checked before the slow imports: a usage error costs no time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -69,6 +62,23 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.chunks) < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--chunks and --threads take whole numbers >= 1, e.g. --chunks 64 256")
+    return parser, args
+
+
+def main() -> None:
+    parser, args = parse_arguments()
+    import torch
+
+    import helpers.perplexity as scoring
+    from helpers.data import COURSE_SPLIT, course_documents, split_by_document
+    from helpers.environment import cpu_capability, quick_or_full
+    from helpers.modeling import load_model_and_tokenizer
+    from helpers.offline_model import (
+        ModelNotAvailableError,
+        build_offline_model,
+        gpt2_tokenizer_from_package,
+    )
+
     if args.threads:
         torch.set_num_threads(args.threads)
     splits = split_by_document(course_documents(), **COURSE_SPLIT)

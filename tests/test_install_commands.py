@@ -39,5 +39,19 @@ def test_torch_comes_from_pip_and_the_rest_from_uv_at_the_pinned_versions(tmp_pa
 
 def test_installer_pip_installs_everything_with_pip(tmp_path):
     commands = install_commands(tmp_path, "INSTALLER=pip")
-    assert commands and not any("uv pip" in c for c in commands), commands
+    assert commands and not any("uv" in c.split() for c in commands), commands
+    assert not any("uv pip" in c for c in commands), commands
     assert any(" -m pip install --quiet -r requirements-dev.txt" in c for c in commands)
+
+
+def test_an_unknown_installer_is_refused_with_the_ones_there_are(tmp_path):
+    venv = tmp_path / "venv"
+    done = subprocess.run(
+        ["make", "-n", f"VENV={venv}", "INSTALLER=conda", f"{venv}/.installed"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "INSTALLER=conda is not an installer make knows" in done.stderr
+    assert "INSTALLER=pip" in done.stderr

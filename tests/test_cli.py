@@ -103,3 +103,28 @@ def test_run_notebooks_says_which_notebooks_exist_when_none_matches(tmp_path, ca
     assert main(["run-notebooks", "--dir", str(tmp_path), "--output", str(tmp_path)]) == 1
     assert "No numbered notebooks" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing was run
+
+
+def test_a_shortened_flag_is_refused_not_taken_for_a_longer_one(capsys):
+    """argparse's default would read `--text x` as `--text-column x` (and `--se` as
+    `--seed`): the command would then fail on something else, or run with a wrong setting."""
+    import pytest
+
+    from helpers.cli import build_parser
+
+    for command in (
+        ["dataset-stats", "--text", "x.txt"],
+        ["train", "--text", "x.txt"],
+        ["generate", "--se", "3"],
+        ["train", "--checkpoint-direc", "/tmp/c"],
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            build_parser().parse_args(command)
+        assert stopped.value.code == 2
+        assert f"unrecognized arguments: {' '.join(command[1:])}" in capsys.readouterr().err
+    # the whole names, and the one alias, still work
+    args = build_parser().parse_args(["dataset-stats", "--text-column", "body"])
+    assert args.text_column == "body"
+    for flag in ("--checkpoint-directory", "--checkpoint-dir"):
+        args = build_parser().parse_args(["train", flag, "/tmp/c"])
+        assert args.checkpoint_directory == "/tmp/c"

@@ -93,25 +93,26 @@ def _quick() -> bool:
 
 
 def _flags_from_dataclass(parser: argparse.ArgumentParser, settings_class: type) -> None:
-    """One ``--flag`` per field of a settings dataclass: its default, type and help text."""
+    """One ``--flag`` per field of a settings dataclass: its default, type and help text
+    (and any other names in the field's ``flag_aliases``)."""
     from dataclasses import MISSING, fields
 
     for item in fields(settings_class):
-        flag = "--" + item.name.replace("_", "-")
+        flags = ["--" + item.name.replace("_", "-"), *item.metadata.get("flag_aliases", ())]
         help_text = item.metadata.get("help", "")
         default = item.default if item.default is not MISSING else None
         if item.default_factory is not MISSING:
             default = item.default_factory()
         if isinstance(default, bool):
             parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
+                *flags, action=argparse.BooleanOptionalAction, default=default, help=help_text
             )
             continue
         kind = item.metadata.get("type") or (type(default) if default is not None else int)
         choices = item.metadata.get("choices")
         if "(default:" not in help_text:  # a help text that explains its default keeps it
             help_text = f"{help_text} (default: {default})"
-        parser.add_argument(flag, type=kind, default=default, choices=choices, help=help_text)
+        parser.add_argument(*flags, type=kind, default=default, choices=choices, help=help_text)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -489,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", nargs="*", help="run only notebooks whose name starts so (01 03)")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     run.set_defaults(run=_cmd_run_notebooks)
+    # Only whole flag names: argparse would otherwise take `--text` for `--text-column` and
+    # `--seed` typed as `--se` silently, and the error would be about something else.
+    parser.allow_abbrev = False
+    for command in commands.choices.values():
+        command.allow_abbrev = False
     return parser
 
 

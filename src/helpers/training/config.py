@@ -293,6 +293,7 @@ class TrainingConfig:
         f"(default: a subfolder per output folder in ${CHECKPOINT_DIR_ENV_VAR} if set, else "
         f"the output folder's {CHECKPOINTS_SUBDIR}/ subfolder)",
         type=str,
+        flag_aliases=("--checkpoint-dir",),  # like --resume-dir and $GPT2LAB_CHECKPOINT_DIR
     )
     resume_dir: str | None = _setting(
         None,

@@ -153,8 +153,14 @@ def test_gutenberg_text_without_markers_is_left_alone():
 
 
 def test_nothing_left_after_cleaning_is_an_error():
-    with pytest.raises(DataError, match="No documents are left after cleaning"):
-        clean_documents(Dataset.from_dict({"text": ["hi", ""], "source": ["a", "b"]}))
+    documents = Dataset.from_dict({"text": ["hi", ""], "source": ["a", "b"]})
+    with pytest.raises(DataError, match="No documents are left after cleaning") as refused:
+        clean_documents(documents)
+    assert "shorter than 20 characters" in str(refused.value)
+    assert "CleaningConfig(min_characters=...)" in str(refused.value)
+    # the advice works: a lower minimum keeps the short document
+    kept, _ = clean_documents(documents, CleaningConfig(min_characters=1))
+    assert kept["text"] == ["hi"]
 
 
 # -------------------------------------------------------------- splitting

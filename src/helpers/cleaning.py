@@ -152,7 +152,8 @@ def clean_documents(
     if len(documents) == 0:
         raise DataError(
             "No documents are left after cleaning: every one was empty or shorter than "
-            f"min_characters={minimum}. Check the input, or lower min_characters."
+            f"{minimum} characters (not counting spaces). Give more text, or, from Python, "
+            "keep shorter documents with clean_documents(..., CleaningConfig(min_characters=...))."
         )
     return documents, report
 

@@ -10,18 +10,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def install_commands(tmp_path: Path, *settings: str) -> list[str]:
-    """The commands `make` would run to create a venv at ``tmp_path`` (none exists there)."""
+def make_install(tmp_path: Path, *settings: str) -> subprocess.CompletedProcess:
+    """`make -n` of creating a venv at ``tmp_path`` (none exists there): printed, not run."""
     if shutil.which("make") is None:
         pytest.fail("make is missing: the README's two commands need it")
     venv = tmp_path / "venv"
-    done = subprocess.run(
+    return subprocess.run(
         ["make", "-n", f"VENV={venv}", *settings, f"{venv}/.installed"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        check=True,
     )
+
+
+def install_commands(tmp_path: Path, *settings: str) -> list[str]:
+    """The install commands `make` would run."""
+    done = make_install(tmp_path, *settings)
+    assert done.returncode == 0, done.stderr
     return [line for line in done.stdout.splitlines() if "install" in line]
 
 
@@ -45,13 +50,7 @@ def test_installer_pip_installs_everything_with_pip(tmp_path):
 
 
 def test_an_unknown_installer_is_refused_with_the_ones_there_are(tmp_path):
-    venv = tmp_path / "venv"
-    done = subprocess.run(
-        ["make", "-n", f"VENV={venv}", "INSTALLER=conda", f"{venv}/.installed"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    done = make_install(tmp_path, "INSTALLER=conda")
     assert done.returncode != 0
     assert "INSTALLER=conda is not an installer make knows" in done.stderr
     assert "INSTALLER=pip" in done.stderr

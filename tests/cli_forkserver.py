@@ -9,9 +9,14 @@ HF_HUB_OFFLINE and the like there); each child gets its own environment changes,
 folder, stdin from /dev/null and stdout/stderr in files.
 
 Protocol, one JSON object per line: in, ``{"argv": [...], "env": {...}, "cwd": ...,
-"stdout": path, "stderr": path, "timeout": seconds}`` (``argv`` is ``["-m", module, ...]``
-or ``[script, ...]``; an ``env`` value of None unsets the variable); out,
-``{"rc": int, "timed_out": bool}``. It forks: the tests use it on Linux only.
+"stdout": path, "stderr": path, "timeout": seconds}`` (``argv`` is ``["-m", module, ...]``,
+``["-c", code, ...]`` or ``[script, ...]``; an ``env`` value of None unsets the variable);
+out, ``{"rc": int, "timed_out": bool}``. It forks: the tests use it on Linux only
+(:data:`FORK`). :class:`ForkServer` starts one and runs commands through it.
+
+``python tests/cli_forkserver.py torch`` imports torch alone: for commands whose
+environment decides what ``huggingface_hub`` and ``transformers`` read when imported
+(``HF_ENDPOINT``, ``HF_HOME``, ``HF_HUB_OFFLINE``), which then import them themselves.
 """
 
 from __future__ import annotations
@@ -20,15 +25,23 @@ import json
 import os
 import runpy
 import signal
+import subprocess
 import sys
 import time
 import traceback
+from pathlib import Path
+
+FORK = sys.platform == "linux"  # elsewhere (macOS dislikes forking after imports): no server
+HERE = Path(__file__).resolve()
 
 
-def _preload() -> None:
+def _preload(what: str = "cli") -> None:
     """What every command imports anyway, before the first fork (nothing runs yet)."""
-    import datasets  # noqa: F401
     import torch  # noqa: F401
+
+    if what == "torch":
+        return
+    import datasets  # noqa: F401
     from transformers import (  # noqa: F401  (transformers imports lazily: resolve them)
         AutoModelForCausalLM,
         AutoTokenizer,
@@ -64,6 +77,9 @@ def _child(request: dict) -> int:
         if argv[0] == "-m":
             sys.argv = [argv[1], *argv[2:]]
             runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        elif argv[0] == "-c":
+            sys.argv = ["-c", *argv[2:]]
+            exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
         else:
             sys.argv = list(argv)
             sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
@@ -103,8 +119,49 @@ def _run(request: dict) -> dict:
         time.sleep(0.02)
 
 
+class ForkServer:
+    """A running fork server (started with ``env``, importing ``preload``): ``run`` a
+    command line through it, as ``subprocess.run([sys.executable, *argv])`` would."""
+
+    def __init__(self, env: dict[str, str], preload: str = "cli", cwd: Path = HERE.parents[1]):
+        self.cwd = cwd
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE), preload],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=cwd,
+        )
+        assert json.loads(self.process.stdout.readline()) == {"ready": True}
+
+    def run(
+        self, argv: list[str], env: dict[str, str | None], out: Path, timeout: float = 120
+    ) -> tuple[int, str, str]:
+        """Exit status, stdout and stderr of ``argv`` with ``env``'s changes; the two
+        outputs are written in the folder ``out``. A command past ``timeout`` fails."""
+        out.mkdir(parents=True, exist_ok=True)
+        request = {
+            "argv": argv,
+            "env": env,
+            "cwd": str(self.cwd),
+            "stdout": str(out / "stdout.txt"),
+            "stderr": str(out / "stderr.txt"),
+            "timeout": timeout,
+        }
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        reply = json.loads(self.process.stdout.readline())
+        assert not reply["timed_out"], f"{argv[:2]} ran past {timeout} s"
+        return reply["rc"], (out / "stdout.txt").read_text(), (out / "stderr.txt").read_text()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
 def main() -> None:
-    _preload()
+    _preload(sys.argv[1] if len(sys.argv) > 1 else "cli")
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         if line.strip():

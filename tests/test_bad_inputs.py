@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cli_forkserver import FORK, ForkServer
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds per command: a hung command fails its row, not the session
-FORK = sys.platform == "linux"  # elsewhere (macOS dislikes forking after imports): no server
 ENV = {  # every row: offline, quick, the offline model unless a row says otherwise
     "HF_HUB_OFFLINE": "1",
     "GPT2LAB_QUICK": "1",
@@ -354,46 +354,14 @@ def busy_port():
         yield taken.getsockname()[1]
 
 
-class ForkServer:
-    def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ENV}
-        env.update({k: v for k, v in ENV.items() if v is not None})
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "cli_forkserver.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        assert json.loads(self.process.stdout.readline()) == {"ready": True}
-
-    def run(self, argv: list[str], env: dict, out: Path) -> tuple[int, str, str]:
-        request = {
-            "argv": argv,
-            "env": env,
-            "cwd": str(ROOT),
-            "stdout": str(out / "stdout.txt"),
-            "stderr": str(out / "stderr.txt"),
-            "timeout": TIMEOUT,
-        }
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        reply = json.loads(self.process.stdout.readline())
-        assert not reply["timed_out"], f"{argv} ran past {TIMEOUT} s"
-        return reply["rc"], (out / "stdout.txt").read_text(), (out / "stderr.txt").read_text()
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def server():
     if not FORK:
         yield None
         return
-    server = ForkServer()
+    env = {k: v for k, v in os.environ.items() if k not in ENV}
+    env.update({k: v for k, v in ENV.items() if v is not None})
+    server = ForkServer(env)
     yield server
     server.close()
 
@@ -415,7 +383,7 @@ def test_bad_input(row: Row, work: Path, busy_port: int, server, tmp_path: Path)
     argv = args if args[0].startswith("benchmarks/") else ["-m", "helpers", *args]
     env = {k: v if v is None else v.format(**fill) for k, v in row.env.items()}
     fresh = row.fresh or server is None
-    rc, out, err = _fresh(argv, env) if fresh else server.run(argv, env, tmp_path)
+    rc, out, err = _fresh(argv, env) if fresh else server.run(argv, env, tmp_path, TIMEOUT)
     printed = out + err
     assert "Traceback (most recent call last)" not in printed, printed[-3000:]
     assert rc == row.status, f"exit status {rc}, expected {row.status}:\n{printed[-3000:]}"

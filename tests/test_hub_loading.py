@@ -1,8 +1,11 @@
 """Loading from the Hub, against a stand-in Hub on 127.0.0.1 (``tests/standin_hub.py``).
 
 huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE once, at import (and
-conftest.py sets HF_HUB_OFFLINE=1 for this process), so each scenario runs in a fresh
-subprocess with its own environment and prints its findings as one ``RESULT {json}`` line.
+conftest.py sets HF_HUB_OFFLINE=1 for this process), so each scenario runs in a process
+of its own, with its own environment, and prints its findings as one ``RESULT {json}``
+line. On Linux that process is forked from one that has imported torch and nothing that
+reads those variables (``tests/cli_forkserver.py torch``): the scenario imports
+huggingface_hub and transformers itself, as a fresh interpreter would.
 The served model is 2 layers x 64 wide with a 1,024-token context: nothing like the offline
 models (the base 4 x 128, the untrained 2 x 128, both with 128 tokens), so the tests can
 tell which one was loaded.
@@ -16,12 +19,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from cli_forkserver import FORK, ForkServer
 from standin_hub import DEFAULT_COMMIT, StandInHub, build_gpt2_repo
 
 SERVED = {"n_layer": 2, "n_embd": 64, "n_positions": 1024, "vocab_size": 50257}
@@ -53,6 +58,40 @@ def describe(model, tokenizer=None):
 """
 
 
+def scenario_environment() -> dict[str, str]:
+    """This process's environment without what a scenario sets itself."""
+    prefixes = ("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "COLAB_", "GPT2LAB_")
+    return {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+
+
+_warm: list[ForkServer] = []  # the fork server, while this module's tests run (on Linux)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_interpreter():
+    if FORK:
+        _warm.append(ForkServer(scenario_environment(), preload="torch"))
+    yield
+    while _warm:
+        _warm.pop().close()
+
+
+def run_python(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """``python *argv`` in a process of its own, with ``env`` on top of
+    :func:`scenario_environment`: forked from the warm interpreter where there is one."""
+    if not _warm:
+        return subprocess.run(
+            [sys.executable, *argv], env={**scenario_environment(), **env},
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+    out = Path(tempfile.mkdtemp(prefix="scenario-"))
+    try:
+        rc, stdout, stderr = _warm[0].run(argv, env, out, timeout)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return subprocess.CompletedProcess(argv, rc, stdout, stderr)
+
+
 def run_scenario(
     code: str,
     *,
@@ -62,13 +101,8 @@ def run_scenario(
     colab: bool = False,
     timeout: float = 120,
 ) -> tuple[dict, subprocess.CompletedProcess]:
-    """Run ``code`` in a fresh interpreter against ``endpoint``; its RESULT and the process."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "COLAB_", "GPT2LAB_"))
-    }
-    env.update(
+    """Run ``code`` in a process of its own against ``endpoint``; its RESULT and the process."""
+    env = dict(
         HF_ENDPOINT=endpoint,
         HF_HOME=str(home),
         HF_HUB_OFFLINE="1" if offline else "0",
@@ -80,10 +114,7 @@ def run_scenario(
     )
     if colab:
         env["COLAB_RELEASE_TAG"] = "1"
-    script = PRELUDE + textwrap.dedent(code)
-    completed = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout
-    )
+    completed = run_python(["-c", PRELUDE + textwrap.dedent(code)], env, timeout)
     results = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
     assert completed.returncode == 0 and results, (
         f"scenario failed (rc {completed.returncode})\n--- stdout\n{completed.stdout[-3000:]}"
@@ -265,20 +296,9 @@ def test_offline_mode_reads_the_cache_and_never_asks_the_hub(downloaded, tmp_pat
 
 
 def test_a_name_not_on_the_hub_is_one_clear_line_from_the_cli(tmp_path, hub):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HF_", "TRANSFORMERS_", "COLAB_", "GPT2LAB_"))
-    }
-    env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path), HF_HUB_OFFLINE="0",
+    env = dict(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path), HF_HUB_OFFLINE="0",
                HF_HUB_DISABLE_TELEMETRY="1", NO_PROXY="127.0.0.1,localhost")  # fmt: skip
-    completed = subprocess.run(
-        [sys.executable, "-m", "helpers", "model", "--model", "no-such-model-xyz"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = run_python(["-m", "helpers", "model", "--model", "no-such-model-xyz"], env, 120)
     lines = [line for line in completed.stderr.splitlines() if line.strip()]
     assert completed.returncode == 2, completed.stderr
     assert "Traceback" not in completed.stderr

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers.cli import main
 from helpers.modeling import build_offline_model, count_parameters
 
@@ -128,3 +130,40 @@ def test_a_shortened_flag_is_refused_not_taken_for_a_longer_one(capsys):
     for flag in ("--checkpoint-directory", "--checkpoint-dir"):
         args = build_parser().parse_args(["train", flag, "/tmp/c"])
         assert args.checkpoint_directory == "/tmp/c"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check-notebooks", "--dir", "notebooks"],
+        ["prepare-data", "--corpus", "general"],  # make test has fetched it: "already in"
+        ["run-notebooks", "--only", "99"],  # no such notebook: it stops before running any
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_the_data_and_notebook_commands_run_without_torch(argv):
+    """make install runs prepare-data and make run runs run-notebooks: neither needs torch
+    (nor transformers), which take seconds to import; their help is the full parser's."""
+    probe = (
+        "import sys\n"
+        "from helpers.cli import main\n"
+        f"status = main({argv!r})\n"
+        "heavy = sorted({'torch', 'transformers', 'gradio'} & set(sys.modules))\n"
+        "print('status', status, 'heavy', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    expected = 1 if argv[0] == "run-notebooks" else 0
+    assert f"status {expected} heavy []" in done.stdout, done.stdout + done.stderr
+    from helpers.cli import build_parser
+
+    def help_of(parser) -> str:
+        return parser._subparsers._group_actions[0].choices[argv[0]].format_help()
+
+    assert help_of(build_parser(argv[0])) == help_of(build_parser())
+
+
+def test_a_light_command_still_refuses_a_shortened_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["prepare-data", "--corp", "milton"])
+    assert "unrecognized arguments: --corp" in capsys.readouterr().err

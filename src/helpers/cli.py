@@ -341,11 +341,62 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
     return 1 if failed or disagreements or len(runs) < len(stems) else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_prepare_data(commands: argparse._SubParsersAction) -> None:
+    prepare = commands.add_parser(
+        "prepare-data",
+        help="obtain the sample corpora (Shakespeare, Milton) and the base's general text",
+    )
+    prepare.add_argument(
+        "--corpus",
+        default="all",
+        choices=["all", "shakespeare", "milton", "general"],
+        help="which one (general: the public-domain English the offline base was pretrained on)",
+    )
+    prepare.add_argument(
+        "--data-dir", default=None, help="where the corpora go (default: data/ in the course)"
+    )
+    prepare.set_defaults(run=_cmd_prepare_data)
+
+
+def _add_check_notebooks(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser(
+        "check-notebooks", help="check every .py/.ipynb notebook pair is present and in sync"
+    )
+    check.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
+    check.set_defaults(run=_cmd_check_notebooks)
+
+
+def _add_run_notebooks(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run-notebooks", help="execute the notebooks in order, with an HTML export of each"
+    )
+    run.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
+    run.add_argument("--output", default="runs/latest", help="where results go")
+    run.add_argument("--only", nargs="*", help="run only notebooks whose name starts so (01 03)")
+    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.set_defaults(run=_cmd_run_notebooks)
+
+
+# Commands whose flags and work need neither torch nor transformers: each is parsed on its
+# own, so that it starts in a second instead of after seconds of imports (make install
+# runs prepare-data, make run runs run-notebooks).
+LIGHT_COMMANDS = {
+    "prepare-data": _add_prepare_data,
+    "check-notebooks": _add_check_notebooks,
+    "run-notebooks": _add_run_notebooks,
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only`` (one of :data:`LIGHT_COMMANDS`), that command
+    alone, which imports nothing heavy."""
     parser = argparse.ArgumentParser(
         prog="python -m helpers", description="GPT-2 Lab from the command line."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    if only in LIGHT_COMMANDS:
+        LIGHT_COMMANDS[only](commands)
+        return _whole_flag_names_only(parser, commands)
 
     env = commands.add_parser("env", help="print versions, device and modes")
     env.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -363,20 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.set_defaults(run=_cmd_model)
 
-    prepare = commands.add_parser(
-        "prepare-data",
-        help="obtain the sample corpora (Shakespeare, Milton) and the base's general text",
-    )
-    prepare.add_argument(
-        "--corpus",
-        default="all",
-        choices=["all", "shakespeare", "milton", "general"],
-        help="which one (general: the public-domain English the offline base was pretrained on)",
-    )
-    prepare.add_argument(
-        "--data-dir", default=None, help="where the corpora go (default: data/ in the course)"
-    )
-    prepare.set_defaults(run=_cmd_prepare_data)
+    _add_prepare_data(commands)
 
     stats = commands.add_parser(
         "dataset-stats", help="clean, split, tokenize and pack a dataset; print its statistics"
@@ -479,22 +517,16 @@ def build_parser() -> argparse.ArgumentParser:
     _flags_from_dataclass(app, AppConfig)
     app.set_defaults(run=_cmd_app)
 
-    check = commands.add_parser(
-        "check-notebooks", help="check every .py/.ipynb notebook pair is present and in sync"
-    )
-    check.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
-    check.set_defaults(run=_cmd_check_notebooks)
+    _add_check_notebooks(commands)
+    _add_run_notebooks(commands)
+    return _whole_flag_names_only(parser, commands)
 
-    run = commands.add_parser(
-        "run-notebooks", help="execute the notebooks in order, with an HTML export of each"
-    )
-    run.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
-    run.add_argument("--output", default="runs/latest", help="where results go")
-    run.add_argument("--only", nargs="*", help="run only notebooks whose name starts so (01 03)")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
-    run.set_defaults(run=_cmd_run_notebooks)
-    # Only whole flag names: argparse would otherwise take `--text` for `--text-column` and
-    # `--seed` typed as `--se` silently, and the error would be about something else.
+
+def _whole_flag_names_only(
+    parser: argparse.ArgumentParser, commands: argparse._SubParsersAction
+) -> argparse.ArgumentParser:
+    """argparse would otherwise take `--text` for `--text-column` and `--seed` typed as
+    `--se` silently, and the error would be about something else."""
     parser.allow_abbrev = False
     for command in commands.choices.values():
         command.allow_abbrev = False
@@ -503,7 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)  # (the parser reads GPT2LAB_QUICK)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        light = argv[0] if argv and argv[0] in LIGHT_COMMANDS else None
+        args = build_parser(light).parse_args(argv)  # (the parser reads GPT2LAB_QUICK)
         return args.run(args)
     except (ValueError, RuntimeError) as error:  # our clear errors, e.g. ModelNotAvailableError
         print(f"error: {error}", file=sys.stderr)

@@ -15,10 +15,11 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import torch
+if TYPE_CHECKING:  # imported where used: the data commands start without it
+    import torch
 
 T = TypeVar("T")
 
@@ -142,6 +143,8 @@ def get_device(prefer: str | None = None) -> torch.device:
 
     ``prefer`` (e.g. ``"cpu"``) forces a device; asking for one that is absent is an error.
     """
+    import torch
+
     if prefer is not None:
         device = torch.device(prefer)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -170,6 +173,7 @@ def seed_problem(name: str, seed: object) -> str | None:
 def set_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch (all devices) for a reproducible run."""
     import numpy as np
+    import torch
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -245,6 +249,8 @@ def cpu_capability() -> str:
     ``ATEN_CPU_CAPABILITY=avx2`` lowers it, which ``benchmarks/as_avx2.sh`` uses to
     measure, on an AVX-512 CPU, what an AVX2-only CPU would do.
     """
+    import torch
+
     get = getattr(torch.backends.cpu, "get_cpu_capability", None)
     return str(get()).upper() if get is not None else "DEFAULT"
 
@@ -270,6 +276,8 @@ def _cuda_bf16_native(device: torch.device) -> bool:
     ``torch.cuda.is_bf16_supported()`` alone is True on a T4 (7.5), where bf16 is emulated
     and slow; fp16 is the right choice there.
     """
+    import torch
+
     if not torch.cuda.is_available():
         return False
     try:
@@ -293,6 +301,8 @@ def _version(package: str) -> str | None:
 
 def describe_environment(device: torch.device | None = None) -> dict[str, Any]:
     """A report of versions, hardware and modes, as a flat dict (printable, JSON-able)."""
+    import torch
+
     device = device or get_device()
     if device.type == "cuda":
         properties = torch.cuda.get_device_properties(device)

@@ -12,13 +12,15 @@ BIN   := $(VENV)/bin
 # Everything after torch is installed by uv, into the same venv and at the same versions
 # as pip would (constraints.txt): about 6 s instead of pip's 60-90 s on a 2-core CPU.
 # INSTALLER=pip uses pip instead. torch itself stays with pip, which knows this machine's
-# wheel folders (uv does not read pip's configuration), without compiling torch's thousands
-# of modules ahead (--no-compile: 15 s instead of 25 s; Python compiles what it imports).
+# wheel folders (uv does not read pip's configuration). Both compile the modules to
+# bytecode as they install them (pip does by default, uv with --compile-bytecode): where
+# PYTHONDONTWRITEBYTECODE is set, as on these machines, nothing compiles them later, and
+# every process would parse torch and transformers from source, twice as slow to start.
 INSTALLER ?= uv
 ifeq ($(INSTALLER),pip)
 INSTALL := $(BIN)/python -m pip install
 else ifeq ($(INSTALLER),uv)
-INSTALL := $(BIN)/python -m uv pip install --python $(BIN)/python
+INSTALL := $(BIN)/python -m uv pip install --compile-bytecode --python $(BIN)/python
 else
 $(error INSTALLER=$(INSTALLER) is not an installer make knows: use INSTALLER=uv (the default) or INSTALLER=pip)
 endif
@@ -39,7 +41,7 @@ help:
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)" $(filter uv,$(INSTALLER)) -c constraints.txt
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(filter uv,$(INSTALLER)) -c constraints.txt
 	$(INSTALL) --quiet -r requirements-dev.txt -c constraints.txt
 	$(INSTALL) --quiet --no-deps -e .
 	@touch $@

@@ -34,9 +34,11 @@ def test_torch_comes_from_pip_and_the_rest_from_uv_at_the_pinned_versions(tmp_pa
     commands = install_commands(tmp_path)
     torch = [c for c in commands if "torch==" in c]
     assert torch and all(" -m pip install " in c for c in torch), commands
-    assert all("--no-compile" in c for c in torch), commands  # 10 s less, nothing lost
     rest = [c for c in commands if "requirements-dev.txt" in c or "-e ." in c]
-    assert len(rest) == 2 and all(" -m uv pip install --python " in c for c in rest), commands
+    uv = " -m uv pip install --compile-bytecode --python "
+    assert len(rest) == 2 and all(uv in c for c in rest), commands
+    # compiled to bytecode at install: with PYTHONDONTWRITEBYTECODE set nothing does it later
+    assert not any("--no-compile" in c for c in commands), commands
     assert all("-c constraints.txt" in c for c in rest if "requirements-dev.txt" in c)
     # uv itself is pinned, like everything else make installs
     pins = (ROOT / "constraints.txt").read_text(encoding="utf-8")

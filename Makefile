@@ -10,7 +10,8 @@ RUN_DIR    ?= runs/latest
 
 BIN   := $(VENV)/bin
 # Everything after torch is installed by uv, into the same venv and at the same versions
-# as pip would (constraints.txt): about 6 s instead of pip's 60-90 s on a 2-core CPU.
+# as pip would (constraints.txt): seconds instead of pip's 60-90 s on a 2-core CPU, plus
+# about 40 s compiling to bytecode (below).
 # INSTALLER=pip uses pip instead. torch itself stays with pip, which knows this machine's
 # wheel folders (uv does not read pip's configuration). Both compile the modules to
 # bytecode as they install them (pip does by default, uv with --compile-bytecode): where

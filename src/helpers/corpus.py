@@ -210,8 +210,8 @@ def obtain_corpus(
 
     Both corpora come from one archive: pass the same ``downloads`` folder to obtain them
     both and it is downloaded once (it is kept there). Idempotent: a complete copy is left
-    as it is. The files are assembled in a temporary
-    folder and renamed into place, so an interrupted download never leaves half a corpus.
+    as it is. The files are assembled in a temporary folder and renamed into place, so an
+    interrupted download never leaves half a corpus.
     An incomplete copy is replaced only when it holds nothing but the corpus's own files;
     a ``target`` that is a file, or a folder with other files in it, is a
     :class:`CorpusFolderError` (nothing is deleted).

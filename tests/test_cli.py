@@ -5,18 +5,52 @@ from pathlib import Path
 
 import pytest
 
-from helpers.cli import main
+from helpers.cli import COMMANDS, build_parser, main
 from helpers.modeling import build_offline_model, count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_help_lists_the_commands():
-    result = subprocess.run(
-        [sys.executable, "-m", "helpers", "--help"], capture_output=True, text=True, check=True
+def test_help_lists_the_commands_without_importing_torch():
+    """`--help` and a misspelt command answer at once: no command's flags are built, so
+    nothing heavy is imported (the train flags alone import torch and transformers)."""
+    probe = (
+        "import sys\n"
+        "from helpers.cli import main\n"
+        "for argv in (['--help'], ['trian']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as stop:\n"
+        "        print('exit', stop.code)\n"
+        "heavy = {'torch', 'transformers', 'datasets', 'gradio'} & set(sys.modules)\n"
+        "print('heavy', sorted(heavy))\n"
     )
-    for command in ("env", "model", "check-notebooks", "run-notebooks"):
-        assert command in result.stdout
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "exit 0" in done.stdout and "exit 2" in done.stdout, done.stdout
+    assert "heavy []" in done.stdout, done.stdout
+    for command in COMMANDS:
+        assert command in done.stdout
+    assert "invalid choice: 'trian'" in done.stderr
+
+
+def test_every_command_alone_has_the_help_of_the_whole_command_line():
+    """main() builds only the command it runs: that command's flags, help and defaults
+    must be those of the whole parser, and the top-level help must list the same."""
+    whole = build_parser()
+    assert build_parser(flags=False).format_help() == whole.format_help()
+    choices = whole._subparsers._group_actions[0].choices
+    assert list(choices) == list(COMMANDS)
+    for name, command in choices.items():
+        alone = build_parser(name)._subparsers._group_actions[0].choices
+        assert list(alone) == [name]
+        assert alone[name].format_help() == command.format_help(), name
+        assert defaults(alone[name]) == defaults(command), name
+
+
+def defaults(parser) -> dict:
+    """Each flag's default, and what the command sets without a flag (which function runs)."""
+    return {**{a.dest: a.default for a in parser._actions}, **parser._defaults}
 
 
 def test_env_prints_json(capsys, monkeypatch):

@@ -35,21 +35,35 @@ def test_torch_comes_from_pip_and_the_rest_from_uv_at_the_pinned_versions(tmp_pa
     torch = [c for c in commands if "torch==" in c]
     assert torch and all(" -m pip install " in c for c in torch), commands
     rest = [c for c in commands if "requirements-dev.txt" in c or "-e ." in c]
-    uv = " -m uv pip install --compile-bytecode --python "
-    assert len(rest) == 2 and all(uv in c for c in rest), commands
-    # compiled to bytecode at install: with PYTHONDONTWRITEBYTECODE set nothing does it later
-    assert not any("--no-compile" in c for c in commands), commands
+    assert len(rest) == 2 and all(" -m uv pip install --python " in c for c in rest), commands
     assert all("-c constraints.txt" in c for c in rest if "requirements-dev.txt" in c)
     # uv itself is pinned, like everything else make installs
     pins = (ROOT / "constraints.txt").read_text(encoding="utf-8")
     assert re.search(r"^uv==\d+\.\d+\.\d+$", pins, re.MULTILINE)
 
 
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_bytecode_is_compiled_once_on_every_core_after_everything_is_installed(tmp_path, installer):
+    """pip would compile torch on one core (27 s here); one compileall -j 0 does it all."""
+    done = make_install(tmp_path, f"INSTALLER={installer}")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    installs = [i for i, line in enumerate(lines) if " install " in line]
+    pip_installs = [lines[i] for i in installs if " -m pip install " in lines[i]]
+    assert pip_installs and all("--no-compile" in c for c in pip_installs), lines
+    assert not any("--compile-bytecode" in lines[i] for i in installs), lines
+    compiles = [i for i, line in enumerate(lines) if " -m compileall " in line]
+    assert len(compiles) == 1 and compiles[0] > max(installs), lines
+    assert " -j 0 " in lines[compiles[0]] and "sysconfig" in lines[compiles[0]], lines
+
+
 def test_installer_pip_installs_everything_with_pip(tmp_path):
     commands = install_commands(tmp_path, "INSTALLER=pip")
     assert commands and not any("uv" in c.split() for c in commands), commands
     assert not any("uv pip" in c for c in commands), commands
-    assert any(" -m pip install --quiet -r requirements-dev.txt" in c for c in commands)
+    assert any(
+        " -m pip install --no-compile --quiet -r requirements-dev.txt" in c for c in commands
+    )
 
 
 def test_an_unknown_installer_is_refused_with_the_ones_there_are(tmp_path):

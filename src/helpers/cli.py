@@ -10,7 +10,7 @@ import errno
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -341,11 +341,32 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
     return 1 if failed or disagreements or len(runs) < len(stems) else 0
 
 
-def _add_prepare_data(commands: argparse._SubParsersAction) -> None:
-    prepare = commands.add_parser(
-        "prepare-data",
-        help="obtain the sample corpora (Shakespeare, Milton) and the base's general text",
+# ------------------------------------------------------------------------ the flags
+# One function per command adds its flags. A command's flags are built only when that
+# command runs: some import what their defaults come from (TrainingConfig, DecodingSettings,
+# AppConfig, and through them torch and transformers, seconds of imports), and `--help`,
+# `prepare-data` or a misspelt command should not wait for them.
+
+
+def _env_flags(env: argparse.ArgumentParser) -> None:
+    env.add_argument("--json", action="store_true", help="print the report as JSON")
+    env.set_defaults(run=_cmd_env)
+
+
+def _model_flags(model: argparse.ArgumentParser) -> None:
+    model.add_argument(
+        "--model",
+        default=None,
+        help="folder, Hub name or gpt2lab-tiny (default: $GPT2LAB_MODEL or gpt2)",
     )
+    model.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
+    model.add_argument(
+        "--no-fallback", action="store_true", help="fail instead of using the offline model"
+    )
+    model.set_defaults(run=_cmd_model)
+
+
+def _prepare_data_flags(prepare: argparse.ArgumentParser) -> None:
     prepare.add_argument(
         "--corpus",
         default="all",
@@ -358,67 +379,7 @@ def _add_prepare_data(commands: argparse._SubParsersAction) -> None:
     prepare.set_defaults(run=_cmd_prepare_data)
 
 
-def _add_check_notebooks(commands: argparse._SubParsersAction) -> None:
-    check = commands.add_parser(
-        "check-notebooks", help="check every .py/.ipynb notebook pair is present and in sync"
-    )
-    check.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
-    check.set_defaults(run=_cmd_check_notebooks)
-
-
-def _add_run_notebooks(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser(
-        "run-notebooks", help="execute the notebooks in order, with an HTML export of each"
-    )
-    run.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
-    run.add_argument("--output", default="runs/latest", help="where results go")
-    run.add_argument("--only", nargs="*", help="run only notebooks whose name starts so (01 03)")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
-    run.set_defaults(run=_cmd_run_notebooks)
-
-
-# Commands whose flags and work need neither torch nor transformers: each is parsed on its
-# own, so that it starts in a second instead of after seconds of imports (make install
-# runs prepare-data, make run runs run-notebooks).
-LIGHT_COMMANDS = {
-    "prepare-data": _add_prepare_data,
-    "check-notebooks": _add_check_notebooks,
-    "run-notebooks": _add_run_notebooks,
-}
-
-
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; with ``only`` (one of :data:`LIGHT_COMMANDS`), that command
-    alone, which imports nothing heavy."""
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers", description="GPT-2 Lab from the command line."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-    if only in LIGHT_COMMANDS:
-        LIGHT_COMMANDS[only](commands)
-        return _whole_flag_names_only(parser, commands)
-
-    env = commands.add_parser("env", help="print versions, device and modes")
-    env.add_argument("--json", action="store_true", help="print the report as JSON")
-    env.set_defaults(run=_cmd_env)
-
-    model = commands.add_parser("model", help="load a model and describe where it came from")
-    model.add_argument(
-        "--model",
-        default=None,
-        help="folder, Hub name or gpt2lab-tiny (default: $GPT2LAB_MODEL or gpt2)",
-    )
-    model.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
-    model.add_argument(
-        "--no-fallback", action="store_true", help="fail instead of using the offline model"
-    )
-    model.set_defaults(run=_cmd_model)
-
-    _add_prepare_data(commands)
-
-    stats = commands.add_parser(
-        "dataset-stats", help="clean, split, tokenize and pack a dataset; print its statistics"
-    )
+def _dataset_stats_flags(stats: argparse.ArgumentParser) -> None:
     stats.add_argument("--data", default="data/shakespeare", help="a .txt/.csv/.jsonl or folder")
     stats.add_argument("--block-size", type=int, default=128, help="tokens per block")
     stats.add_argument("--validation-fraction", type=float, default=0.1)
@@ -429,9 +390,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     stats.add_argument("--model", default=None, help="whose tokenizer (default: as load_model)")
     stats.set_defaults(run=_cmd_dataset_stats)
 
-    generate = commands.add_parser(
-        "generate", help="continue prompts with greedy, beam search or sampling"
-    )
+
+def _generate_flags(generate: argparse.ArgumentParser) -> None:
+    from helpers.decoding import DecodingSettings
+
     generate.add_argument(
         "--prompt", action="append", help="a prompt (repeat for several; default: empty)"
     )
@@ -442,23 +404,21 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "else $GPT2LAB_MODEL or gpt2)",
     )
     generate.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
-    from helpers.decoding import DecodingSettings
-
     _flags_from_dataclass(generate, DecodingSettings)
     generate.set_defaults(run=_cmd_generate)
 
-    train = commands.add_parser(
-        "train",
-        help="fine-tune (or, offline, train from scratch) a model on text; resumable",
-        description="Train on a text file or folder (.txt/.csv/.jsonl); the best model is "
-        "saved with save_pretrained. Re-running the same command resumes from the latest "
-        "checkpoint. Several processes (GPUs, or CPU processes with gloo): "
-        "accelerate launch --multi_gpu --num_processes N -m helpers train ...",
-    )
-    train.add_argument("--data", default="data/shakespeare", help="a .txt/.csv/.jsonl or folder")
+
+def _train_flags(train: argparse.ArgumentParser) -> None:
     from helpers.data import COURSE_SPLIT
     from helpers.training import TrainingConfig
 
+    train.description = (
+        "Train on a text file or folder (.txt/.csv/.jsonl); the best model is saved with "
+        "save_pretrained. Re-running the same command resumes from the latest checkpoint. "
+        "Several processes (GPUs, or CPU processes with gloo): "
+        "accelerate launch --multi_gpu --num_processes N -m helpers train ..."
+    )
+    train.add_argument("--data", default="data/shakespeare", help="a .txt/.csv/.jsonl or folder")
     train.add_argument(
         "--validation-fraction", type=float, default=COURSE_SPLIT["validation_fraction"]
     )
@@ -480,10 +440,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     train.set_defaults(run=_cmd_train, **vars(TrainingConfig.for_mode()) if _quick() else {})
     train.set_defaults(output_dir=TrainingConfig().output_dir)
 
-    pretrain = commands.add_parser(
-        "pretrain-base",
-        help="pretrain the offline base model (gpt2lab-base) on general English text",
-    )
+
+def _pretrain_base_flags(pretrain: argparse.ArgumentParser) -> None:
     pretrain.add_argument(
         "--seconds", type=float, default=720.0, help="training time (the schedule ends then)"
     )
@@ -503,22 +461,79 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     pretrain.set_defaults(run=_cmd_pretrain_base)
 
-    app = commands.add_parser(
-        "app", help="serve the model in a small web app (Gradio) with feedback buttons"
-    )
+
+def _app_flags(app: argparse.ArgumentParser) -> None:
+    from helpers.app import AppConfig
+
     app.add_argument(
         "--model",
         default=None,
         help="folder, Hub name or gpt2lab-tiny (default: the fine-tuned model if saved)",
     )
     app.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
-    from helpers.app import AppConfig
-
     _flags_from_dataclass(app, AppConfig)
     app.set_defaults(run=_cmd_app)
 
-    _add_check_notebooks(commands)
-    _add_run_notebooks(commands)
+
+def _check_notebooks_flags(check: argparse.ArgumentParser) -> None:
+    check.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
+    check.set_defaults(run=_cmd_check_notebooks)
+
+
+def _run_notebooks_flags(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
+    run.add_argument("--output", default="runs/latest", help="where results go")
+    run.add_argument("--only", nargs="*", help="run only notebooks whose name starts so (01 03)")
+    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.set_defaults(run=_cmd_run_notebooks)
+
+
+# every command, in the order `--help` lists them: (what it does, the function adding its flags)
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "env": ("print versions, device and modes", _env_flags),
+    "model": ("load a model and describe where it came from", _model_flags),
+    "prepare-data": (
+        "obtain the sample corpora (Shakespeare, Milton) and the base's general text",
+        _prepare_data_flags,
+    ),
+    "dataset-stats": (
+        "clean, split, tokenize and pack a dataset; print its statistics",
+        _dataset_stats_flags,
+    ),
+    "generate": ("continue prompts with greedy, beam search or sampling", _generate_flags),
+    "train": (
+        "fine-tune (or, offline, train from scratch) a model on text; resumable",
+        _train_flags,
+    ),
+    "pretrain-base": (
+        "pretrain the offline base model (gpt2lab-base) on general English text",
+        _pretrain_base_flags,
+    ),
+    "app": ("serve the model in a small web app (Gradio) with feedback buttons", _app_flags),
+    "check-notebooks": (
+        "check every .py/.ipynb notebook pair is present and in sync",
+        _check_notebooks_flags,
+    ),
+    "run-notebooks": (
+        "execute the notebooks in order, with an HTML export of each",
+        _run_notebooks_flags,
+    ),
+}
+
+
+def build_parser(only: str | None = None, flags: bool = True) -> argparse.ArgumentParser:
+    """The command line: every command with its flags; with ``only``, that command alone;
+    with ``flags=False``, every command's name and help but no flags (enough for
+    ``--help`` and for a misspelt command, and it imports nothing)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers", description="GPT-2 Lab from the command line."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (help_text, add_flags) in COMMANDS.items():
+        if only is None or name == only:
+            command = commands.add_parser(name, help=help_text)
+            if flags:
+                add_flags(command)
     return _whole_flag_names_only(parser, commands)
 
 
@@ -536,8 +551,9 @@ def _whole_flag_names_only(
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
-        light = argv[0] if argv and argv[0] in LIGHT_COMMANDS else None
-        args = build_parser(light).parse_args(argv)  # (the parser reads GPT2LAB_QUICK)
+        named = argv[0] if argv and argv[0] in COMMANDS else None  # else: help, or an error
+        parser = build_parser(only=named, flags=named is not None)
+        args = parser.parse_args(argv)  # (the train flags read GPT2LAB_QUICK)
         return args.run(args)
     except (ValueError, RuntimeError) as error:  # our clear errors, e.g. ModelNotAvailableError
         print(f"error: {error}", file=sys.stderr)

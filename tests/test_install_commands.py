@@ -32,6 +32,8 @@ def install_commands(tmp_path: Path, *settings: str) -> list[str]:
 
 def test_torch_comes_from_pip_and_the_rest_from_uv_at_the_pinned_versions(tmp_path):
     commands = install_commands(tmp_path)
+    # a venv's own pip can be years old, and twice as slow for prepare-data's downloads
+    assert " -m pip install --quiet --no-compile --upgrade pip" in commands[0], commands
     torch = [c for c in commands if "torch==" in c]
     assert torch and all(" -m pip install " in c for c in torch), commands
     rest = [c for c in commands if "requirements-dev.txt" in c or "-e ." in c]

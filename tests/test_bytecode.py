@@ -9,15 +9,12 @@ tests import the course's libraries and check that it left out none of them.
 import importlib
 import importlib.util
 import re
-import shutil
-import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
-import pytest
+from test_install_commands import make_install
 
-ROOT = Path(__file__).resolve().parents[1]
 # everything the notebooks, the command line, the app and the tests import
 COURSE_IMPORTS = (
     "helpers.app", "helpers.cli", "helpers.colab", "helpers.evaluation", "helpers.plots",
@@ -27,16 +24,12 @@ COURSE_IMPORTS = (
 )  # fmt: skip
 
 
-def not_compiled_pattern() -> re.Pattern:
+def not_compiled_pattern(tmp_path: Path) -> re.Pattern:
     """The ``-x`` pattern of the install's compileall, as ``make -n`` prints it."""
-    if shutil.which("make") is None:
-        pytest.fail("make is missing: the README's two commands need it")
-    printed = subprocess.run(
-        ["make", "-n", "VENV=/nonexistent/venv", "/nonexistent/venv/.installed"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    found = re.search(r" -m compileall .* -x '([^']+)' ", printed)
-    assert found, f"no compileall -x '...' in what make install runs:\n{printed}"
+    printed = make_install(tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    found = re.search(r" -m compileall .* -x '([^']+)' ", printed.stdout)
+    assert found, f"no compileall -x '...' in what make install runs:\n{printed.stdout}"
     return re.compile(found.group(1))
 
 
@@ -49,8 +42,8 @@ def imported_site_files() -> list[str]:
     return sorted(f for f in files if f and f.startswith(site) and f.endswith(".py"))
 
 
-def test_the_install_compiles_every_file_the_course_imports():
-    pattern = not_compiled_pattern()
+def test_the_install_compiles_every_file_the_course_imports(tmp_path):
+    pattern = not_compiled_pattern(tmp_path)
     files = imported_site_files()
     assert len(files) > 1000, "the course's imports should load torch and transformers"
     left_out = [f for f in files if pattern.search(f)]
@@ -70,8 +63,8 @@ def test_the_files_the_course_imports_have_their_bytecode():
     )
 
 
-def test_the_pattern_leaves_out_test_suites_and_other_model_families():
-    pattern = not_compiled_pattern()
+def test_the_pattern_leaves_out_test_suites_and_other_model_families(tmp_path):
+    pattern = not_compiled_pattern(tmp_path)
     site = "/venv/lib/python3.11/site-packages"
     for left_out in (
         "pandas/tests/frame/test_api.py",

@@ -1,10 +1,12 @@
-"""Where a training run may write: never among its training documents, and never over a
-saved model it was not asked to replace.
+"""Where a training run may write: never among its training documents, never over a
+saved model it was not asked to replace, and never over someone else's files.
 
 An output folder that is the data folder (or inside it) would get the model card
 (``README.md``, a text file the data loader reads) and the other files, and the next run
 would train on them. An output folder that holds a saved model and no checkpoint to
 resume would see that model replaced by a fresh run; ``--no-resume`` says to replace it.
+A folder holding files of a run's names (a project's README.md) that are no run's would
+see them overwritten.
 The runs go through ``python -m helpers train`` in this process, on the offline model.
 """
 
@@ -180,3 +182,40 @@ def test_a_fresh_run_never_leaves_its_card_on_another_models_weights(
     assert main(args(corpus, out, "--seed", "2", "--no-resume")) == 0
     assert json.loads((out / "training_args.json").read_text())["seed"] == 2
     assert digest(out)["model.safetensors"] != before["model.safetensors"]
+
+
+# ----------------------------------------------------------------- someone else's files
+
+
+def test_files_of_a_runs_names_that_are_not_a_runs_are_not_overwritten(corpus, tmp_path, capsys):
+    """A project folder with its own README.md and history.json, given as --output-dir:
+    the model card and the run's history would overwrite them."""
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "README.md").write_text("# My project\n", encoding="utf-8")
+    (out / "history.json").write_text("[1, 2]\n", encoding="utf-8")
+    (out / "notes.txt").write_text("mine\n", encoding="utf-8")
+    before = digest(out)
+    assert main(args(corpus, out)) == 2
+    line = last_error_line(capsys.readouterr().err)
+    assert line.startswith(f"error: --output-dir {out} already holds history.json, README.md")
+    assert "Choose a new or empty --output-dir" in line, line
+    assert digest(out) == before and sorted(p.name for p in out.iterdir()) == sorted(before)
+    # files of other names are no obstacle: the run writes beside them
+    (out / "README.md").unlink()
+    (out / "history.json").unlink()
+    assert main(args(corpus, out)) == 0
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine\n"
+    assert (out / "config.json").is_file()
+
+
+def test_a_run_cut_short_after_saving_its_card_still_resumes(corpus, tmp_path, capsys):
+    """The run's own card and history, with checkpoints to resume from and no config.json
+    (the save was cut short between renames): its files, so it resumes."""
+    out = tmp_path / "model"
+    command = args(corpus, out, "--checkpoint-every", "1")
+    assert main(command) == 0
+    (out / "config.json").unlink()  # config.json is renamed into place last
+    assert (out / "README.md").is_file() and (out / "history.json").is_file()
+    assert main(command) == 0
+    assert "already holds" not in capsys.readouterr().err

@@ -30,6 +30,7 @@ from helpers.offline_model import (
 from helpers.pretraining import (
     BASE_MODEL_SHAPE,
     PretrainSettings,
+    check_out_folder,
     general_dataset,
     general_text_eval,
     pretrain_base,
@@ -188,6 +189,22 @@ def test_an_out_that_is_a_file_is_refused_before_training(corpus, tmp_path, caps
     assert out.read_text(encoding="utf-8") == "not a folder"
     with pytest.raises(ValueError, match="is a file: give a folder"):
         pretrain_base(out / "inside", _settings(), corpus=corpus)
+
+
+def test_an_out_with_someone_elses_readme_is_refused_before_training(corpus, tmp_path, capsys):
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "README.md").write_text("# My project\n", encoding="utf-8")
+    argv = ["pretrain-base", "--steps", "2", "--batch-size", "2", "--out", str(out)]
+    assert main([*argv, "--corpus-dir", str(corpus), "--cpu"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: --out {out} already holds README.md, which the")
+    assert "Choose a new or empty --out, or move those files" in captured.err
+    assert "steps" not in captured.out  # nothing was trained
+    assert (out / "README.md").read_text(encoding="utf-8") == "# My project\n"
+    assert sorted(p.name for p in out.iterdir()) == ["README.md"]
+    (out / "config.json").write_text("{}", encoding="utf-8")  # a saved model: replaced
+    check_out_folder(out, "--out")
 
 
 def test_a_corpus_dir_with_other_files_is_left_as_it_is(tmp_path, monkeypatch, capsys):

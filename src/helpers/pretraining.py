@@ -209,7 +209,11 @@ def plan_steps(settings: PretrainSettings, dataset: DatasetDict, tokenizer, scra
 
 def check_out_folder(out: Path, flag: str = "out") -> None:
     """A ``ValueError`` that says what to do if ``out`` (or a folder above it) is a file:
-    the model is saved as a folder of files."""
+    the model is saved as a folder of files; or if ``out`` holds files of the names the
+    model is saved under (a ``README.md``, ...) that are no saved model's (no
+    ``config.json``): they would be overwritten. A saved model there is replaced."""
+    from helpers.training.setup import RUN_FILES
+
     for path in (out, *out.parents):
         if path.exists():
             if not path.is_dir():
@@ -218,7 +222,16 @@ def check_out_folder(out: Path, flag: str = "out") -> None:
                     f"{where} is a file: give a folder for the model (it gets config.json, "
                     f"model.safetensors and a README.md)."
                 )
-            return
+            break
+    if not out.is_dir() or (out / "config.json").is_file():
+        return
+    clash = [name for name in (*RUN_FILES, "pretraining.json") if (out / name).exists()]
+    if clash:
+        raise ValueError(
+            f"{flag} {out} already holds {', '.join(clash)}, which the model is saved as, "
+            f"and they are no saved model's: they would be overwritten. Choose a new or "
+            f"empty {flag}, or move those files out of it."
+        )
 
 
 def pretrain_base(

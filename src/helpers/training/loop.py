@@ -43,7 +43,12 @@ from helpers.training.history import WHOLE_SPLIT, EvalResult, TrainingHistory, T
 from helpers.training.loss import CausalLMObjective
 from helpers.training.optim import build_optimizer, build_scheduler, retarget_scheduler
 from helpers.training.saved_model import save_best
-from helpers.training.setup import check_saved_model, load_base, make_accelerator
+from helpers.training.setup import (
+    check_output_files,
+    check_saved_model,
+    load_base,
+    make_accelerator,
+)
 from helpers.training.vocabulary import UsedVocabulary
 
 
@@ -69,6 +74,7 @@ class TrainingRun:
         self.started = time.perf_counter()
         _check_folders(config)
         check_saved_model(config)  # a saved model there that this run would not resume
+        check_output_files(config)  # files of a run's names that are not a run's
         self.chars_per_token, self.on_log = chars_per_token, on_log
         self.data_description = data_description
         train_blocks, val_blocks = check_dataset(dataset)

@@ -2,9 +2,10 @@
 
 :func:`make_accelerator` picks the number format for the hardware and builds 🤗
 Accelerate's ``Accelerator`` (device, processes, mixed precision, gradient
-accumulation). :func:`check_output_outside_data` and :func:`check_saved_model` refuse,
-before anything is trained, an output folder whose files would land among the training
-documents or replace a saved model no one asked to replace. :func:`load_base` loads the
+accumulation). Before anything is trained, :func:`check_output_outside_data`,
+:func:`check_saved_model` and :func:`check_output_files` refuse an output folder whose
+files would land among the training documents, replace a saved model no one asked to
+replace, or overwrite files that are someone else's. :func:`load_base` loads the
 model (unless one is given) and decides how the model card names it, and whether this is
 fine-tuning or training from scratch.
 """
@@ -26,6 +27,7 @@ from helpers.offline_model import BASE_MODEL_DIR, BASE_MODEL_NAME
 from helpers.training.checkpoints import list_checkpoints
 from helpers.training.config import Precision, TrainingConfig, choose_precision
 from helpers.training.errors import TrainingError
+from helpers.training.saved_model import ARGS_FILE, HISTORY_FILE
 
 MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json",
                "pytorch_model.bin")  # fmt: skip
@@ -87,6 +89,33 @@ def check_saved_model(config: TrainingConfig) -> None:
         f"resume its run from, so training would replace it: choose another --output-dir, "
         f"or start over with --no-resume (resume=False) to replace that model."
     )
+
+
+RUN_FILES = (*MODEL_FILES, "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+             "vocab.json", "merges.txt", "special_tokens_map.json", ARGS_FILE, HISTORY_FILE,
+             "README.md")  # fmt: skip
+"""The files a run writes into its output folder (``saved_model.py``): the model, its
+tokenizer, the run's settings and history, and the model card."""
+
+
+def check_output_files(config: TrainingConfig) -> None:
+    """Refuse an output folder holding files of a run's names (a ``README.md``, a
+    ``history.json``, ...) that belong to no saved model and no interrupted run: training
+    would overwrite them, and they are someone else's (a project folder, notes)."""
+    output = Path(config.output_dir).expanduser()
+    if not output.is_dir() or saved_model_files(output):
+        return  # nothing there, or a saved model: check_saved_model decides
+    places = [config.checkpoint_dir, config.resume_point_dir]
+    if any(list_checkpoints(place) for place in places if place is not None):
+        return  # this run's own files, cut short: it resumes
+    clash = [name for name in RUN_FILES if (output / name).exists()]
+    if clash:
+        raise TrainingError(
+            f"--output-dir {output} already holds {', '.join(clash)}, which training writes "
+            f"(the model, its card README.md, its history), and they are no saved model's: "
+            f"training would overwrite them. Choose a new or empty --output-dir, or move "
+            f"those files out of it."
+        )
 
 
 def _reset_accelerate_state() -> None:

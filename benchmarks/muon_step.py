@@ -42,7 +42,9 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=20, help="steps timed (after up to 3 of warm-up)"
     )
-    steps = max(parser.parse_args().steps, 1)
+    steps = parser.parse_args().steps
+    if steps < 1:
+        parser.error(f"--steps must be >= 1 (got {steps})")
     cpu = torch.device("cpu")
     print(f"torch {torch.__version__}, CPU capability {cpu_capability()}, "
           f"{torch.get_num_threads()} threads, fast bf16: {bf16_supported(cpu)}")  # fmt: skip

@@ -99,6 +99,10 @@ ROWS = [
         "No documents are left after cleaning"),
     Row(FILES, "stats-unknown-encoding",
         ("dataset-stats", "--data", "{w}/verse.txt", "--encoding", "utf-9"), 2, "utf-9"),
+    Row(FILES, "check-notebooks-missing-folder", ("check-notebooks", "--dir", "{w}/nowhere"), 2,
+        "--dir {w}/nowhere does not exist: give the folder of the numbered notebooks"),
+    Row(FILES, "check-notebooks-folder-is-a-file", ("check-notebooks", "--dir", "{w}/verse.txt"),
+        2, "--dir {w}/verse.txt is a file: give the folder"),
     # --- wrong columns, broken JSONL, folders without texts
     Row(TABLES, "stats-csv-wrong-column", ("dataset-stats", "--data", "{w}/columns.csv"), 2,
         "has no column named 'text'"),
@@ -202,6 +206,13 @@ ROWS = [
                                             "--max-new-tokens", "2"), 0, "--- 1 (greedy)"),
     Row(SETTINGS, "prepare-data-unknown-corpus", ("prepare-data", "--corpus", "shakespare"), 2,
         "invalid choice: 'shakespare'"),
+    Row(SETTINGS, "train-negative-split-seed", (*TRAIN, "--split-seed", "-1"), 2,
+        "--split-seed must be a whole number from 0 to 4,294,967,295"),
+    Row(SETTINGS, "stats-negative-seed", ("dataset-stats", "--data", "{w}/verse.txt", "--seed",
+                                          "-1", "--split", "document"), 2,
+        "--seed must be a whole number from 0"),
+    Row(SETTINGS, "run-notebooks-zero-timeout", ("run-notebooks", "--timeout", "0"), 2,
+        "--timeout 0 is not a time limit: give the seconds a cell may run, at least 1"),
     Row(SETTINGS, "app-zero-concurrency", ("app", "--concurrency", "0", "--port", "0"), 2,
         "concurrency"),
     # --- corrupt files
@@ -264,6 +275,8 @@ ROWS = [
         "--steps must be >= 1"),
     Row(BENCH, "generation-negative-threads", ("benchmarks/generation.py", "--threads", "-1"),
         2, "--threads"),
+    Row(BENCH, "muon-zero-steps", ("benchmarks/muon_step.py", "--steps", "0"), 2,
+        "--steps must be >= 1 (got 0)"),
 ]  # fmt: skip
 
 

@@ -1,3 +1,5 @@
+import codecs
+
 import pytest
 from datasets import Dataset
 from sample_documents import FIXTURES, documents
@@ -140,6 +142,22 @@ def test_cleaning_reports_what_each_step_removed():
     gutenberg = next(s for s in report.steps if s.name == "Gutenberg boilerplate")
     assert gutenberg.characters_removed > len("licence text")
     assert "exact duplicates" in str(report)
+
+
+def test_a_byte_order_mark_is_not_kept_as_text(tmp_path):
+    """Some editors start a UTF-8 file with U+FEFF: invisible, yet three GPT-2 tokens."""
+    (tmp_path / "bom.txt").write_bytes(codecs.BOM_UTF8 + b"A document long enough.\n")
+    loaded = load_documents(tmp_path / "bom.txt")
+    assert loaded["text"][0].startswith("\ufeff")  # as read: the mark is in the text
+    cleaned, _ = clean_documents(loaded)
+    assert cleaned["text"] == ["A document long enough."]
+
+
+def test_a_split_seed_numpy_cannot_take_is_named(tmp_path):
+    many = Dataset.from_dict({"text": [f"Document number {i}, long enough." for i in range(8)]})
+    for method in ("document", "contiguous", "auto"):
+        with pytest.raises(DataError, match=r"^The split's seed must be a whole number from 0"):
+            split_documents(many, method, seed=-1)
 
 
 def test_cleaning_steps_can_be_switched_off():

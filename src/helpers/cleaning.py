@@ -42,8 +42,10 @@ _MANY_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def normalize_unicode(text: str) -> str:
-    """NFC: one code point sequence per character ("é" is one code point, not e + ´)."""
-    return unicodedata.normalize("NFC", text)
+    """NFC: one code point sequence per character ("é" is one code point, not e + ´); and
+    no byte-order mark (U+FEFF, which some editors put at the start of a file: invisible,
+    yet three tokens of GPT-2's)."""
+    return unicodedata.normalize("NFC", text).replace("\ufeff", "")
 
 
 def normalize_whitespace(text: str) -> str:

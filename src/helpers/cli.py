@@ -65,9 +65,13 @@ def _cmd_prepare_data(args: argparse.Namespace) -> int:
 
 def _cmd_dataset_stats(args: argparse.Namespace) -> int:
     from helpers.data import load_documents
+    from helpers.environment import seed_problem
     from helpers.modeling import load_tokenizer
     from helpers.packing import build_lm_dataset, pad_lines
 
+    problem = seed_problem("--seed", args.seed)  # before the data is loaded
+    if problem:
+        raise ValueError(problem)
     tokenizer = load_tokenizer(args.model)
     documents = load_documents(args.data, text_column=args.text_column, encoding=args.encoding)
     _, stats = build_lm_dataset(
@@ -145,6 +149,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import os
     from dataclasses import fields
 
+    from helpers.environment import seed_problem
     from helpers.modeling import load_tokenizer
     from helpers.packing import build_lm_dataset
     from helpers.training import TrainingConfig, automatic_batch, train, with_batch_size
@@ -155,6 +160,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if automatic:
         settings["batch_size"] = TrainingConfig.__dataclass_fields__["batch_size"].default
     config = TrainingConfig(**settings)
+    problem = seed_problem("--split-seed", args.split_seed)
+    if problem:
+        raise ValueError(problem)
     check_output_outside_data(config.output_dir, args.data)  # not among the documents
     tokenizer = load_tokenizer(config.model)
     dataset, stats = build_lm_dataset(
@@ -291,9 +299,21 @@ def _check_port(host: str, port: int) -> None:
             ) from error
 
 
+def _check_notebook_folder(folder: str) -> None:
+    """A ValueError naming ``--dir`` when it is missing or a file."""
+    path = Path(folder)
+    if not path.is_dir():
+        what = "is a file" if path.exists() else "does not exist"
+        raise ValueError(
+            f"--dir {folder} {what}: give the folder of the numbered notebooks "
+            f"(NN_topic.py and .ipynb), e.g. --dir notebooks."
+        )
+
+
 def _cmd_check_notebooks(args: argparse.Namespace) -> int:
     from helpers.notebooks import check_notebooks
 
+    _check_notebook_folder(args.dir)
     problems = check_notebooks(args.dir)
     for problem in problems:
         print(f"- {problem}")
@@ -306,6 +326,12 @@ def _cmd_check_notebooks(args: argparse.Namespace) -> int:
 def _cmd_run_notebooks(args: argparse.Namespace) -> int:
     from helpers.notebooks import execute_notebooks, numbered_stems
 
+    _check_notebook_folder(args.dir)
+    if args.timeout < 1:  # nbclient would take 0 or less as "no limit"
+        raise ValueError(
+            f"--timeout {args.timeout} is not a time limit: give the seconds a cell may run, "
+            f"at least 1 (default 1800)."
+        )
     directory = Path(args.dir)
     found = numbered_stems(directory)
     if not found:

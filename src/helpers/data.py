@@ -24,7 +24,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from helpers.cleaning import DataError, _quiet_datasets, clean_documents
-from helpers.environment import is_online, similar_path
+from helpers.environment import is_online, seed_problem, similar_path
 
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 SplitMethod = Literal["auto", "document", "contiguous"]
@@ -49,7 +49,8 @@ def _check_text_file(path: Path, encoding: str) -> None:
     raw = path.read_bytes()
     wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))  # NUL bytes are normal
     if b"\x00" in raw[:8192] and not wide:
-        hint = " (UTF-16? pass encoding='utf-16')" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+        hint = " (UTF-16? pass encoding='utf-16', or --encoding utf-16)" if utf16 else ""
         raise DataError(f"{path} looks like a binary file (it contains NUL bytes), not text{hint}.")
     boms = {
         "utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
@@ -303,6 +304,9 @@ def split_documents(
 
     Returns the splits and the method actually used.
     """
+    problem = seed_problem("seed", seed)  # (numpy's own message names no setting)
+    if problem:
+        raise DataError(f"The split's {problem}")
     if method == "auto":
         many = len(documents) >= MIN_DOCUMENTS_FOR_DOCUMENT_SPLIT
         method = "document" if many else "contiguous"

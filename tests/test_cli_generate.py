@@ -99,3 +99,40 @@ def test_a_bad_value_is_one_line_naming_the_flag(capsys):
     )
     err = capsys.readouterr().err
     assert "error: top_p must be in (0, 1]" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--top-k", "50", "--temperature", "0.3"],
+         "--strategy greedy would ignore --temperature, --top-k, which are for sampling "
+         "(--strategy sample, top-k or top-p)"),
+        (["--strategy", "sample", "--num-beams", "8"],
+         "--strategy sample would ignore --num-beams, which are for beam search "
+         "(--strategy beam)"),
+        (["--strategy", "beam", "--seed", "3", "--temperature", "0.5"],
+         "--strategy beam would ignore --temperature, --seed, which are for sampling"),
+    ],
+)  # fmt: skip
+def test_a_setting_the_strategy_would_ignore_is_refused(argv, said, capsys):
+    """Greedy search would otherwise run with --top-k given, and say nothing."""
+    assert main(["generate", "--model", "gpt2lab-tiny", "--prompt", "Hi", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {said}") and "choose that strategy" in err, err
+
+
+def test_settings_each_strategy_uses_are_not_reported_as_ignored():
+    from helpers.decoding import ignored_settings, make_settings
+
+    for strategy, used in [
+        ("greedy", {"repetition_penalty": 1.2, "no_repeat_ngram_size": 2}),
+        ("beam", {"num_beams": 2, "length_penalty": 0.5, "early_stopping": True}),
+        ("sample", {"temperature": 0.7, "top_k": 5, "top_p": 0.9, "seed": 1}),
+        ("top-k", {"top_k": 5, "temperature": 0.7, "seed": 1}),
+        ("top-p", {"top_p": 0.9, "temperature": 0.7, "seed": 1}),
+    ]:
+        assert ignored_settings(make_settings(strategy=strategy, **used)) == {}, strategy
+    assert ignored_settings(make_settings(strategy="greedy", num_beams=2, top_p=0.5)) == {
+        "top_p": "sampling",
+        "num_beams": "beam search",
+    }

@@ -125,12 +125,22 @@ def _flags_from_dataclass(parser: argparse.ArgumentParser, settings_class: type)
 def _cmd_generate(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
-    from helpers.decoding import DecodingSettings, generate_text
+    from helpers.decoding import DecodingSettings, generate_text, ignored_settings
     from helpers.model_source import locate_model
     from helpers.modeling import course_model_choice, load_model_and_tokenizer
 
     settings = DecodingSettings(**{f.name: getattr(args, f.name) for f in fields(DecodingSettings)})
     settings.validate()  # bad flags fail before the model is loaded
+    ignored = ignored_settings(settings)
+    if ignored:  # e.g. --top-k without a sampling strategy: greedy would run instead
+        flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+        strategies = {"sampling": "sampling (--strategy sample, top-k or top-p)",
+                      "beam search": "beam search (--strategy beam)"}  # fmt: skip
+        uses = " and ".join(strategies[use] for use in sorted(set(ignored.values())))
+        raise ValueError(
+            f"--strategy {settings.strategy} would ignore {flags}, which are for {uses}: "
+            f"choose that strategy, or leave them out."
+        )
     name, reason = course_model_choice(args.model)  # the fine-tuned model, when saved
     source = locate_model(name)
     print(f"{reason}\nmodel: {source.requested} ({source.kind}: {source.location})",

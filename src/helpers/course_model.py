@@ -84,6 +84,15 @@ def course_model_choice(name_or_path: str | os.PathLike | None = None) -> tuple[
     if name_or_path is not None and str(name_or_path).strip():
         return str(name_or_path), f"Using the model you asked for: {name_or_path}."
     wanted = os.environ.get(MODEL_ENV_VAR, "").strip()
+    folder = trained_model_dir()
+    if folder.exists() and not folder.is_dir():
+        named = (
+            f"{TRAINED_MODEL_ENV_VAR}={folder}" if os.environ.get(TRAINED_MODEL_ENV_VAR) else folder
+        )
+        raise ValueError(
+            f"{named} is a file, not a folder: the fine-tuned model is saved as a folder of "
+            f"files. Point {TRAINED_MODEL_ENV_VAR} at a folder (or unset it for models/finetuned)."
+        )
     trained = find_trained_model()
     if trained is not None:
         record = _training_record(trained)

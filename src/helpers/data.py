@@ -144,6 +144,15 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
+def _check_no_column(text_column: str, what: str) -> None:
+    """A text file has no columns: a column asked of it would be ignored, so say so."""
+    if text_column != "text":
+        raise DataError(
+            f"text_column={text_column!r} (--text-column) names a column of a .csv or a "
+            f"field of a .jsonl file, but {what}, read whole: leave it out."
+        )
+
+
 def load_documents(
     source: str | Path,
     *,
@@ -166,6 +175,7 @@ def load_documents(
         ) from error
     path = Path(source).expanduser()
     if path.is_dir():
+        _check_no_column(text_column, f"{path} is a folder of text files")
         return _load_text_files(_text_files(path), encoding, path)
     if path.is_file():
         if path.stat().st_size == 0:
@@ -175,6 +185,7 @@ def load_documents(
             return _load_table(path, "csv", text_column, encoding)
         if suffix in {".jsonl", ".json"}:
             return _load_table(path, "json", text_column, encoding)
+        _check_no_column(text_column, f"{path} is a text file")
         return _load_text_files([path], encoding, path)
     hub_name = str(source).count("/") <= 1 and not str(source).startswith((".", "/", "~"))
     meant_local = len(path.parts) > 1 and path.parent.is_dir()  # data/shakspeare: data/ is here

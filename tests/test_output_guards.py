@@ -1,12 +1,12 @@
 """Where a training run may write: never among its training documents, never over a
-saved model it was not asked to replace, and never over someone else's files.
+saved model it was not asked to replace, and never over someone else's README.md.
 
 An output folder that is the data folder (or inside it) would get the model card
 (``README.md``, a text file the data loader reads) and the other files, and the next run
 would train on them. An output folder that holds a saved model and no checkpoint to
 resume would see that model replaced by a fresh run; ``--no-resume`` says to replace it.
-A folder holding files of a run's names (a project's README.md) that are no run's would
-see them overwritten.
+A folder whose README.md is no model card (a project's own) would see it overwritten by
+the model card.
 The runs go through ``python -m helpers train`` in this process, on the offline model.
 """
 
@@ -187,31 +187,31 @@ def test_a_fresh_run_never_leaves_its_card_on_another_models_weights(
 # ----------------------------------------------------------------- someone else's files
 
 
-def test_files_of_a_runs_names_that_are_not_a_runs_are_not_overwritten(corpus, tmp_path, capsys):
-    """A project folder with its own README.md and history.json, given as --output-dir:
-    the model card and the run's history would overwrite them."""
+def test_a_readme_that_is_no_model_card_is_not_overwritten(corpus, tmp_path, capsys):
+    """A project folder with its own README.md, given as --output-dir: the model card
+    would overwrite it. Files of other names are no obstacle: the run writes beside them."""
     out = tmp_path / "project"
     out.mkdir()
-    (out / "README.md").write_text("# My project\n", encoding="utf-8")
-    (out / "history.json").write_text("[1, 2]\n", encoding="utf-8")
+    (out / "README.md").write_text("# My project\n\n---\nnotes\n", encoding="utf-8")
     (out / "notes.txt").write_text("mine\n", encoding="utf-8")
     before = digest(out)
     assert main(args(corpus, out)) == 2
     line = last_error_line(capsys.readouterr().err)
-    assert line.startswith(f"error: --output-dir {out} already holds history.json, README.md")
-    assert "Choose a new or empty --output-dir" in line, line
+    assert line == (
+        f"error: --output-dir {out} holds a README.md that is no model card (a project's own, "
+        f"say): training writes the model card there and would overwrite it. Choose a new or "
+        f"empty --output-dir, or move that README.md out of it."
+    )
     assert digest(out) == before and sorted(p.name for p in out.iterdir()) == sorted(before)
-    # files of other names are no obstacle: the run writes beside them
-    (out / "README.md").unlink()
-    (out / "history.json").unlink()
-    assert main(args(corpus, out)) == 0
+    (out / "README.md").write_text("---\nlicense: mit\n---\n# A model card\n", "utf-8")
+    assert main(args(corpus, out)) == 0  # a card (the Hub's metadata block first): replaced
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine\n"
-    assert (out / "config.json").is_file()
+    assert (out / "config.json").is_file() and "gpt2-lab" in (out / "README.md").read_text()
 
 
 def test_a_run_cut_short_after_saving_its_card_still_resumes(corpus, tmp_path, capsys):
     """The run's own card and history, with checkpoints to resume from and no config.json
-    (the save was cut short between renames): its files, so it resumes."""
+    (the save was cut short between renames): it resumes."""
     out = tmp_path / "model"
     command = args(corpus, out, "--checkpoint-every", "1")
     assert main(command) == 0

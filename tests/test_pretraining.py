@@ -198,13 +198,16 @@ def test_an_out_with_someone_elses_readme_is_refused_before_training(corpus, tmp
     argv = ["pretrain-base", "--steps", "2", "--batch-size", "2", "--out", str(out)]
     assert main([*argv, "--corpus-dir", str(corpus), "--cpu"]) == 2
     captured = capsys.readouterr()
-    assert captured.err.startswith(f"error: --out {out} already holds README.md, which the")
-    assert "Choose a new or empty --out, or move those files" in captured.err
+    assert captured.err == (
+        f"error: --out {out} holds a README.md that is no model card (a project's own, say): "
+        f"the model card is written there and would overwrite it. Choose a new or empty "
+        f"--out, or move that README.md out of it.\n"
+    )
     assert "steps" not in captured.out  # nothing was trained
     assert (out / "README.md").read_text(encoding="utf-8") == "# My project\n"
     assert sorted(p.name for p in out.iterdir()) == ["README.md"]
-    (out / "config.json").write_text("{}", encoding="utf-8")  # a saved model: replaced
-    check_out_folder(out, "--out")
+    (out / "README.md").write_text("---\ntags: [gpt2]\n---\n# An earlier base\n", "utf-8")
+    check_out_folder(out, "--out")  # a model card: the new one replaces it
 
 
 def test_a_corpus_dir_with_other_files_is_left_as_it_is(tmp_path, monkeypatch, capsys):

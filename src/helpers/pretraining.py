@@ -209,10 +209,9 @@ def plan_steps(settings: PretrainSettings, dataset: DatasetDict, tokenizer, scra
 
 def check_out_folder(out: Path, flag: str = "out") -> None:
     """A ``ValueError`` that says what to do if ``out`` (or a folder above it) is a file:
-    the model is saved as a folder of files; or if ``out`` holds files of the names the
-    model is saved under (a ``README.md``, ...) that are no saved model's (no
-    ``config.json``): they would be overwritten. A saved model there is replaced."""
-    from helpers.training.setup import RUN_FILES
+    the model is saved as a folder of files; or if ``out`` holds a ``README.md`` that is no
+    model card, which the model's card would overwrite. A saved model there is replaced."""
+    from helpers.training.saved_model import is_model_card
 
     for path in (out, *out.parents):
         if path.exists():
@@ -223,14 +222,12 @@ def check_out_folder(out: Path, flag: str = "out") -> None:
                     f"model.safetensors and a README.md)."
                 )
             break
-    if not out.is_dir() or (out / "config.json").is_file():
-        return
-    clash = [name for name in (*RUN_FILES, "pretraining.json") if (out / name).exists()]
-    if clash:
+    readme = out / "README.md"
+    if readme.is_file() and not is_model_card(readme):
         raise ValueError(
-            f"{flag} {out} already holds {', '.join(clash)}, which the model is saved as, "
-            f"and they are no saved model's: they would be overwritten. Choose a new or "
-            f"empty {flag}, or move those files out of it."
+            f"{flag} {out} holds a README.md that is no model card (a project's own, say): "
+            f"the model card is written there and would overwrite it. Choose a new or empty "
+            f"{flag}, or move that README.md out of it."
         )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -59,6 +60,16 @@ def _hub_model_id(name: str) -> str | None:
     except HFValidationError:
         return None
     return name
+
+
+def is_model_card(path: Path) -> bool:
+    """Whether the file at ``path`` is a model card: a README.md that opens with the Hub's
+    metadata block (YAML between two ``---`` lines), as every card the course writes does."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.match(r"---[ \t]*\n.*?\n---[ \t]*(\n|$)", text, re.DOTALL) is not None
 
 
 def card_metadata(

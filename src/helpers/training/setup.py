@@ -5,7 +5,7 @@ Accelerate's ``Accelerator`` (device, processes, mixed precision, gradient
 accumulation). Before anything is trained, :func:`check_output_outside_data`,
 :func:`check_saved_model` and :func:`check_output_files` refuse an output folder whose
 files would land among the training documents, replace a saved model no one asked to
-replace, or overwrite files that are someone else's. :func:`load_base` loads the
+replace, or overwrite a README.md that is no model card. :func:`load_base` loads the
 model (unless one is given) and decides how the model card names it, and whether this is
 fine-tuning or training from scratch.
 """
@@ -27,7 +27,7 @@ from helpers.offline_model import BASE_MODEL_DIR, BASE_MODEL_NAME
 from helpers.training.checkpoints import list_checkpoints
 from helpers.training.config import Precision, TrainingConfig, choose_precision
 from helpers.training.errors import TrainingError
-from helpers.training.saved_model import ARGS_FILE, HISTORY_FILE
+from helpers.training.saved_model import is_model_card
 
 MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json",
                "pytorch_model.bin")  # fmt: skip
@@ -70,6 +70,12 @@ def saved_model_files(folder: Path) -> list[str]:
     return [name for name in MODEL_FILES if (folder / name).is_file()]
 
 
+def _has_checkpoints(config: TrainingConfig) -> bool:
+    """Whether the checkpoint folder or the resume folder holds a checkpoint to resume."""
+    places = [config.checkpoint_dir, config.resume_point_dir]
+    return any(list_checkpoints(place) for place in places if place is not None)
+
+
 def check_saved_model(config: TrainingConfig) -> None:
     """Refuse to train into an output folder that holds a saved model this run would not
     resume from: a run that resumes (``resume``, the default) but finds no checkpoint in
@@ -79,10 +85,7 @@ def check_saved_model(config: TrainingConfig) -> None:
     checkpoints resumes as ever (and a finished one says it has nothing to do)."""
     output = Path(config.output_dir).expanduser()
     found = saved_model_files(output)
-    if not config.resume or not found:
-        return
-    places = [config.checkpoint_dir, config.resume_point_dir]
-    if any(list_checkpoints(place) for place in places if place is not None):
+    if not config.resume or not found or _has_checkpoints(config):
         return
     raise TrainingError(
         f"{output} already holds a saved model ({', '.join(found)}) and no checkpoint to "
@@ -91,30 +94,19 @@ def check_saved_model(config: TrainingConfig) -> None:
     )
 
 
-RUN_FILES = (*MODEL_FILES, "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-             "vocab.json", "merges.txt", "special_tokens_map.json", ARGS_FILE, HISTORY_FILE,
-             "README.md")  # fmt: skip
-"""The files a run writes into its output folder (``saved_model.py``): the model, its
-tokenizer, the run's settings and history, and the model card."""
-
-
 def check_output_files(config: TrainingConfig) -> None:
-    """Refuse an output folder holding files of a run's names (a ``README.md``, a
-    ``history.json``, ...) that belong to no saved model and no interrupted run: training
-    would overwrite them, and they are someone else's (a project folder, notes)."""
+    """Refuse an output folder whose ``README.md`` is no model card (a project's own README,
+    say) when it holds no saved model and no run to resume: training writes the model card
+    there, and would overwrite it."""
     output = Path(config.output_dir).expanduser()
-    if not output.is_dir() or saved_model_files(output):
-        return  # nothing there, or a saved model: check_saved_model decides
-    places = [config.checkpoint_dir, config.resume_point_dir]
-    if any(list_checkpoints(place) for place in places if place is not None):
-        return  # this run's own files, cut short: it resumes
-    clash = [name for name in RUN_FILES if (output / name).exists()]
-    if clash:
+    readme = output / "README.md"
+    if not readme.is_file() or saved_model_files(output) or _has_checkpoints(config):
+        return
+    if not is_model_card(readme):
         raise TrainingError(
-            f"--output-dir {output} already holds {', '.join(clash)}, which training writes "
-            f"(the model, its card README.md, its history), and they are no saved model's: "
-            f"training would overwrite them. Choose a new or empty --output-dir, or move "
-            f"those files out of it."
+            f"--output-dir {output} holds a README.md that is no model card (a project's own, "
+            f"say): training writes the model card there and would overwrite it. Choose a new "
+            f"or empty --output-dir, or move that README.md out of it."
         )
 
 

@@ -1,15 +1,18 @@
 """What the app accepts: its settings, each request, and the ratings it records.
 
-:class:`AppConfig` holds how the app is served and its limits; :func:`check_request` turns
+:class:`AppConfig` holds how the app is served and its limits, and
+:func:`check_host_and_port` whether it can be served there; :func:`check_request` turns
 a form's values into checked decoding settings or a :class:`RequestError` whose message the
 user sees; :func:`record_feedback` appends one 👍 / 👎 rating to a JSONL file (whole lines,
 flushed to disk) and :func:`read_feedback` reads them back, skipping lines a crash cut
 short. Nothing here knows about Gradio: ``helpers.app`` builds the page on top of it.
 """
 
+import errno
 import json
 import math
 import os
+import socket
 import threading
 import time
 import warnings
@@ -50,6 +53,49 @@ class AppConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)}).")
         check_feedback_file(self.feedback_file)
+
+
+def check_host_and_port(host: str, port: int) -> None:
+    """A host and port the app can serve on, or a ValueError that says what to do instead.
+
+    Binding here, before the server starts, catches what the server would only log (and
+    then wait forever): a host that is no address of this machine, or a port in use."""
+    if not 0 <= port <= 65535:
+        raise ValueError(
+            f"--port {port} is not a port: ports go from 1 to 65535; --port 0 takes any free one."
+        )
+    other_host = (
+        "use 127.0.0.1 (this machine only) or 0.0.0.0 (every network interface, to be "
+        "reached from other machines)"
+    )
+    if ":" in host:  # Gradio builds its own URL from the host, and an IPv6 one breaks it
+        raise ValueError(
+            f"--host {host} is an IPv6 address, which the app cannot serve on: {other_host}."
+        )
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise ValueError(
+            f"--host {host} is not a name or address known here: {other_host}."
+        ) from error
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise ValueError(
+                    f"--host {host} is not an address of this machine: {other_host}."
+                ) from error
+            why = (
+                "is taken: another program (or another app) listens on it"
+                if error.errno == errno.EADDRINUSE
+                else f"cannot be used ({error.strerror or error})"
+            )
+            raise ValueError(
+                f"Port {port} on {host} {why}. Stop that program, choose another --port, or "
+                f"pass --port 0 for any free port."
+            ) from error
 
 
 def check_feedback_file(path: str | os.PathLike) -> None:

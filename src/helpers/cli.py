@@ -242,10 +242,11 @@ def _cmd_app(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
     from helpers.app import AppConfig, build_app, launch
+    from helpers.app_requests import check_host_and_port
     from helpers.modeling import load_course_model
 
     config = AppConfig(**{f.name: getattr(args, f.name) for f in fields(AppConfig)})
-    _check_port(config.host, config.port)  # before the model loads
+    check_host_and_port(config.host, config.port)  # before the model loads
     model, tokenizer, source = load_course_model(args.model, args.device)
     try:
         app, url = launch(build_app(model, tokenizer, source, config), config, block=False)
@@ -262,51 +263,6 @@ def _cmd_app(args: argparse.Namespace) -> int:
     finally:
         app.close()
     return 0
-
-
-def _check_port(host: str, port: int) -> None:
-    """A host and port the app can serve on, or a ValueError that says what to do instead.
-
-    Binding here, before the server starts, catches what the server would only log (and
-    then wait forever): a host that is no address of this machine, or a port in use."""
-    import socket
-
-    if not 0 <= port <= 65535:
-        raise ValueError(
-            f"--port {port} is not a port: ports go from 1 to 65535; --port 0 takes any free one."
-        )
-    other_host = (
-        "use 127.0.0.1 (this machine only) or 0.0.0.0 (every network interface, to be "
-        "reached from other machines)"
-    )
-    if ":" in host:  # Gradio builds its own URL from the host, and an IPv6 one breaks it
-        raise ValueError(
-            f"--host {host} is an IPv6 address, which the app cannot serve on: {other_host}."
-        )
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    except (socket.gaierror, UnicodeError) as error:
-        raise ValueError(
-            f"--host {host} is not a name or address known here: {other_host}."
-        ) from error
-    with socket.socket(family) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            if error.errno == errno.EADDRNOTAVAIL:
-                raise ValueError(
-                    f"--host {host} is not an address of this machine: {other_host}."
-                ) from error
-            why = (
-                "is taken: another program (or another app) listens on it"
-                if error.errno == errno.EADDRINUSE
-                else f"cannot be used ({error.strerror or error})"
-            )
-            raise ValueError(
-                f"Port {port} on {host} {why}. Stop that program, choose another --port, or "
-                f"pass --port 0 for any free port."
-            ) from error
 
 
 def _check_notebook_folder(folder: str) -> None:

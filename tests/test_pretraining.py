@@ -175,17 +175,22 @@ def test_the_shipped_base_knows_english_better_than_shuffled_words():
     assert recorded < 5.5
 
 
-def test_an_out_that_is_a_file_is_refused_before_training(corpus, tmp_path, capsys):
-    out = tmp_path / "model"
-    out.write_text("not a folder", encoding="utf-8")
+def refused_pretraining(out, corpus, capsys) -> str:
+    """``pretrain-base --out out``, which must stop (exit 2) before training: its stderr."""
     argv = ["pretrain-base", "--steps", "2", "--batch-size", "2", "--out", str(out)]
     assert main([*argv, "--corpus-dir", str(corpus), "--cpu"]) == 2
     captured = capsys.readouterr()
-    assert captured.err == (
+    assert "steps" not in captured.out  # nothing was trained
+    return captured.err
+
+
+def test_an_out_that_is_a_file_is_refused_before_training(corpus, tmp_path, capsys):
+    out = tmp_path / "model"
+    out.write_text("not a folder", encoding="utf-8")
+    assert refused_pretraining(out, corpus, capsys) == (
         f"error: --out {out} is a file: give a folder for the model (it gets config.json, "
         f"model.safetensors and a README.md).\n"
     )
-    assert "steps" not in captured.out  # nothing was trained
     assert out.read_text(encoding="utf-8") == "not a folder"
     with pytest.raises(ValueError, match="is a file: give a folder"):
         pretrain_base(out / "inside", _settings(), corpus=corpus)
@@ -195,15 +200,11 @@ def test_an_out_with_someone_elses_readme_is_refused_before_training(corpus, tmp
     out = tmp_path / "project"
     out.mkdir()
     (out / "README.md").write_text("# My project\n", encoding="utf-8")
-    argv = ["pretrain-base", "--steps", "2", "--batch-size", "2", "--out", str(out)]
-    assert main([*argv, "--corpus-dir", str(corpus), "--cpu"]) == 2
-    captured = capsys.readouterr()
-    assert captured.err == (
+    assert refused_pretraining(out, corpus, capsys) == (
         f"error: --out {out} holds a README.md that is no model card (a project's own, say): "
         f"the model card is written there and would overwrite it. Choose a new or empty "
         f"--out, or move that README.md out of it.\n"
     )
-    assert "steps" not in captured.out  # nothing was trained
     assert (out / "README.md").read_text(encoding="utf-8") == "# My project\n"
     assert sorted(p.name for p in out.iterdir()) == ["README.md"]
     (out / "README.md").write_text("---\ntags: [gpt2]\n---\n# An earlier base\n", "utf-8")

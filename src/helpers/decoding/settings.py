@@ -86,14 +86,13 @@ class DecodingSettings:
 
 SAMPLING_ONLY = ("temperature", "top_k", "top_p", "seed")
 BEAM_ONLY = ("num_beams", "length_penalty", "early_stopping")
-SAMPLING = ("sample", "top-k", "top-p")
 
 
 def ignored_settings(settings: DecodingSettings) -> dict[str, str]:
     """The settings changed from their defaults that ``settings.strategy`` does not use
     (a temperature for greedy search, beams for sampling), each with what uses it."""
     used_by = {
-        **({} if settings.strategy in SAMPLING else dict.fromkeys(SAMPLING_ONLY, "sampling")),
+        **({} if settings.samples else dict.fromkeys(SAMPLING_ONLY, "sampling")),
         **({} if settings.strategy == "beam" else dict.fromkeys(BEAM_ONLY, "beam search")),
     }
     default = DecodingSettings()

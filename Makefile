@@ -12,9 +12,12 @@ BIN   := $(VENV)/bin
 # Everything after torch is installed by uv, into the same venv and at the same versions
 # as pip would (constraints.txt): seconds instead of pip's 60-90 s on a 2-core CPU.
 # INSTALLER=pip uses pip instead. torch itself stays with pip, which knows this machine's
-# wheel folders (uv does not read pip's configuration). pip is upgraded first: the one a
-# venv starts with can be years old (23.2 with Python 3.11), and it takes twice as long
-# for each `pip download` of prepare-data and each install the simulated Colab runs.
+# wheel folders (uv does not read pip's configuration). The venv gets the newest pip
+# first: the one `python -m venv` bundles can be years old (23.2 with Python 3.11), and
+# it takes twice as long for each `pip download` of prepare-data and each install the
+# simulated Colab runs. So the venv is made without pip (0.3 s instead of 8 s) and the
+# machine's own pip installs the newest into it (`pip --python`, pip >= 22.3); where
+# that pip is missing or older, the bundled one is installed, then upgraded.
 INSTALLER ?= uv
 ifeq ($(INSTALLER),pip)
 INSTALL := $(BIN)/python -m pip install --no-compile
@@ -47,8 +50,9 @@ help:
 	@echo "make notebooks   regenerate the .ipynb files from their .py scripts"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-compile --upgrade pip
+	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(BIN)/python install --quiet --no-compile --upgrade pip 2>/dev/null \
+		|| { $(BIN)/python -m ensurepip >/dev/null && $(BIN)/python -m pip install --quiet --no-compile --upgrade pip; }
 	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)" $(filter uv,$(INSTALLER)) -c constraints.txt
 	$(INSTALL) --quiet -r requirements-dev.txt -c constraints.txt
 	$(INSTALL) --quiet --no-deps -e .

@@ -31,9 +31,22 @@ def install_commands(tmp_path: Path, *settings: str) -> list[str]:
 
 
 def test_torch_comes_from_pip_and_the_rest_from_uv_at_the_pinned_versions(tmp_path):
+    made = make_install(tmp_path).stdout
+    assert f" -m venv --without-pip {tmp_path}/venv" in made, made
     commands = install_commands(tmp_path)
-    # a venv's own pip can be years old, and twice as slow for prepare-data's downloads
-    assert " -m pip install --quiet --no-compile --upgrade pip" in commands[0], commands
+    # the pip a venv bundles can be years old, and twice as slow for prepare-data's
+    # downloads: the venv is made without it, and the newest is installed first
+    venv_python = f"{tmp_path}/venv/bin/python"
+    assert (
+        f" -m pip --python {venv_python} install --quiet --no-compile --upgrade pip"
+        in (commands[0])
+    ), commands
+    # where the machine's pip cannot (missing, or older than 22.3): the bundled one, upgraded
+    fallback = commands[1]
+    assert fallback.lstrip().startswith("||") and " -m ensurepip " in fallback, commands
+    assert fallback.index("ensurepip") < fallback.index(
+        " -m pip install --quiet --no-compile --upgrade pip"
+    )
     torch = [c for c in commands if "torch==" in c]
     assert torch and all(" -m pip install " in c for c in torch), commands
     rest = [c for c in commands if "requirements-dev.txt" in c or "-e ." in c]

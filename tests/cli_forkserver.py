@@ -14,9 +14,10 @@ Protocol, one JSON object per line: in, ``{"argv": [...], "env": {...}, "cwd": .
 out, ``{"rc": int, "timed_out": bool}``. It forks: the tests use it on Linux only
 (:data:`FORK`). :class:`ForkServer` starts one and runs commands through it.
 
-``python tests/cli_forkserver.py torch`` imports torch alone: for commands whose
-environment decides what ``huggingface_hub`` and ``transformers`` read when imported
-(``HF_ENDPOINT``, ``HF_HOME``, ``HF_HUB_OFFLINE``), which then import them themselves.
+``python tests/cli_forkserver.py torch`` imports torch (and the parts of it that
+transformers imports) but not transformers: for commands whose environment decides what
+``huggingface_hub`` and ``transformers`` read when imported (``HF_ENDPOINT``,
+``HF_HOME``, ``HF_HUB_OFFLINE``), which then import them themselves.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ HERE = Path(__file__).resolve()
 def _preload(what: str = "cli") -> None:
     """What every command imports anyway, before the first fork (nothing runs yet)."""
     import torch  # noqa: F401
+
+    # what transformers imports of torch, the slowest part of importing it (3 s of 6 here);
+    # none of it reads the Hub's settings
+    import torch._dynamo  # noqa: F401
+    import torch.distributed.checkpoint  # noqa: F401
+    import torch.distributed.fsdp  # noqa: F401
+    import torch.distributed.tensor  # noqa: F401
+    import torch.export  # noqa: F401
 
     if what == "torch":
         return

@@ -184,6 +184,14 @@ def test_the_pinned_file_is_taken_from_the_index_by_its_hash(tmp_path, local_ind
     assert find_archive(tmp_path / "into", "my-pkg==1.0", "sdist") == path
 
 
+def test_no_index_means_no_index(tmp_path, local_index, monkeypatch):
+    digest = local_index("my_pkg-1.0.tar.gz", b"the pinned bytes")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # as pip reads it: also true, yes, on
+    assert fetch_directly("my-pkg==1.0", Archive("sdist", digest), tmp_path / "into") is None
+    monkeypatch.setenv("PIP_NO_INDEX", "false")
+    assert fetch_directly("my-pkg==1.0", Archive("sdist", digest), tmp_path / "into")
+
+
 def test_bytes_that_differ_from_the_pin_are_not_kept(tmp_path, local_index):
     pinned = hashlib.sha256(b"the pinned bytes").hexdigest()
     local_index("my_pkg-1.0.tar.gz", b"changed on the server", listed_hash=pinned)

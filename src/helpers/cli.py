@@ -252,12 +252,14 @@ def _cmd_pretrain_base(args: argparse.Namespace) -> int:
 def _cmd_app(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
-    from helpers.app import AppConfig, build_app, launch
-    from helpers.app_requests import check_host_and_port
-    from helpers.modeling import load_course_model
+    from helpers.app_requests import AppConfig, check_host_and_port
 
     config = AppConfig(**{f.name: getattr(args, f.name) for f in fields(AppConfig)})
-    check_host_and_port(config.host, config.port)  # before the model loads
+    check_host_and_port(config.host, config.port)  # before torch and the model load
+
+    from helpers.app import build_app, launch
+    from helpers.modeling import load_course_model
+
     model, tokenizer, source = load_course_model(args.model, args.device)
     try:
         app, url = launch(build_app(model, tokenizer, source, config), config, block=False)
@@ -466,7 +468,7 @@ def _pretrain_base_flags(pretrain: argparse.ArgumentParser) -> None:
 
 
 def _app_flags(app: argparse.ArgumentParser) -> None:
-    from helpers.app import AppConfig
+    from helpers.app_requests import AppConfig
 
     app.add_argument(
         "--model",

@@ -416,7 +416,17 @@ def test_early_stopping_stops_when_validation_stops_improving(tmp_path, tokenize
     assert len(evals[best + 1 :]) >= 2  # stopped after two evaluations without improvement
 
 
-def test_chunked_loss_equals_plain_cross_entropy():
+@pytest.fixture(params=[2048, 7], ids=["one-tile", "tiles-of-7"])
+def vocab_tile(request, monkeypatch):
+    """The CPU's vocabulary tile: larger than these tests' vocabularies (one tile), or 7
+    rows (several tiles, the last one short)."""
+    from helpers.training import loss
+
+    monkeypatch.setattr(loss, "CPU_VOCAB_TILE", request.param)
+    return request.param
+
+
+def test_chunked_loss_equals_plain_cross_entropy(vocab_tile):
     torch.manual_seed(0)
     hidden = torch.randn(37, 8, requires_grad=True)
     weight = torch.randn(50, 8, requires_grad=True)
@@ -432,7 +442,7 @@ def test_chunked_loss_equals_plain_cross_entropy():
     assert torch.allclose(weight.grad, w2.grad, atol=1e-6)
 
 
-def test_chunked_loss_is_exact_for_extreme_logits_and_any_shape():
+def test_chunked_loss_is_exact_for_extreme_logits_and_any_shape(vocab_tile):
     """Reused scratch buffers must not leak between calls of other shapes, and a target
     whose probability underflows float32 (logit gap > 100) still gets its finite loss."""
     torch.manual_seed(1)
@@ -444,6 +454,11 @@ def test_chunked_loss_is_exact_for_extreme_logits_and_any_shape():
         expected = F.cross_entropy(hidden @ weight.t(), labels, reduction="sum")
         assert torch.isfinite(total) and count == tokens
         assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+        total.backward()  # tiles whose every logit is far below the row's: no NaN, exact
+        h2, w2 = hidden.detach().clone().requires_grad_(), weight.detach().clone().requires_grad_()
+        F.cross_entropy(h2 @ w2.t(), labels, reduction="sum").backward()
+        assert torch.allclose(hidden.grad, h2.grad, atol=1e-4, rtol=1e-4)
+        assert torch.allclose(weight.grad, w2.grad, atol=1e-4, rtol=1e-4)
 
 
 def test_chunked_objective_matches_the_models_own_loss():

@@ -125,7 +125,13 @@ def test_the_unseen_mass_is_the_share_of_tokens_seen_once():
 
 
 @pytest.mark.parametrize("chunk", [3, 64])
-def test_the_smoothed_loss_and_its_gradients_are_the_mixture_of_two_targets(chunk):
+@pytest.mark.parametrize("tile", [2048, 4])  # the vocabulary of 6 in one tile, or in two
+def test_the_smoothed_loss_and_its_gradients_are_the_mixture_of_two_targets(
+    chunk, tile, monkeypatch
+):
+    from helpers.training import loss as loss_module
+
+    monkeypatch.setattr(loss_module, "CPU_VOCAB_TILE", tile)
     torch.manual_seed(0)
     hidden = torch.randn(10, 8, requires_grad=True)
     weight = torch.randn(6, 8, requires_grad=True)

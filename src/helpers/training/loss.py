@@ -25,7 +25,7 @@ row's maximum first, so nothing overflows, and never taking the log of a tiny
 probability), writes the chunk's ``G`` straight into one buffer in the input dtype, and
 finishes forward with the two matrix products. In fp32 (a CPU without bf16) each chunk's
 logits are computed straight into its rows of that buffer and turned into ``G`` there,
-with no copies, and chunks are larger (``CausalLMObjective.chunk_for``). On a CPU each
+with no copies, and chunks are larger (``CausalLMObjective.chunk_for``). There each
 chunk is also cut along the vocabulary into tiles (:data:`CPU_VOCAB_TILE`): right after
 a tile's product, while its logits are still in cache, it becomes :math:`e^{z - m_i}`
 with its own maximum :math:`m_i`, and its sum :math:`s_i` is taken. With the row's
@@ -94,16 +94,17 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torc
 
 
 CPU_VOCAB_TILE = 2048
-"""Vocabulary rows per tile on a CPU. GPT-2's output layer is a product with a small
-inner dimension (the model's width) and 50,257 columns. Tiles of 2,048 rows of ``W`` (1 MB
-in fp32 at width 128) ran the products faster on a 2-core AVX2 CPU than one product over
-the whole vocabulary, and each tile's softmax pass runs while its logits are still in
-cache. A GPU takes the whole vocabulary as one tile."""
+"""Vocabulary rows per tile on a CPU in fp32. GPT-2's output layer is a product with a
+small inner dimension (the model's width) and 50,257 columns. Tiles of 2,048 rows of
+``W`` (1 MB at width 128) ran the products faster on a 2-core AVX2 CPU than one product
+over the whole vocabulary, and each tile's softmax pass runs while its logits are still
+in cache. A GPU, and bf16 (fast on CPUs with AMX or AVX512-BF16, where tiles were not
+tried), take the whole vocabulary as one tile."""
 
 
 def _weight_gradient(grad_logits: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-    """``grad_logits.T @ hidden`` in float32 (vocabulary x width); on a CPU, by tiles."""
-    if hidden.device.type != "cpu":
+    """``grad_logits.T @ hidden`` in float32 (vocabulary x width); in fp32 on a CPU, by tiles."""
+    if hidden.device.type != "cpu" or hidden.dtype != torch.float32:
         return (grad_logits.t() @ hidden).float()
     vocab = grad_logits.shape[1]
     grad = torch.empty(vocab, hidden.shape[1], dtype=hidden.dtype, device=hidden.device)
@@ -137,7 +138,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             None if in_place and needs_grad else _probs_buffer(chunk_tokens, vocab, device)
         )
         rows = torch.arange(chunk_tokens, device=device)
-        tile = CPU_VOCAB_TILE if device.type == "cpu" else vocab
+        tile = CPU_VOCAB_TILE if device.type == "cpu" and in_place else vocab
         tiles = [(v, min(v + tile, vocab)) for v in range(0, vocab, tile)]
         for start in range(0, tokens, chunk_tokens):
             end = min(start + chunk_tokens, tokens)

@@ -276,7 +276,7 @@ def _folder_to_fill(given: Path) -> tuple[Path, set[str] | None] | None:
     return target, listed
 
 
-def archives_to_download(target: str | Path | None = None) -> dict[str, str]:
+def archives_to_download(target: str | Path | None = None) -> dict[str, Archive]:
     """What :func:`obtain_general_corpus` would download (requirement -> archive):
     nothing when a complete copy is there. Refuses a ``target`` as it would."""
     given = Path(target) if target is not None else general_corpus_dir()

@@ -58,13 +58,13 @@ def _cmd_prepare_data(args: argparse.Namespace) -> int:
     targets = {name: None if folder is None else folder / name for name in names}
     general = args.corpus in ("all", "general")  # the base's text: forgetting is measured on it
     general_target = None if folder is None else folder / "general"
-    wanted: dict[str, str] = {}  # every archive still needed; a refused folder stops here
+    wanted: dict = {}  # requirement -> archive, each still needed; a refused folder stops here
     for name, target in targets.items():
         wanted.update(corpus.archives_to_download(name, target))
     if general:
         wanted.update(base_corpus.archives_to_download(general_target))
     with tempfile.TemporaryDirectory(prefix="gpt2lab-downloads-") as downloads:
-        if len(wanted) > 1:  # one pip process for them all (each start costs seconds)
+        if len(wanted) > 1:  # all at once: what the index cannot give, from one pip process
             with contextlib.suppress(ArchiveDownloadError):  # each says below what failed
                 download_archives(wanted, Path(downloads))
         for name, target in targets.items():  # the corpora share one archive, kept here

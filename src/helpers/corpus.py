@@ -188,7 +188,7 @@ def _folder_to_fill(name: str, given: Path) -> tuple[Path, set[str] | None] | No
     return target, listed
 
 
-def archives_to_download(name: str, target: str | Path | None = None) -> dict[str, str]:
+def archives_to_download(name: str, target: str | Path | None = None) -> dict[str, Archive]:
     """What :func:`obtain_corpus` would download for ``name`` (requirement -> archive):
     nothing when a complete copy is there. Refuses a ``target`` as it would."""
     _check_name(name)

@@ -461,6 +461,23 @@ def test_chunked_loss_is_exact_for_extreme_logits_and_any_shape(vocab_tile):
         assert torch.allclose(weight.grad, w2.grad, atol=1e-4, rtol=1e-4)
 
 
+def test_chunked_loss_in_bf16_scores_the_logits_as_rounded():
+    """bf16 (the fast path where a CPU has AMX or AVX512-BF16): one tile, the logits
+    rounded to bf16 and then scored in float32, gradients close to float32's."""
+    torch.manual_seed(2)
+    hidden = torch.randn(37, 8).bfloat16().requires_grad_()
+    weight = torch.randn(50, 8).bfloat16().requires_grad_()
+    labels = torch.randint(0, 50, (37,))
+    labels[3] = -100
+    total, count = chunked_lm_loss(hidden, weight, labels, chunk_tokens=5)
+    total.backward()
+    expected = F.cross_entropy((hidden @ weight.t()).float(), labels, reduction="sum")
+    assert count == 36 and total.item() == pytest.approx(expected.item(), rel=1e-4)
+    h2 = hidden.detach().float().requires_grad_()
+    F.cross_entropy(h2 @ weight.detach().float().t(), labels, reduction="sum").backward()
+    assert torch.allclose(hidden.grad.float(), h2.grad, atol=0.05)
+
+
 def test_chunked_objective_matches_the_models_own_loss():
     model = make_model().eval()
     ids = torch.tensor(pattern_rows(4, 0))

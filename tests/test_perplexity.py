@@ -273,16 +273,17 @@ def _full_logits_nll(model, input_ids, attention, labels) -> float:
 def test_scored_nll_applies_the_output_layer_to_scored_positions_only(model, monkeypatch, chunk):
     monkeypatch.setattr(perplexity_module, "SCORING_CHUNK", chunk)
     input_ids, attention, labels = _scored_batch(model.config.vocab_size)
-    calls = []
-    hook = model.get_output_embeddings().register_forward_hook(
-        lambda module, args, output: calls.append(args[0].shape[0])
-    )
-    try:
-        got = scored_nll(model, input_ids, attention, labels)
-    finally:
-        hook.remove()
+    calls, plain = [], perplexity_module.position_losses
+
+    def spy(hidden, weight, labels, chunk_tokens, bias=None):
+        calls.append((hidden.shape[0], chunk_tokens, weight is model.lm_head.weight))
+        return plain(hidden, weight, labels, chunk_tokens, bias)
+
+    monkeypatch.setattr(perplexity_module, "position_losses", spy)
+    got = scored_nll(model, input_ids, attention, labels)
     assert got == pytest.approx(_full_logits_nll(model, input_ids, attention, labels), rel=1e-5)
-    assert sum(calls) == int((labels[:, 1:] != -100).sum())  # no logits for context or padding
+    # the output layer's rows: the scored positions only (no logits for context or padding)
+    assert calls == [(int((labels[:, 1:] != -100).sum()), chunk, True)]
 
 
 def test_scored_nll_falls_back_to_full_logits_when_the_head_is_not_plain(model, monkeypatch):

@@ -420,9 +420,9 @@ def test_early_stopping_stops_when_validation_stops_improving(tmp_path, tokenize
 def vocab_tile(request, monkeypatch):
     """The CPU's vocabulary tile: larger than these tests' vocabularies (one tile), or 7
     rows (several tiles, the last one short)."""
-    from helpers.training import loss
+    from helpers import output_layer
 
-    monkeypatch.setattr(loss, "CPU_VOCAB_TILE", request.param)
+    monkeypatch.setattr(output_layer, "CPU_VOCAB_TILE", request.param)
     return request.param
 
 

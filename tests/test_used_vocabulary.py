@@ -129,9 +129,9 @@ def test_the_unseen_mass_is_the_share_of_tokens_seen_once():
 def test_the_smoothed_loss_and_its_gradients_are_the_mixture_of_two_targets(
     chunk, tile, monkeypatch
 ):
-    from helpers.training import loss as loss_module
+    from helpers import output_layer
 
-    monkeypatch.setattr(loss_module, "CPU_VOCAB_TILE", tile)
+    monkeypatch.setattr(output_layer, "CPU_VOCAB_TILE", tile)
     torch.manual_seed(0)
     hidden = torch.randn(10, 8, requires_grad=True)
     weight = torch.randn(6, 8, requires_grad=True)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from helpers.output_layer import position_losses
+
 IGNORE_INDEX = -100  # label value that cross-entropy skips
 
 
@@ -196,8 +198,10 @@ def token_losses(
     ``(batch, length - 1)``. The output layer, a product with all 50,257 token vectors and
     most of a small model's arithmetic, is applied only to the scored positions, a chunk
     at a time: with the default stride half of each window is context, so this halves the
-    work and never holds the logits of a whole batch. Models whose logits are not a plain
-    linear layer of the final hidden states fall back to their full logits.
+    work and never holds the logits of a whole batch. The log-softmax is taken as in
+    training, by vocabulary tiles on a CPU in fp32 (``helpers/output_layer.py``). Models
+    whose logits are not a plain linear layer of the final hidden states fall back to
+    their full logits.
     """
     targets = labels[:, 1:]
     scored = targets != IGNORE_INDEX
@@ -209,16 +213,7 @@ def token_losses(
         )
         rows, wanted = hidden.last_hidden_state[:, :-1][scored], targets[scored]
         chunk = SCORING_CHUNK  # read here: benchmarks/scoring.py varies it
-        parts = [
-            torch.nn.functional.cross_entropy(
-                head(rows[start : start + chunk]).float(),
-                wanted[start : start + chunk],
-                reduction="none",
-            )
-            for start in range(0, len(wanted), chunk)
-        ]
-        if parts:
-            losses[scored] = torch.cat(parts)
+        losses[scored] = position_losses(rows, head.weight, wanted, chunk, head.bias)
         return losses
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
     losses[scored] = torch.nn.functional.cross_entropy(

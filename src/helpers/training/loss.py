@@ -23,15 +23,11 @@ chunk's softmax is: so :func:`chunked_lm_loss` walks through the positions
 ``chunk_tokens`` at a time, takes each chunk's log-sum-exp in fp32 (subtracting the
 row's maximum first, so nothing overflows, and never taking the log of a tiny
 probability), writes the chunk's ``G`` straight into one buffer in the input dtype, and
-finishes forward with the two matrix products. In fp32 (a CPU without bf16) each chunk's
-logits are computed straight into its rows of that buffer and turned into ``G`` there,
-with no copies, and chunks are larger (``CausalLMObjective.chunk_for``). There each
-chunk is also cut along the vocabulary into tiles (:data:`CPU_VOCAB_TILE`): right after
-a tile's product, while its logits are still in cache, it becomes :math:`e^{z - m_i}`
-with its own maximum :math:`m_i`, and its sum :math:`s_i` is taken. With the row's
-maximum :math:`m = \max_i m_i`, :math:`\log \sum_j e^{z_j} = m + \log \sum_i e^{m_i - m}
-s_i`, and one more pass scales each tile by :math:`e^{m_i - m} / \sum_i e^{m_i - m} s_i`
-to the softmax. Backward only
+finishes forward with the two matrix products. Each chunk's log-sum-exp is
+``helpers.output_layer.chunk_log_softmax``: in fp32 on a CPU it cuts the vocabulary into
+tiles and leaves their exponentials in the chunk's rows of that buffer, with no copies,
+and chunks are larger (``CausalLMObjective.chunk_for``). Scaling each tile turns them
+into the softmax. Backward only
 multiplies them by the incoming gradient (a scalar: the loss is a sum). Positions
 labelled -100 are not scored.
 
@@ -41,12 +37,11 @@ models whose output layer is not a plain linear map); it is what accelerate prep
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.output_layer import chunk_log_softmax, position_losses, scratch, vocabulary_tiles
 from helpers.perplexity import plain_output_layer
 from helpers.training.vocabulary import UsedVocabulary
 
@@ -77,45 +72,18 @@ def chunked_lm_loss(
     )
 
 
-_SCRATCH: dict[tuple, torch.Tensor] = {}
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device):
-    """A reusable buffer. On a CPU, allocating the tens of megabytes of a logits chunk
-    anew for every chunk costs more than the arithmetic (fresh pages must be mapped and
-    zeroed); a GPU's caching allocator already reuses memory, so there it is just one."""
-    if device.type != "cpu":
-        return torch.empty(shape, dtype=dtype, device=device)
-    key = (name, dtype, device)
-    buffer = _SCRATCH.get(key)
-    if buffer is None or buffer.numel() < math.prod(shape):
-        buffer = _SCRATCH[key] = torch.empty(math.prod(shape), dtype=dtype, device=device)
-    return buffer[: math.prod(shape)].view(shape)
-
-
-CPU_VOCAB_TILE = 2048
-"""Vocabulary rows per tile on a CPU in fp32. GPT-2's output layer is a product with a
-small inner dimension (the model's width) and 50,257 columns. Tiles of 2,048 rows of
-``W`` (1 MB at width 128) ran the products faster on a 2-core AVX2 CPU than one product
-over the whole vocabulary, and each tile's softmax pass runs while its logits are still
-in cache. A GPU, and bf16 (fast on CPUs with AMX or AVX512-BF16, where tiles were not
-tried), take the whole vocabulary as one tile."""
-
-
 def _weight_gradient(grad_logits: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-    """``grad_logits.T @ hidden`` in float32 (vocabulary x width); in fp32 on a CPU, by tiles."""
-    if hidden.device.type != "cpu" or hidden.dtype != torch.float32:
+    """``grad_logits.T @ hidden`` in float32 (vocabulary x width), tile by tile where the
+    forward pass used tiles (``output_layer.vocabulary_tiles``)."""
+    tiles = vocabulary_tiles(grad_logits.shape[1], hidden.dtype, hidden.device)
+    if len(tiles) == 1:
         return (grad_logits.t() @ hidden).float()
-    vocab = grad_logits.shape[1]
-    grad = torch.empty(vocab, hidden.shape[1], dtype=hidden.dtype, device=hidden.device)
-    for start in range(0, vocab, CPU_VOCAB_TILE):
-        end = start + CPU_VOCAB_TILE
+    grad = torch.empty(
+        grad_logits.shape[1], hidden.shape[1], dtype=hidden.dtype, device=hidden.device
+    )
+    for start, end in tiles:
         torch.mm(grad_logits[:, start:end].t(), hidden, out=grad[start:end])
     return grad.float()
-
-
-def _probs_buffer(chunk_tokens: int, vocab: int, device: torch.device) -> torch.Tensor:
-    return _scratch("probs", (chunk_tokens, vocab), torch.float32, device)
 
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
@@ -128,67 +96,35 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         tokens, vocab = hidden.shape[0], weight.shape[0]
         device = hidden.device
         total = torch.zeros((), dtype=torch.float32, device=device)
-        grad_logits = (
-            _scratch("grad", (tokens, vocab), hidden.dtype, device) if needs_grad else None
-        )
-        in_place = hidden.dtype == torch.float32  # the logits are already float32
-        if not in_place:
-            logits_buffer = _scratch("logits", (chunk_tokens, vocab), hidden.dtype, device)
-        probs_buffer = (
-            None if in_place and needs_grad else _probs_buffer(chunk_tokens, vocab, device)
-        )
+        grad_logits = scratch("grad", (tokens, vocab), hidden.dtype, device) if needs_grad else None
+        # in fp32 the exponentials go straight into the gradient's rows (no copies)
+        in_place = needs_grad and hidden.dtype == torch.float32
         rows = torch.arange(chunk_tokens, device=device)
-        tile = CPU_VOCAB_TILE if device.type == "cpu" and in_place else vocab
-        tiles = [(v, min(v + tile, vocab)) for v in range(0, vocab, tile)]
         for start in range(0, tokens, chunk_tokens):
             end = min(start + chunk_tokens, tokens)
-            n, t, k, h = end - start, target[start:end], keep[start:end], hidden[start:end]
-            # float32 logits: in fp32 straight into the gradient's rows (no copies)
-            probs = grad_logits[start:end] if probs_buffer is None else probs_buffer[:n]
-            # tile by tile: exp(z - the tile's max), and the tile's max and sum
-            tile_max = torch.empty(n, len(tiles), dtype=torch.float32, device=device)
-            tile_sum = torch.empty_like(tile_max)
-            if in_place:  # fp32: the true token's logit (and the last row's) as dot products
-                target_logit = (h * weight[t]).sum(-1)
-                last_logit = h @ weight[-1] if last_row_share else None
-                if offset is not None:
-                    target_logit = target_logit + offset[t]
-                    last_logit = None if last_logit is None else last_logit + offset[-1]
-            for i, (v0, v1) in enumerate(tiles):
-                z = probs[:, v0:v1]
-                if in_place:
-                    torch.mm(h, weight[v0:v1].t(), out=z)
-                else:
-                    z.copy_(torch.mm(h, weight[v0:v1].t(), out=logits_buffer[:n, : v1 - v0]))
-                if offset is not None:  # (training on a used vocabulary: the shared row's log |U|)
-                    z.add_(offset[v0:v1])
-                if not in_place:  # one tile: the logits as rounded, taken before the exp
-                    target_logit = z[rows[:n], t].clone()
-                    last_logit = z[:, -1].clone() if last_row_share else None
-                peak = z.amax(-1, keepdim=True)
-                z.sub_(peak).exp_()  # exp(z - max): no overflow
-                tile_max[:, i : i + 1] = peak
-                torch.sum(z, -1, keepdim=True, out=tile_sum[:, i : i + 1])
-            # the row's max m, and sum exp(z - m) = sum over tiles of exp(max_i - m) sum_i
-            peak = tile_max.amax(-1, keepdim=True)
-            rescale = (tile_max - peak).exp_()
-            normaliser = (tile_sum * rescale).sum(-1, keepdim=True)
-            # -log p(target) = log sum exp(z) - z_target, without taking log of a tiny p
-            log_normaliser = normaliser.squeeze(1).log() + peak.squeeze(1)
-            nll = log_normaliser - target_logit
+            n, t, k = end - start, target[start:end], keep[start:end]
+            exps = (
+                grad_logits[start:end]
+                if in_place
+                else scratch("exps", (chunk_tokens, vocab), torch.float32, device)[:n]
+            )
+            terms = chunk_log_softmax(
+                hidden[start:end], weight, t, exps, offset, last_logit=bool(last_row_share)
+            )
+            nll = terms.log_normaliser - terms.target_logit
             if last_row_share:  # the smoothed target: a share for the last row
-                nll = (1 - last_row_share) * nll + last_row_share * (log_normaliser - last_logit)
+                nll = (1 - last_row_share) * nll + last_row_share * (
+                    terms.log_normaliser - terms.last_logit
+                )
             total += (nll * k).sum()
             if needs_grad:  # d loss / d logits = softmax - one_hot, where the label counts
-                rescale.div_(normaliser)  # each tile's exp(z - max_i) to softmax(z)
-                for i, (v0, v1) in enumerate(tiles):
-                    probs[:, v0:v1].mul_(rescale[:, i : i + 1])
+                probs = terms.softmax_in_place(exps)
                 probs[rows[:n], t] -= 1.0 - last_row_share
                 if last_row_share:
                     probs[:, -1] -= last_row_share
                 if not bool(k.all()):
                     probs[~k] = 0.0
-                if probs_buffer is not None:
+                if not in_place:
                     grad_logits[start:end].copy_(probs)
         if needs_grad:
             ctx.save_for_backward(grad_logits @ weight, _weight_gradient(grad_logits, hidden))
@@ -297,23 +233,14 @@ class CausalLMObjective(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per block: summed loss and number of scored positions (for evaluation)."""
         targets = labels[:, 1:]
-        if self.fused:
+        if self.fused:  # the output layer by chunks (and tiles), as in training
             hidden, weight = self._hidden_and_weight(input_ids)
+            flat = hidden.reshape(-1, hidden.shape[-1])
+            losses = position_losses(flat, weight, targets.reshape(-1), self.chunk_for(flat.dtype))
         else:
-            all_logits = self.model(input_ids=input_ids, use_cache=False).logits[:, :-1]
-        flat_targets = targets.reshape(-1)
-        step = self.chunk_for(hidden.dtype) if self.fused else flat_targets.numel()
-        losses = []
-        for start in range(0, flat_targets.numel(), step):
-            if self.fused:
-                h = hidden.reshape(-1, hidden.shape[-1])[start : start + step]
-                logits = h @ weight.t()
-            else:
-                logits = all_logits.reshape(-1, all_logits.shape[-1])[start : start + step]
-            losses.append(
-                F.cross_entropy(
-                    logits.float(), flat_targets[start : start + step], reduction="none"
-                )
+            logits = self.model(input_ids=input_ids, use_cache=False).logits[:, :-1]
+            losses = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none"
             )
-        sums = torch.cat(losses).view(targets.shape).sum(dim=1)
+        sums = losses.view(targets.shape).sum(dim=1)
         return sums, (targets != -100).sum(dim=1)

@@ -75,3 +75,46 @@ def test_block_size_larger_than_the_context(gpt2_tokenizer):
 def test_max_documents_below_one_is_named(gpt2_tokenizer, bad):
     with pytest.raises(DataError, match=f"max_documents must be a whole number >= 1.*got {bad}"):
         build_lm_dataset(FIXTURES / "docs_folder", gpt2_tokenizer, block_size=8, max_documents=bad)
+
+
+# ---------------------------------------------------------------- the cache's fingerprint
+
+
+def _saved_and_reloaded(tokenizer, folder):
+    from transformers import AutoTokenizer
+
+    tokenizer.save_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def test_the_tokenizer_fingerprint_follows_what_tokenizing_depends_on(gpt2_tokenizer, tmp_path):
+    from helpers.packing import tokenizer_fingerprint
+
+    reloaded = _saved_and_reloaded(gpt2_tokenizer, tmp_path / "a")
+    again = _saved_and_reloaded(gpt2_tokenizer, tmp_path / "b")  # another folder, same files
+    assert tokenizer_fingerprint(reloaded) == tokenizer_fingerprint(again)
+    grown = _saved_and_reloaded(gpt2_tokenizer, tmp_path / "c")
+    grown.add_tokens(["Hamlet"])
+    assert tokenizer_fingerprint(grown) != tokenizer_fingerprint(reloaded)
+    prefixed = _saved_and_reloaded(gpt2_tokenizer, tmp_path / "d")
+    prefixed.model_max_length = 8  # (a setting: kept in the hash, though it changes no ids)
+    prefixed.init_kwargs["add_prefix_space"] = True
+    assert tokenizer_fingerprint(prefixed) != tokenizer_fingerprint(reloaded)
+
+
+def test_cached_tokens_are_never_those_of_another_tokenizer(gpt2_tokenizer, tmp_path):
+    """Documents loaded from files get cache files, found again by fingerprint: tokenizing
+    the same files with another vocabulary must not return the first one's tokens."""
+    from datasets import DatasetDict
+
+    from helpers.data import load_documents
+
+    (tmp_path / "play.txt").write_text("Hamlet speaks to Horatio.\n" * 20, encoding="utf-8")
+    splits = DatasetDict(train=load_documents(tmp_path / "play.txt"))
+    plain = _saved_and_reloaded(gpt2_tokenizer, tmp_path / "plain")
+    first = tokenize_documents(splits, plain)["train"]["input_ids"]
+    assert tokenize_documents(splits, plain)["train"]["input_ids"] == first
+    grown = _saved_and_reloaded(gpt2_tokenizer, tmp_path / "grown")
+    grown.add_tokens(["Hamlet"])
+    second = tokenize_documents(splits, grown)["train"]["input_ids"]
+    assert second != first and len(plain) in second[0]  # the new token's id, 50257

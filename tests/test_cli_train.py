@@ -88,3 +88,15 @@ def test_auto_batch_without_a_budget_or_with_a_bad_value_is_one_clear_line(
     assert stopped.value.code == 2 and "Traceback" not in err
     assert "expected a whole number of blocks (e.g. 8) or auto, got 'lots'" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_the_tokenizer_is_loaded_once(text_file, tmp_path, monkeypatch):
+    """The data is tokenized with the tokenizer that is saved with the model: reading
+    tokenizer.json (about 0.5 s) once is enough, and ``load_model`` reads none."""
+    from helpers import modeling
+
+    loads, load = [], modeling._load_tokenizer_for
+    monkeypatch.setattr(modeling, "_load_tokenizer_for", lambda s: loads.append(s) or load(s))
+    assert main(args(text_file, tmp_path / "model")) == 0
+    assert len(loads) == 1
+    assert modeling.load_model("gpt2lab-tiny", "cpu") is not None and len(loads) == 1

@@ -208,6 +208,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train(
         config,
         dataset,
+        tokenizer=tokenizer,  # (loaded once: the data was tokenized with it)
         chars_per_token=chars_per_token,
         data_description=(
             f"`{args.data}`: {stats.documents['train']:,} training documents, "

@@ -258,6 +258,12 @@ def _ready_model(model: PreTrainedModel, device: torch.device) -> PreTrainedMode
     return model.to(device).eval()
 
 
+def _model_for(source: ModelSource, device: str | torch.device | None, seed: int):
+    """The located model, ready on ``device`` (default: the best one), in eval mode."""
+    device = get_device(str(device)) if device is not None else get_device()
+    return _ready_model(_load_model_for(source, seed), device)
+
+
 def load_model(
     name_or_path: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
@@ -270,10 +276,8 @@ def load_model(
     ``seed`` only matters for ``gpt2lab-tiny``, whose weights are random.
     ``allow_offline_fallback``: see :func:`locate_model` (default: locally yes, on Colab no).
     """
-    model, _ = load_model_and_tokenizer(
-        name_or_path, device, allow_offline_fallback=allow_offline_fallback, seed=seed
-    )
-    return model
+    source = locate_model(name_or_path, allow_offline_fallback=allow_offline_fallback)
+    return _model_for(source, device, seed)
 
 
 def load_model_and_tokenizer(
@@ -285,10 +289,8 @@ def load_model_and_tokenizer(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a model and its tokenizer, locating the model once for both."""
     source = locate_model(name_or_path, allow_offline_fallback=allow_offline_fallback)
-    device = get_device(str(device)) if device is not None else get_device()
     tokenizer = _load_tokenizer_for(source)
-    model = _ready_model(_load_model_for(source, seed), device)
-    return model, tokenizer
+    return _model_for(source, device, seed), tokenizer
 
 
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:

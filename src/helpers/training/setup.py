@@ -22,7 +22,7 @@ from torch import nn
 
 from helpers.environment import get_device
 from helpers.model_source import ModelSource, locate_model, resolve_model_name
-from helpers.modeling import OFFLINE_MODEL_NAME, load_model_and_tokenizer
+from helpers.modeling import OFFLINE_MODEL_NAME, load_model, load_model_and_tokenizer
 from helpers.offline_model import BASE_MODEL_DIR, BASE_MODEL_NAME
 from helpers.training.checkpoints import list_checkpoints
 from helpers.training.config import Precision, TrainingConfig, choose_precision
@@ -153,8 +153,10 @@ def load_base(
     weights (the offline model) mean training from scratch."""
     if model is None:
         source = source or locate_model(config.model)
-        model, loaded = load_model_and_tokenizer(config.model, "cpu", seed=config.seed)
-        tokenizer = tokenizer or loaded
+        if tokenizer is None:
+            model, tokenizer = load_model_and_tokenizer(config.model, "cpu", seed=config.seed)
+        else:  # (the caller's tokenizer, e.g. the one the data was tokenized with)
+            model = load_model(config.model, "cpu", seed=config.seed)
     if tokenizer is None:
         raise ValueError("Pass the model's tokenizer with the model: it is saved with it.")
     name = source.model_name if source else resolve_model_name(config.model)

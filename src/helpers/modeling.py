@@ -258,7 +258,9 @@ def _ready_model(model: PreTrainedModel, device: torch.device) -> PreTrainedMode
     return model.to(device).eval()
 
 
-def _model_for(source: ModelSource, device: str | torch.device | None, seed: int):
+def _model_for(
+    source: ModelSource, device: str | torch.device | None, seed: int
+) -> PreTrainedModel:
     """The located model, ready on ``device`` (default: the best one), in eval mode."""
     device = get_device(str(device)) if device is not None else get_device()
     return _ready_model(_load_model_for(source, seed), device)

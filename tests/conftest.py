@@ -59,6 +59,16 @@ def empty_hub_cache(hub_cache):
     return hub_cache
 
 
+@pytest.fixture(params=[2048, 7], ids=["one-tile", "tiles-of-7"])
+def vocab_tile(request, monkeypatch) -> int:
+    """The CPU's vocabulary tile (``helpers.output_layer.CPU_VOCAB_TILE``): larger than the
+    tests' small vocabularies (one tile), or 7 rows (several tiles, the last one short)."""
+    from helpers import output_layer
+
+    monkeypatch.setattr(output_layer, "CPU_VOCAB_TILE", request.param)
+    return request.param
+
+
 @pytest.fixture
 def always_model():
     """A factory: ``always_model(token)`` is a tiny GPT-2 whose every prediction is ``token``.

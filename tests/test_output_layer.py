@@ -8,16 +8,8 @@ from helpers import output_layer
 from helpers.output_layer import ChunkLogSoftmax, chunk_log_softmax, position_losses
 
 
-@pytest.fixture(params=[2048, 7], ids=["one-tile", "tiles-of-7"])
-def tile(request, monkeypatch) -> int:
-    """The CPU's vocabulary tile: larger than these tests' vocabularies, or 7 rows (several
-    tiles, the last one short)."""
-    monkeypatch.setattr(output_layer, "CPU_VOCAB_TILE", request.param)
-    return request.param
-
-
 @pytest.mark.parametrize("chunk", [1, 5, 64])
-def test_position_losses_are_cross_entropy_per_row(tile, chunk):
+def test_position_losses_are_cross_entropy_per_row(vocab_tile, chunk):
     torch.manual_seed(0)
     hidden, weight = torch.randn(37, 8), torch.randn(50, 8)
     labels = torch.randint(0, 50, (37,))
@@ -29,7 +21,7 @@ def test_position_losses_are_cross_entropy_per_row(tile, chunk):
     assert (losses[[0, 11, 36]] == 0).all()
 
 
-def test_position_losses_add_the_bias_and_stay_exact_for_extreme_logits(tile):
+def test_position_losses_add_the_bias_and_stay_exact_for_extreme_logits(vocab_tile):
     """A bias is part of the logits; a target whose probability underflows float32 (a
     logit gap over 100) still gets its finite loss, in every tile."""
     torch.manual_seed(1)
@@ -41,7 +33,7 @@ def test_position_losses_add_the_bias_and_stay_exact_for_extreme_logits(tile):
     assert torch.allclose(losses, expected, rtol=1e-5, atol=1e-3)
 
 
-def test_bf16_scores_the_logits_as_rounded_in_one_tile(tile):
+def test_bf16_scores_the_logits_as_rounded_in_one_tile(vocab_tile):
     """bf16 (CPUs with AMX or AVX512-BF16): the logits rounded to bf16, then scored in
     float32, as ``F.cross_entropy(logits.float())`` would; also under autocast."""
     torch.manual_seed(2)
@@ -54,13 +46,13 @@ def test_bf16_scores_the_logits_as_rounded_in_one_tile(tile):
     assert torch.allclose(autocast, expected, atol=1e-5)
 
 
-def test_the_exponentials_scale_to_the_softmax(tile):
+def test_the_exponentials_scale_to_the_softmax(vocab_tile):
     torch.manual_seed(3)
     hidden, weight = torch.randn(9, 8), torch.randn(50, 8)
     targets = torch.randint(0, 50, (9,))
     exps = torch.empty(9, 50)
     terms = chunk_log_softmax(hidden, weight, targets, exps, last_logit=True)
-    assert isinstance(terms, ChunkLogSoftmax) and len(terms.tiles) == (1 if tile > 50 else 8)
+    assert isinstance(terms, ChunkLogSoftmax) and len(terms.tiles) == (1 if vocab_tile > 50 else 8)
     logits = hidden @ weight.t()
     assert torch.allclose(terms.log_normaliser, logits.logsumexp(-1), atol=1e-5)
     assert torch.allclose(terms.target_logit, logits[torch.arange(9), targets], atol=1e-5)

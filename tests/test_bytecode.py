@@ -70,6 +70,10 @@ def test_the_pattern_leaves_out_test_suites_and_other_model_families(tmp_path):
         "pandas/tests/frame/test_api.py",
         "transformers/models/llama/modeling_llama.py",
         "transformers/models/bert/__init__.py",
+        "torch/_inductor/codegen/cpp.py",
+        "networkx/algorithms/flow/maxflow.py",
+        "sympy/physics/units/quantities.py",
+        "numpy/f2py/crackfortran.py",
     ):
         assert pattern.search(f"{site}/{left_out}"), left_out
     for compiled in (
@@ -79,5 +83,8 @@ def test_the_pattern_leaves_out_test_suites_and_other_model_families(tmp_path):
         "transformers/modeling_utils.py",
         "torch/testing/_internal/common_dtype.py",
         "torch/nn/modules/linear.py",
+        "torch/_inductor/config.py",
+        "sympy/core/expr.py",
+        "numpy/linalg/_linalg.py",
     ):
         assert not pattern.search(f"{site}/{compiled}"), compiled

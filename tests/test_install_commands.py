@@ -3,6 +3,7 @@
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def install_commands(tmp_path: Path, *settings: str) -> list[str]:
     return [line for line in done.stdout.splitlines() if "install" in line]
 
 
-def test_torch_comes_from_pip_and_the_rest_from_uv_at_the_pinned_versions(tmp_path):
+def test_pip_chooses_the_torch_wheel_and_uv_installs_it_with_the_rest(tmp_path):
     made = make_install(tmp_path).stdout
     assert f" -m venv --without-pip {tmp_path}/venv" in made, made
     commands = install_commands(tmp_path)
@@ -47,14 +48,47 @@ def test_torch_comes_from_pip_and_the_rest_from_uv_at_the_pinned_versions(tmp_pa
     assert fallback.index("ensurepip") < fallback.index(
         " -m pip install --quiet --no-compile --upgrade pip"
     )
-    torch = [c for c in commands if "torch==" in c]
-    assert torch and all(" -m pip install " in c for c in torch), commands
-    rest = [c for c in commands if "requirements-dev.txt" in c or "-e ." in c]
-    assert len(rest) == 2 and all(" -m uv pip install --python " in c for c in rest), commands
-    assert all("-c constraints.txt" in c for c in rest if "requirements-dev.txt" in c)
+    # pip, which reads this machine's wheel folders, names the torch wheel (a dry run);
+    # uv installs that file together with everything else, at the pinned versions
+    [torch] = [c for c in commands if "torch==" in c]
+    chooses, installs = torch.split(" && ")
+    assert " -m pip install --quiet --dry-run --no-deps" in chooses and "--report -" in chooses
+    assert " -m uv pip install --python " in installs and '"torch @ $wheel"' in installs
+    assert "-r requirements-dev.txt -c constraints.txt" in installs, torch
+    [own] = [c for c in commands if "-e ." in c]
+    assert " -m uv pip install --python " in own and "--no-build-isolation" in own, own
     # uv itself is pinned, like everything else make installs
     pins = (ROOT / "constraints.txt").read_text(encoding="utf-8")
     assert re.search(r"^uv==\d+\.\d+\.\d+$", pins, re.MULTILINE)
+    # -e . is built with the venv's own setuptools, so it is installed and pinned too
+    assert re.search(r"^setuptools==\d+\.\d+\.\d+$", pins, re.MULTILINE)
+    dev = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    assert re.search(r"^setuptools>=", dev, re.MULTILINE)
+
+
+def test_the_wheel_pip_chooses_is_the_torch_that_was_asked_for(tmp_path):
+    """The dry run prints one wheel's address: the one `pip install TORCH_SPEC` would take."""
+    commands = install_commands(tmp_path, f"BIN={Path(sys.executable).parent}")
+    [torch] = [c for c in commands if "torch==" in c]
+    chooses = torch.split(" && ")[0].strip()
+    assert chooses.startswith('wheel="$(') and chooses.endswith(')"'), chooses
+    done = subprocess.run(
+        ["sh", "-c", chooses[len('wheel="$(') : -len(')"')]],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    wheel = done.stdout.strip()
+    assert re.match(r"^(file|https?)://\S+/torch-2\.13\.0(%2B|\+)?\S*\.whl$", wheel), wheel
+    # a spec that no wheel satisfies fails, so the install stops there
+    commands = install_commands(tmp_path, f"BIN={Path(sys.executable).parent}",
+                                "TORCH_SPEC=torch==0.0.1")  # fmt: skip
+    [torch] = [c for c in commands if "torch==" in c]
+    chooses = torch.split(" && ")[0].strip()
+    failed = subprocess.run(
+        ["sh", "-c", chooses[len('wheel="$(') : -len(')"')]],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert failed.returncode != 0 and failed.stdout.strip() == "", failed.stdout
 
 
 @pytest.mark.parametrize("installer", ["uv", "pip"])
@@ -64,7 +98,9 @@ def test_bytecode_is_compiled_once_on_every_core_after_everything_is_installed(t
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     installs = [i for i, line in enumerate(lines) if " install " in line]
-    pip_installs = [lines[i] for i in installs if " -m pip install " in lines[i]]
+    pip_installs = [  # (a dry run, that only names the torch wheel, installs nothing)
+        lines[i] for i in installs if " -m pip install " in lines[i] and "--dry-run" not in lines[i]
+    ]
     assert pip_installs and all("--no-compile" in c for c in pip_installs), lines
     assert not any("--compile-bytecode" in lines[i] for i in installs), lines
     compiles = [i for i, line in enumerate(lines) if " -m compileall " in line]

@@ -36,10 +36,9 @@ endif
 # source, twice as slow to start. So neither installer compiles (pip would do it on one
 # core); one step then compiles everything on every core (compileall -j 0), except what
 # the course never imports: the test suites inside packages, transformers' hundreds of
-# other model families, torch.compile's code generators and graph library (networkx) and
-# torch's vendored GPU kernels (quack), the
-# parts of sympy and numpy that torch does not use, and setuptools (it only builds -e .,
-# before this step). -qq and "|| true": a few files are written for newer Pythons and
+# other model families, torch.compile's code generators and graph library (networkx),
+# torch's vendored GPU kernels (quack), the parts of sympy and numpy that torch does not
+# use, and setuptools (it only builds -e ., before this step). -qq and "|| true": a few files are written for newer Pythons and
 # cannot compile here; nothing imports them. tests/test_bytecode.py checks the result.
 NOT_COMPILED := /tests?/|/transformers/models/(?!(auto|gpt2|encoder_decoder)/|__init__\.py$$)
 NOT_COMPILED := $(NOT_COMPILED)|/torch/_inductor/(codegen|fx_passes|kernel)/|/torch/_vendor/quack/

@@ -50,11 +50,12 @@ STAMP := $(VENV)/.installed
 # the general English the offline base was pretrained on (data/README.md)
 CORPUS := data/shakespeare/manifest.json data/milton/manifest.json data/general/manifest.json
 
-.PHONY: help install run test test-colab lint notebooks check-notebooks lab clean
+.PHONY: help install run test test-e2e test-colab lint notebooks check-notebooks lab clean
 
 help:
 	@echo "make run    execute every notebook offline into $(RUN_DIR)/ (HTML + .ipynb)"
 	@echo "make test   ruff, unit tests, notebook sync check, nbval in quick mode"
+	@echo "make test-e2e    end to end: the course on a simulated Colab, browsers, torchrun, benchmarks"
 	@echo "make test-colab  the whole course on a simulated Colab (fresh VMs, Drive, a stand-in Hub)"
 	@echo "make lab    open JupyterLab on notebooks/"
 	@echo "make notebooks   regenerate the .ipynb files from their .py scripts"
@@ -99,16 +100,28 @@ check-notebooks: $(STAMP)
 TEST_WORKERS ?= 2
 TEST_ENV := GPT2LAB_QUICK=1 HF_HUB_OFFLINE=1 GPT2LAB_TRAINED_MODEL=$(CURDIR)/runs/test/finetuned \
 	GPT2LAB_RUN_DIR=$(CURDIR)/runs/test
-# The whole course on a simulated Colab (fresh VMs, a shared Drive, a stand-in Hub):
-# minutes of end-to-end work, so it is its own target, `make test-colab`. CI runs both.
+# End to end: the whole course on a simulated Colab (fresh VMs, a shared Drive, a stand-in
+# Hub), the Hub's other scenarios, the app and the report in a real browser, training on
+# two processes (torchrun), and the benchmarks' command lines. Each starts other programs
+# (fresh Pythons that import torch, a browser, a server): minutes of work, so they are
+# their own target, `make test-e2e`, and `make test` keeps to the course's own code and
+# its notebooks. CI runs both (.ci/run). tests/test_make_targets.py checks that every
+# test file runs in one of the two.
 COLAB_COURSE := tests/test_colab_simulation.py
+E2E := $(COLAB_COURSE) tests/test_hub_loading.py tests/test_app_browser.py \
+	tests/test_report_browser.py tests/test_training_ddp.py tests/test_benchmarks.py
 test: lint check-notebooks $(CORPUS)
 	$(TEST_ENV) $(if $(filter-out 0,$(TEST_WORKERS)),OMP_NUM_THREADS=1 MKL_NUM_THREADS=1) \
-		$(BIN)/python -m pytest tests --ignore=$(COLAB_COURSE) -n $(TEST_WORKERS) \
+		$(BIN)/python -m pytest tests $(addprefix --ignore=,$(E2E)) -n $(TEST_WORKERS) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks/
-	@echo "make test leaves out the course on the simulated Colab: make test-colab runs it (CI runs both)."
+	@echo "make test leaves out the end-to-end tests: make test-e2e runs them (CI runs both)."
 
-# The notebooks run one after another, each in its own kernel: one process, every core.
+# The Colab course on one worker (its notebooks one after another, each in its own
+# kernel), the other end-to-end tests on the other.
+test-e2e: $(STAMP) $(CORPUS)
+	$(TEST_ENV) $(BIN)/python -m pytest $(E2E) $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
+
+# The Colab course alone: one process, every core.
 test-colab: $(STAMP) $(CORPUS)
 	$(TEST_ENV) $(BIN)/python -m pytest $(COLAB_COURSE)
 

@@ -382,9 +382,11 @@ MODEL_WORDS = model_words[history]
 print(f"decoding with {MODEL_WORDS}")
 
 splits = split_by_document(documents, **COURSE_SPLIT)
-NEW_TOKENS = quick_or_full(24, 40)
+NEW_TOKENS = quick_or_full(16, 40)
 # The search and the check below decode the prompts about 30 times. A short timed run
-# says how many prompts this machine can afford in DECODING_SECONDS (between 6 and 16).
+# says how many prompts this machine can afford in DECODING_SECONDS (between 6 and 16;
+# 4 in quick mode, for the tests).
+FEWEST_PASSAGES, MOST_PASSAGES = quick_or_full((4, 4), (6, 16))
 DECODING_SECONDS = quick_or_full(20.0, 40.0)
 DECODING_RUNS = 30
 probe_task = decoding_task(
@@ -400,7 +402,7 @@ def decode_probe() -> int:
 
 
 prompts_per_second = measure_rate(decode_probe)
-PASSAGES = max(6, min(quick_or_full(6, 16),
+PASSAGES = max(FEWEST_PASSAGES, min(MOST_PASSAGES,
                       int(DECODING_SECONDS * prompts_per_second / DECODING_RUNS)))  # fmt: skip
 tune_task = decoding_task(
     tokenizer, sample_passages(splits["validation"]["text"], PASSAGES, lines=8), NEW_TOKENS

@@ -18,7 +18,7 @@ BIN   := $(VENV)/bin
 # machine's own pip installs the newest into it (`pip --python`, pip >= 22.3); where
 # that pip is missing or older, the bundled one is installed, then upgraded.
 INSTALLER ?= uv
-# uv installs torch too (4-5 s where pip takes 15-18 s), but pip chooses the wheel: pip reads
+# uv installs torch too (4-5 s where pip takes 9-18 s), but pip chooses the wheel: pip reads
 # this machine's wheel folders and indexes from its configuration, uv does not. pip's dry
 # run reports the wheel it would install, and uv installs that file with everything else.
 TORCH_WHEEL = $(BIN)/python -m pip install --quiet --dry-run --no-deps --ignore-installed \

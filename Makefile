@@ -11,12 +11,12 @@ RUN_DIR    ?= runs/latest
 BIN   := $(VENV)/bin
 # The course's packages are installed by uv, into the same venv and at the same versions
 # as pip would (constraints.txt): seconds instead of pip's 60-90 s on a 2-core CPU.
-# INSTALLER=pip uses pip instead. The venv gets the newest pip
-# first: the one `python -m venv` bundles can be years old (23.2 with Python 3.11), and
-# it takes twice as long for each `pip download` of prepare-data and each install the
-# simulated Colab runs. So the venv is made without pip (0.3 s instead of 8 s) and the
-# machine's own pip installs the newest into it (`pip --python`, pip >= 22.3); where
-# that pip is missing or older, the bundled one is installed, then upgraded.
+# INSTALLER=pip uses pip instead. The venv gets the newest pip first: the one
+# `python -m venv` bundles can be years old (23.2 with Python 3.11), and it takes twice as
+# long for each `pip download` of prepare-data and each install the simulated Colab runs.
+# So the venv is made without pip (0.3 s instead of 8 s) and the machine's own pip
+# installs the newest into it (`pip --python`, pip >= 22.3); where that pip is missing or
+# older, the bundled one is installed, then upgraded.
 INSTALLER ?= uv
 # uv installs torch too (4-5 s where pip takes 9-18 s), but pip chooses the wheel: pip reads
 # this machine's wheel folders and indexes from its configuration, uv does not. pip's dry
@@ -38,8 +38,9 @@ endif
 # the course never imports: the test suites inside packages, transformers' hundreds of
 # other model families, torch.compile's code generators and graph library (networkx),
 # torch's vendored GPU kernels (quack), the parts of sympy and numpy that torch does not
-# use, and setuptools (it only builds -e ., before this step). -qq and "|| true": a few files are written for newer Pythons and
-# cannot compile here; nothing imports them. tests/test_bytecode.py checks the result.
+# use, and setuptools (it only builds -e ., before this step). -qq and "|| true": a few
+# files are written for newer Pythons and cannot compile here; nothing imports them.
+# tests/test_bytecode.py checks the result.
 NOT_COMPILED := /tests?/|/transformers/models/(?!(auto|gpt2|encoder_decoder)/|__init__\.py$$)
 NOT_COMPILED := $(NOT_COMPILED)|/torch/_inductor/(codegen|fx_passes|kernel)/|/torch/_vendor/quack/
 NOT_COMPILED := $(NOT_COMPILED)|/(networkx|setuptools)/|/sympy/(physics|combinatorics|stats)/

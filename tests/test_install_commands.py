@@ -68,9 +68,10 @@ def test_pip_chooses_the_torch_wheel_and_uv_installs_it_with_the_rest(tmp_path):
     assert re.search(r"^setuptools>=", dev, re.MULTILINE)
 
 
-def test_the_wheel_pip_chooses_is_the_torch_that_was_asked_for(tmp_path):
-    """The dry run prints one wheel's address: the one `pip install TORCH_SPEC` would take."""
-    commands = install_commands(tmp_path, f"BIN={Path(sys.executable).parent}")
+def choose_torch_wheel(tmp_path: Path, *settings: str) -> tuple[str, subprocess.CompletedProcess]:
+    """Run, for real, the command with which `make install` has pip name the torch wheel
+    (with this venv's pip); returns TORCH_SPEC as make has it, and what the command did."""
+    commands = install_commands(tmp_path, f"BIN={Path(sys.executable).parent}", *settings)
     [torch] = [c for c in commands if "--dry-run" in c]
     chooses = torch.split(" && ")[0].strip()
     assert chooses.startswith('wheel="$(') and chooses.endswith(')"'), chooses
@@ -78,22 +79,22 @@ def test_the_wheel_pip_chooses_is_the_torch_that_was_asked_for(tmp_path):
         ["sh", "-c", chooses[len('wheel="$(') : -len(')"')]],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+    return re.search(r'--report - "([^"]+)"', chooses).group(1), done
+
+
+def test_the_wheel_pip_chooses_is_the_torch_that_was_asked_for(tmp_path):
+    """The dry run prints one wheel's address: the one `pip install TORCH_SPEC` would take."""
+    spec, done = choose_torch_wheel(tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     wheel = done.stdout.strip()
     assert re.match(r"^(file|https?)://\S+\.whl$", wheel), wheel
     # the wheel's version satisfies TORCH_SPEC, as make has it (MAKEFLAGS may change it)
-    spec = Requirement(re.search(r'--report - "([^"]+)"', chooses).group(1))
     name, version = unquote(wheel.rsplit("/", 1)[1]).split("-")[:2]
-    assert name == spec.name == "torch" and spec.specifier.contains(version, prereleases=True)
+    requirement = Requirement(spec)
+    assert name == requirement.name == "torch"
+    assert requirement.specifier.contains(version, prereleases=True), (spec, wheel)
     # a spec that no wheel satisfies fails, so the install stops there
-    commands = install_commands(tmp_path, f"BIN={Path(sys.executable).parent}",
-                                "TORCH_SPEC=torch==0.0.1")  # fmt: skip
-    [torch] = [c for c in commands if "--dry-run" in c]
-    chooses = torch.split(" && ")[0].strip()
-    failed = subprocess.run(
-        ["sh", "-c", chooses[len('wheel="$(') : -len(')"')]],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    _, failed = choose_torch_wheel(tmp_path, "TORCH_SPEC=torch==0.0.1")
     assert failed.returncode != 0 and failed.stdout.strip() == "", failed.stdout
 
 

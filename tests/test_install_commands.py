@@ -33,6 +33,14 @@ def install_commands(tmp_path: Path, *settings: str) -> list[str]:
     return [line for line in done.stdout.splitlines() if "install" in line]
 
 
+def torch_install(commands: list[str]) -> tuple[str, str]:
+    """The install line that gets torch, split into its two halves: pip naming the wheel
+    (``wheel="$(...)"``) and uv installing it with the rest."""
+    [torch] = [c for c in commands if "--dry-run" in c]
+    chooses, installs = torch.split(" && ")
+    return chooses.strip(), installs
+
+
 def test_pip_chooses_the_torch_wheel_and_uv_installs_it_with_the_rest(tmp_path):
     made = make_install(tmp_path).stdout
     assert f" -m venv --without-pip {tmp_path}/venv" in made, made
@@ -52,11 +60,10 @@ def test_pip_chooses_the_torch_wheel_and_uv_installs_it_with_the_rest(tmp_path):
     )
     # pip, which reads this machine's wheel folders, names the torch wheel (a dry run);
     # uv installs that file together with everything else, at the pinned versions
-    [torch] = [c for c in commands if "--dry-run" in c]
-    chooses, installs = torch.split(" && ")
+    chooses, installs = torch_install(commands)
     assert " -m pip install --quiet --dry-run --no-deps" in chooses and "--report -" in chooses
     assert " -m uv pip install --python " in installs and '"torch @ $wheel"' in installs
-    assert "-r requirements-dev.txt -c constraints.txt" in installs, torch
+    assert "-r requirements-dev.txt -c constraints.txt" in installs, installs
     [own] = [c for c in commands if "-e ." in c]
     assert " -m uv pip install --python " in own and "--no-build-isolation" in own, own
     # uv itself is pinned, like everything else make installs
@@ -72,8 +79,7 @@ def choose_torch_wheel(tmp_path: Path, *settings: str) -> tuple[str, subprocess.
     """Run, for real, the command with which `make install` has pip name the torch wheel
     (with this venv's pip); returns TORCH_SPEC as make has it, and what the command did."""
     commands = install_commands(tmp_path, f"BIN={Path(sys.executable).parent}", *settings)
-    [torch] = [c for c in commands if "--dry-run" in c]
-    chooses = torch.split(" && ")[0].strip()
+    chooses, _ = torch_install(commands)
     assert chooses.startswith('wheel="$(') and chooses.endswith(')"'), chooses
     done = subprocess.run(
         ["sh", "-c", chooses[len('wheel="$(') : -len(')"')]],

@@ -1,6 +1,7 @@
 """What `make test`, `make test-e2e`, `make test-colab` and CI run (`make -n`: printed, not
 run). Every test file runs in `make test` or in `make test-e2e`, and CI runs both."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -16,11 +17,15 @@ def pytest_commands(target: str) -> list[str]:
     """The pytest command lines `make <target>` would run (with the venv and data present)."""
     if shutil.which("make") is None:
         pytest.fail("make is missing: the README's two commands need it")
+    # the Makefile's own defaults: not a `make test TEST_WORKERS=0` this run is part of
+    # (make hands its command line's settings to inner makes through MAKEFLAGS)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     done = subprocess.run(
         ["make", "-n", "-o", ".venv/.installed", target],
         cwd=ROOT,
         capture_output=True,
         text=True,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert "warning" not in done.stderr, done.stderr  # e.g. a target defined twice
@@ -28,8 +33,8 @@ def pytest_commands(target: str) -> list[str]:
     return [line for line in joined.splitlines() if " -m pytest " in line]
 
 
-def left_out_of_make_test() -> list[str]:
-    [command] = pytest_commands("test")
+def left_out_of(command: str) -> list[str]:
+    """The test files a pytest command line leaves out (its --ignore=...)."""
     return re.findall(r"--ignore=(\S+)", command)
 
 
@@ -37,7 +42,7 @@ def test_make_test_runs_the_tests_and_every_notebook_but_the_end_to_end_ones():
     [command] = pytest_commands("test")
     assert " tests " in command and command.rstrip().endswith("notebooks/")
     assert "--nbval-lax" in command
-    left_out = left_out_of_make_test()
+    left_out = left_out_of(command)
     assert COLAB_COURSE in left_out
     # only whole files are left out, and each of them is there (a renamed file would
     # otherwise run nowhere)
@@ -48,9 +53,10 @@ def test_make_test_runs_the_tests_and_every_notebook_but_the_end_to_end_ones():
 
 
 def test_make_test_e2e_runs_every_test_file_make_test_leaves_out():
+    [make_test] = pytest_commands("test")
     [command] = pytest_commands("test-e2e")
     run = command.split()
-    assert sorted(left_out_of_make_test()) == sorted(p for p in run if p.startswith("tests/"))
+    assert sorted(left_out_of(make_test)) == sorted(p for p in run if p.startswith("tests/"))
     # two workers: the Colab course on one (it starts first: tests/conftest.py), the rest
     # on the other
     assert run[run.index("-n") + 1] == "2", command

@@ -15,9 +15,12 @@ process, interleaved round by round so that a busy machine slows each of them al
             hardware has bf16 or fp16).
 
 Each prints tokens/s (median over rounds), the ratios, and MFU = 6 N tokens/s divided by
-the matmul peak of this machine at that precision, measured in the same run (N = the
-parameters in matrix products: the transformer blocks plus the output layer). Prints
-figures; asserts nothing.
+the matmul peak of this machine at that precision (N = the parameters in matrix products:
+the transformer blocks plus the output layer). The peak is measured at the start of every
+round, and each round's rate is divided by its own round's peak: a shared machine's speed
+drifts by a fifth from minute to minute, and the peak of another minute would measure the
+drift, not the loop. The MFU shown is the median over rounds, with the peaks' range.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float
         a @ b
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
+
+
+def round_mfu(n_matmul: int, rates: list[float], peaks: list[float]) -> float:
+    """Median over rounds of 6 N (tokens/s) / peak, each round's rate over its own peak."""
+    return statistics.median(6 * n_matmul * r / p for r, p in zip(rates, peaks, strict=True))
 
 
 def matmul_parameters(model: torch.nn.Module) -> int:
@@ -216,7 +224,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for round_ in range(args.rounds):
             peaks["low"].append(matmul_peak(dtype))
-            peaks["fp32"].append(matmul_peak(torch.float32))
+            peaks["fp32"].append(
+                peaks["low"][-1] if dtype == torch.float32 else matmul_peak(torch.float32)
+            )
             results["ours"].append(ours(data, tokenizer, args.steps, args.batch_size, scratch))
             results["Trainer"].append(
                 hf_trainer(data, args.steps, args.batch_size, precision, scratch)
@@ -231,20 +241,21 @@ def main() -> None:
                 + ", ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in results.items())
             )
 
-    peak_low, peak_fp32 = max(peaks["low"]), max(peaks["fp32"])
     median = {k: statistics.median(v) for k, v in results.items()}
     print()
-    print(
-        f"matmul peak (2048^3): {precision} {peak_low / 1e9:,.0f} GFLOP/s, "
-        f"fp32 {peak_fp32 / 1e9:,.0f} GFLOP/s"
-    )
+    for name, values in (
+        (precision, peaks["low"]),
+        *((("fp32", peaks["fp32"]),) if precision != "fp32" else ()),
+    ):
+        low, high = min(values) / 1e9, max(values) / 1e9
+        print(f"matmul peak (2048^3), {name}: {low:,.0f}-{high:,.0f} GFLOP/s over the rounds")
     print(f"{'loop':<10}{'precision':>10}{'tokens/s':>12}{'ms/step':>9}{'MFU':>8}")
     for name, rate in median.items():
         fp32 = name in ("naive", "ours fp32")
-        prec, peak = ("fp32", peak_fp32) if fp32 else (precision, peak_low)
+        prec, round_peaks = ("fp32", peaks["fp32"]) if fp32 else (precision, peaks["low"])
         step = "n/a" if name == "naive" else f"{1000 * args.batch_size * block / rate:.0f}"
         label = "  (useful tokens/s: one padded line per step)" if name == "naive" else ""
-        mfu = 6 * n_matmul * rate / peak
+        mfu = round_mfu(n_matmul, results[name], round_peaks)
         print(f"{name:<10}{prec:>10}{rate:>12,.0f}{step:>9}{mfu:>8.1%}{label}")
     print(f"ours / Trainer = {median['ours'] / median['Trainer']:.2f}x")
     print(f"ours / naive (useful tokens) = {median['ours'] / median['naive']:.1f}x")

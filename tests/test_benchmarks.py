@@ -146,3 +146,18 @@ def test_muon_step_prints_each_format_and_uses_float32_where_bf16_is_slow():
         assert re.search(re.escape(label) + r"\s+\d+\.\d ms per step", done.stdout), done.stdout
     assert "CPU capability AVX2" in done.stdout
     assert "on this CPU the course's Muon uses float32" in done.stdout
+
+
+def test_mfu_divides_each_round_by_its_own_peak():
+    """A machine twice as fast in round 2 (peak and rate alike) is as well used in both."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from train_throughput import round_mfu
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    n = 1_000_000  # 6 N = 6 MFLOP per token
+    assert round_mfu(n, [1_000.0, 2_000.0], [12e9, 24e9]) == pytest.approx(0.5)
+    # the max peak over the rounds with the median rate would say 0.375 here
+    assert round_mfu(n, [1_000.0, 2_000.0, 1_500.0], [12e9, 24e9, 18e9]) == pytest.approx(0.5)
+    with pytest.raises(ValueError):  # a rate without its round's peak is a bug, not a figure
+        round_mfu(n, [1_000.0, 2_000.0], [12e9])

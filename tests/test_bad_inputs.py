@@ -233,6 +233,14 @@ ROWS = [
     Row(CORRUPT, "generate-generation-config-not-json",
         ("generate", "--model", "{w}/bad-generation-config"), 2,
         "The generation_config.json in '{w}/bad-generation-config' cannot be read"),
+    Row(CORRUPT, "model-generation-config-wrong-kind",
+        ("model", "--model", "{w}/generation-config-wrong-kind"), 2,
+        "The generation_config.json in '{w}/generation-config-wrong-kind' has a setting that "
+        "cannot be used"),
+    Row(CORRUPT, "app-generation-config-impossible",
+        ("app", "--model", "{w}/generation-config-impossible", "--port", "0"), 2,
+        "The model's generation config (its generation_config.json, which notebook 06 saves) "
+        "asks for a setting that cannot work: temperature must be > 0"),
     Row(CORRUPT, "generate-config-not-json", ("generate", "--model", "{w}/bad-config"), 2,
         "The config.json in '{w}/bad-config' cannot be read"),
     Row(CORRUPT, "generate-trained-model-corrupt", ("generate",), 2, "model.safetensors",
@@ -349,6 +357,12 @@ def work(tmp_path_factory) -> Path:
         '{"max_new_tokens": 12,'
     )
     (_copy(w / "good", w / "bad-config") / "config.json").write_text("<html>404</html>")
+    (_copy(w / "good", w / "generation-config-wrong-kind") / "generation_config.json").write_text(
+        '{"max_new_tokens": "lots"}'
+    )
+    (_copy(w / "good", w / "generation-config-impossible") / "generation_config.json").write_text(
+        '{"do_sample": true, "temperature": -1}'
+    )
 
     (w / "corrupt-history").mkdir()
     (w / "corrupt-history" / "history.json").write_text('{"train": [{"step": 1, "lo')

@@ -85,8 +85,9 @@ def test_binary_file(tmp_path):
 def test_non_utf8_file_says_which_encoding_to_try(tmp_path):
     path = tmp_path / "latin.txt"
     path.write_bytes("Café au lait, s'il vous plaît.".encode("latin-1"))
-    with pytest.raises(DataError, match="latin.txt is not valid utf-8.*encoding='latin-1'"):
+    with pytest.raises(DataError, match="latin.txt is not valid utf-8.*encoding='latin-1'") as e:
         load_documents(path)
+    assert "--encoding latin-1 on the command line" in str(e.value)
     assert load_documents(path, encoding="latin-1")["text"][0].startswith("Café")
 
 
@@ -98,8 +99,25 @@ def test_utf16_text_loads_when_named_and_is_recognised_when_not(tmp_path):
     assert load_documents(path, encoding="utf-16")["text"] == ["To be, or not to be."]
     plain = tmp_path / "plain.txt"
     plain.write_text("To be, or not to be.", encoding="utf-8")
-    with pytest.raises(DataError, match="plain.txt is not valid utf-16.*encoding='utf-8'"):
-        load_documents(plain, encoding="utf-16")
+    # UTF-8 read as UTF-16 would be nonsense text (with or without a byte-order mark to check)
+    for wide in ("utf-16", "utf-16-le", "utf-32-be"):
+        with pytest.raises(DataError, match=f"plain.txt is UTF-8 text, not {wide}"):
+            load_documents(plain, encoding=wide)
+    le = tmp_path / "le.txt"
+    le.write_bytes("To be, or not to be.".encode("utf-16-le"))
+    assert load_documents(le, encoding="utf-16-le")["text"] == ["To be, or not to be."]
+    with pytest.raises(DataError, match="le.txt is not valid utf-16.*encoding='utf-8'"):
+        load_documents(le, encoding="utf-16")  # "utf-16" needs its byte-order mark
+
+
+@pytest.mark.parametrize("codec", ["rot13", "base64", "hex"])
+def test_a_codec_that_is_not_a_text_encoding_is_refused(tmp_path, codec):
+    path = tmp_path / "verse.txt"
+    path.write_text("To be, or not to be.", encoding="utf-8")
+    with pytest.raises(DataError, match=f"Not a text encoding '{codec}': use 'utf-8'"):
+        load_documents(path, encoding=codec)
+    with pytest.raises(DataError, match="Unknown text encoding 'utf-9'"):
+        load_documents(path, encoding="utf-9")
 
 
 def test_missing_column_and_field_list_what_exists():

@@ -174,10 +174,16 @@ def test_a_failed_model_save_keeps_the_model_before(files, data, tmp_path, monke
 @pytest.mark.parametrize(
     "error, status, line",
     [(ENOSPC, 2, "error: the disk is full ([Errno 28] No space left on device): free some"),
-     (KeyboardInterrupt(), 130, "error: interrupted (Ctrl-C); nothing half-written was kept.")],
-    ids=["full-disk", "ctrl-c"],
+     (KeyboardInterrupt(), 130, "error: interrupted (Ctrl-C); nothing half-written was kept."),
+     (PermissionError(13, "Permission denied", "/data/notes.txt"), 2,
+      "error: /data/notes.txt: permission denied: fix its permissions (chmod) or choose "),
+     (OSError(30, "Read-only file system", "/mnt/ro/out"), 2,
+      "error: /mnt/ro/out: the disk is read-only: choose a path on a disk you can write to."),
+     (FileExistsError(17, "File exists", "runs/x"), 2,
+      "error: runs/x: a file is there where a folder is needed: give another path.")],
+    ids=["full-disk", "ctrl-c", "permission", "read-only", "file-for-folder"],
 )  # fmt: skip
-def test_the_command_line_turns_a_full_disk_or_ctrl_c_into_one_line(
+def test_the_command_line_turns_file_system_errors_or_ctrl_c_into_one_line(
     monkeypatch, capsys, error, status, line
 ):
     def fails(*args, **kwargs):
@@ -187,6 +193,18 @@ def test_the_command_line_turns_a_full_disk_or_ctrl_c_into_one_line(
     assert main(["env"]) == status
     err = capsys.readouterr().err
     assert err.startswith(line) and err.count("\n") == 1, err
+
+
+def test_other_os_errors_keep_their_traceback(monkeypatch):
+    """An error with no path, or one a user cannot fix by choosing another path, is a bug
+    to report: the traceback says where it happened."""
+
+    def fails(*args, **kwargs):
+        raise OSError(5, "Input/output error", "/data/notes.txt")
+
+    monkeypatch.setattr("helpers.environment.describe_environment", fails)
+    with pytest.raises(OSError, match="Input/output error"):
+        main(["env"])
 
 
 def test_a_full_disk_while_copying_the_resume_point_keeps_the_one_before(tmp_path, monkeypatch):

@@ -98,3 +98,31 @@ def test_a_different_bootstrap_cell_is_caught(copy_of_notebooks: Path):
 
 def test_an_empty_folder_is_reported(tmp_path: Path):
     assert check_notebooks(tmp_path) != []
+
+
+def test_a_notebook_that_is_not_json_is_named_with_the_fix(copy_of_notebooks: Path):
+    stem = numbered_stems(copy_of_notebooks)[0]
+    broken = copy_of_notebooks / f"{stem}.ipynb"
+    broken.write_text("{\n", encoding="utf-8")  # cut off, e.g. by a crash while saving
+    problems = check_notebooks(copy_of_notebooks)
+    assert [p for p in problems if str(broken) in p] == [
+        f"{broken} cannot be read as a notebook (Notebook does not appear to be JSON: '{{\\n'): "
+        f"regenerate it from its script with `make notebooks`."
+    ]
+    assert len(problems) == 1, problems  # the other pairs are still checked, and fine
+
+
+def test_run_notebooks_names_a_notebook_it_cannot_read(tmp_path: Path, capsys):
+    from helpers.cli import main
+
+    (tmp_path / "01_x.py").write_text("print(1)\n", encoding="utf-8")
+    (tmp_path / "01_x.ipynb").write_text("{\n", encoding="utf-8")
+    assert main(["run-notebooks", "--dir", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / '01_x.ipynb'} cannot be read as a notebook"), err
+    assert "Traceback" not in err
+    a_file = tmp_path / "01_x.py"
+    assert main(["run-notebooks", "--dir", str(tmp_path), "--output", str(a_file)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {a_file}: a file is there where a folder is needed: give another path.\n"
+    )

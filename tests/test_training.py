@@ -2,7 +2,9 @@
 
 import json
 import math
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -521,6 +523,9 @@ def test_the_run_reports_its_precision(tmp_path, tokenizer):
         ({"adam_beta1": 1.5}, r"adam_beta1 must be in \[0, 1\)"),
         ({"adam_beta2": float("nan")}, r"adam_beta2 must be in \[0, 1\)"),
         ({"warmup_fraction": float("nan")}, r"warmup_fraction must be in \[0, 1\)"),
+        ({"resume_copy_minutes": float("nan")}, "resume_copy_minutes must be >= 0 and finite"),
+        ({"max_seconds": float("inf")}, r"max_seconds must be > 0 and finite \(or None"),
+        ({"max_seconds": float("nan")}, "max_seconds must be > 0 and finite"),
     ],
 )
 def test_bad_settings_are_named(overrides, message):
@@ -791,3 +796,90 @@ def test_the_budget_plans_after_calibration_then_at_doublings_and_near_the_end()
     assert steps_that_fit(times, 20, 3.0, 5.0, cap=1000) == 20 + 10
     assert steps_that_fit(times, 20, 3.0, 5.0, cap=25) == 25  # never past the cap
     assert steps_that_fit(times, 20, 6.0, 5.0, cap=1000) == 21  # out of time: one more
+
+
+def test_a_step_larger_than_the_training_split_is_refused(tmp_path, tokenizer):
+    """64 blocks: batch 8 x accumulation 16 would go over them twice in every step."""
+    with pytest.raises(ValueError, match=r"Only 64 training blocks: fewer than one step of 8 x 16"):
+        run(tmp_path, tokenizer, grad_accum=16)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.bin"])
+def test_a_damaged_checkpoint_of_the_right_size_falls_back_to_the_one_before(
+    tmp_path, tokenizer, capsys, damaged
+):
+    settings = dict(max_steps=8, checkpoint_every=4, keep_checkpoints=5, precision="fp32")
+    straight = run(tmp_path / "straight", tokenizer, **settings)
+    run(tmp_path / "run", tokenizer, **settings)
+    folder = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in list_checkpoints(folder)] == ["checkpoint-000004", "checkpoint-000008"]
+    (tmp_path / "run" / "config.json").unlink()  # (the saved model: the run must train again)
+    target = folder / "checkpoint-000008" / damaged
+    target.write_bytes(bytes(target.stat().st_size))  # zeros: the size is right, not the bytes
+    assert latest_checkpoint(folder).name == "checkpoint-000008"  # sizes cannot tell
+
+    capsys.readouterr()
+    resumed = run(tmp_path / "run", tokenizer, **settings)
+    out = capsys.readouterr().out
+    assert f"The checkpoint {folder / 'checkpoint-000008'} is damaged" in out
+    assert "Trying the one before it." in out
+    assert resumed.resumed_from.name == "checkpoint-000004" and resumed.completed_steps == 8
+    for p1, p2 in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.allclose(p1, p2, atol=1e-6)  # as if nothing had happened
+
+    for checkpoint in list_checkpoints(folder):  # every one damaged: say so, do not start over
+        target = checkpoint / damaged
+        target.write_bytes(bytes(target.stat().st_size))
+    (tmp_path / "run" / "config.json").unlink()
+    with pytest.raises(training.DamagedCheckpointError, match="No checkpoint of this run loads"):
+        run(tmp_path / "run", tokenizer, **settings)
+
+
+def test_sigterm_saves_a_checkpoint_as_ctrl_c_does(tmp_path, tokenizer):
+    """kill, docker stop and job schedulers send SIGTERM: the run saves where it stands."""
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminated_at_step_5(history):
+        if history.train and history.train[-1]["step"] == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopped = train(
+        config(tmp_path, checkpoint_every=0),
+        make_data(),
+        model=make_model(),
+        tokenizer=tokenizer,
+        on_log=terminated_at_step_5,
+    )
+    assert stopped.interrupted and stopped.completed_steps == 5
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["checkpoint-000005"]
+    assert signal.getsignal(signal.SIGTERM) == before  # put back once training is over
+    resumed = run(tmp_path, tokenizer, checkpoint_every=0)
+    assert resumed.resumed_from.name == "checkpoint-000005" and resumed.completed_steps == 12
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_training(
+    tmp_path, tokenizer, monkeypatch
+):
+    """Found at the start, not when the model is saved at the end (root may write anywhere,
+    so the permission is simulated)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        "helpers.training.loop.os.access",
+        lambda path, mode: Path(path) != locked and real_access(path, mode),
+    )
+    trained = []
+    with pytest.raises(training.TrainingError, match=r"--output-dir .*locked/run cannot be "
+                       r"written: .*locked is not writable \(permission denied"):  # fmt: skip
+        train(
+            config(locked / "run"),
+            make_data(),
+            model=make_model(),
+            tokenizer=tokenizer,
+            on_log=trained.append,
+        )
+    assert trained == []
+    with pytest.raises(training.TrainingError, match="--checkpoint-directory .* cannot be written"):
+        run(tmp_path / "out", tokenizer, checkpoint_directory=str(locked))

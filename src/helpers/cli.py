@@ -554,6 +554,26 @@ def _whole_flag_names_only(
     return parser
 
 
+def _file_error_message(error: OSError) -> str | None:
+    """One line for the file-system errors a user can fix (a full disk, a path they may not
+    read or write, a file where a folder belongs, or the reverse), naming the path; None
+    for any other error."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full ({error}): free some space, then run it again."
+    path = error.filename
+    fixes = {
+        errno.EACCES: "permission denied: fix its permissions (chmod) or choose another path",
+        errno.EPERM: "not permitted: fix its permissions (chmod) or choose another path",
+        errno.EROFS: "the disk is read-only: choose a path on a disk you can write to",
+        errno.EEXIST: "a file is there where a folder is needed: give another path",
+        errno.ENOTDIR: "a file is on the path where a folder is needed: give another path",
+        errno.EISDIR: "it is a folder where a file is needed: give a file's path",
+    }
+    if path is None or error.errno not in fixes:
+        return None
+    return f"{path}: {fixes[error.errno]}."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
@@ -565,9 +585,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        message = _file_error_message(error)
+        if message is None:
             raise  # not ours to explain: the traceback says where
-        message = f"the disk is full ({error}): free some space, then run it again."
         print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C outside the training loop (which saves and exits 130)

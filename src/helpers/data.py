@@ -44,6 +44,14 @@ QUICK_MODE_WORKS = 8
 # --------------------------------------------------------------------------- loading
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _check_text_file(path: Path, encoding: str) -> None:
     """Fail early, naming the file, on binary or wrongly encoded input."""
     raw = path.read_bytes()
@@ -52,11 +60,17 @@ def _check_text_file(path: Path, encoding: str) -> None:
         utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
         hint = " (UTF-16? pass encoding='utf-16', or --encoding utf-16)" if utf16 else ""
         raise DataError(f"{path} looks like a binary file (it contains NUL bytes), not text{hint}.")
+    if wide and b"\x00" not in raw[:8192] and _is_utf8(raw):  # it would decode to nonsense
+        raise DataError(
+            f"{path} is UTF-8 text, not {encoding} (no NUL bytes, which {encoding} text of "
+            f"Latin letters is full of): leave the encoding at 'utf-8', the default."
+        )
     boms = {
         "utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
         "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
     }
-    needs_bom = boms.get(codecs.lookup(encoding).name)
+    name = codecs.lookup(encoding).name
+    needs_bom = boms.get(name)
     try:
         if needs_bom and not raw.startswith(tuple(needs_bom)):
             raise UnicodeError(f"{encoding} text starts with a byte-order mark")
@@ -64,10 +78,12 @@ def _check_text_file(path: Path, encoding: str) -> None:
     except UnicodeError as error:  # a bad byte, or (UTF-16) no byte-order mark
         start = getattr(error, "start", 0)
         bad = raw[start : start + 4]
+        others = [e for e in ("utf-8", "latin-1", "cp1252") if codecs.lookup(e).name != name]
         raise DataError(
-            f"{path} is not valid {encoding} (at byte {start}: {bad!r}). Pass "
-            f"encoding='utf-8', or encoding='latin-1' or 'cp1252' if it is an older Western "
-            f"file, or convert it to UTF-8."
+            f"{path} is not valid {encoding} (at byte {start}: {bad!r}). Give its encoding, "
+            f"e.g. {' or '.join(others)} (latin-1 and cp1252: older Western files): "
+            f"encoding='{others[0]}' in Python, --encoding {others[0]} on the command line. "
+            f"Or convert it to UTF-8."
         ) from error
 
 
@@ -168,10 +184,11 @@ def load_documents(
     ``text_column``), or, online only, the name of a Hugging Face Hub dataset.
     """
     try:
-        codecs.lookup(encoding)
+        "".encode(encoding)  # also refuses codecs that are not text encodings (rot13, base64)
     except LookupError as error:
+        known = "Unknown" if "not a text encoding" not in str(error) else "Not a"
         raise DataError(
-            f"Unknown text encoding {encoding!r}: use 'utf-8' (the default), 'latin-1' or 'cp1252'."
+            f"{known} text encoding {encoding!r}: use 'utf-8' (the default), 'latin-1' or 'cp1252'."
         ) from error
     path = Path(source).expanduser()
     if path.is_dir():

@@ -236,8 +236,25 @@ def locate_model(
     A folder, else the local Hub cache (when config.json and the weights are cached), else
     the Hub (when it answers), else the offline model. ``allow_offline_fallback``: ``None``
     (the default) allows the offline model locally but not on Colab; ``False`` makes a
-    Hub model that cannot be had an error everywhere.
+    Hub model that cannot be had an error everywhere. An error about a name that came from
+    ``$GPT2LAB_MODEL`` says so: the user may not remember setting it.
     """
+    try:
+        return _locate_model(name_or_path, allow_offline_fallback)
+    except ModelNotAvailableError as error:
+        given = name_or_path is not None and str(name_or_path).strip()
+        from_env = os.environ.get(MODEL_ENV_VAR, "").strip()
+        if given or not from_env:
+            raise
+        raise ModelNotAvailableError(
+            f"{MODEL_ENV_VAR}={from_env} (from the environment): {error} Or unset "
+            f"{MODEL_ENV_VAR} to use {DEFAULT_MODEL_NAME}."
+        ) from error
+
+
+def _locate_model(
+    name_or_path: str | os.PathLike | None, allow_offline_fallback: bool | None
+) -> ModelSource:
     requested = resolve_model_name(name_or_path)
     if requested == OFFLINE_MODEL_NAME:
         return ModelSource(requested, "offline", OFFLINE_MODEL_NAME, "selected by name")

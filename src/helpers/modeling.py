@@ -27,6 +27,7 @@ from safetensors import SafetensorError
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    GenerationConfig,
     GPT2Config,
     GPT2TokenizerFast,
     PreTrainedModel,
@@ -240,13 +241,24 @@ def _load_model_for(source: ModelSource, seed: int) -> PreTrainedModel:
 def _check_generation_config(folder: Path) -> None:
     """A ``generation_config.json`` that cannot be read is an error, not a silent default:
     ``from_pretrained`` would drop it, and the decoding settings saved there with it."""
-    if (folder / "generation_config.json").is_file():
-        _check_json(
-            folder / "generation_config.json",
-            "the decoding settings saved there would be lost. Fix the file, or delete it to "
-            "decode with the defaults (save new ones with "
-            "model.generation_config.save_pretrained(folder))",
-        )
+    path = folder / "generation_config.json"
+    if not path.is_file():
+        return
+    fix = (
+        "Fix the file, or delete it to decode with the defaults (save new ones with "
+        "model.generation_config.save_pretrained(folder))"
+    )
+    saved = _check_json(path, f"the decoding settings saved there would be lost. {fix}")
+    where = f"The generation_config.json in '{folder}'"
+    if not isinstance(saved, dict):
+        raise ModelNotAvailableError(f"{where} holds no settings ({saved!r:.40}). {fix}.")
+    try:  # the values' kinds too: a string where a number belongs fails deep in transformers
+        GenerationConfig.from_dict(saved)
+    except (TypeError, ValueError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelNotAvailableError(
+            f"{where} has a setting that cannot be used ({detail}). {fix}."
+        ) from error
 
 
 def _ready_model(model: PreTrainedModel, device: torch.device) -> PreTrainedModel:

@@ -63,6 +63,26 @@ def first_code_cell(path: Path) -> str:
     return ""
 
 
+def _unreadable(script: Path, notebook: Path, error: Exception) -> str:
+    """The problem line for a pair of which one file cannot be read as a notebook."""
+    bad = notebook if _readable(script) else script
+    detail = (
+        str(error).strip().splitlines()[0][:120] if str(error).strip() else type(error).__name__
+    )
+    fix = "regenerate it from its script with `make notebooks`"
+    if bad == script:
+        fix = "fix the script (the .py is the source; the .ipynb is made from it)"
+    return f"{bad} cannot be read as a notebook ({detail}): {fix}."
+
+
+def _readable(path: Path) -> bool:
+    try:
+        _summarise(path)
+    except Exception:
+        return False
+    return True
+
+
 def check_notebooks(directory: str | Path) -> list[str]:
     """Every problem with the notebook pairs in ``directory``; an empty list means all good."""
     directory = Path(directory)
@@ -82,7 +102,11 @@ def check_notebooks(directory: str | Path) -> list[str]:
                 f"{script.name} has no paired notebook: run `make notebooks` to create it."
             )
             continue
-        script_cells, notebook_cells = _summarise(script), _summarise(notebook)
+        try:
+            script_cells, notebook_cells = _summarise(script), _summarise(notebook)
+        except Exception as error:  # e.g. an .ipynb that is not JSON; names which file
+            problems.append(_unreadable(script, notebook, error))
+            continue
         if script_cells != notebook_cells:
             where = next(
                 (
@@ -106,7 +130,7 @@ def check_notebooks(directory: str | Path) -> list[str]:
                 f"{script.name}: the first code cell must be the bootstrap cell "
                 f"(starting with '{BOOTSTRAP_MARKER}')."
             )
-    scripts = [stem for stem in stems if (directory / f"{stem}.py").exists()]
+    scripts = [stem for stem in stems if _readable(directory / f"{stem}.py")]
     bootstraps = {stem: first_code_cell(directory / f"{stem}.py") for stem in scripts}
     reference = scripts[0] if scripts else None
     for stem, source in bootstraps.items():
@@ -149,7 +173,14 @@ def execute_notebooks(
     runs: list[NotebookRun] = []
     for index, path in enumerate(paths, start=1):
         print(f"[{index}/{len(paths)}] {path.name} ...", end=" ", flush=True)
-        notebook = nbformat.read(path, as_version=4)
+        try:
+            notebook = nbformat.read(path, as_version=4)
+        except Exception as error:  # not JSON, or not a notebook: name the file
+            print("FAILED", flush=True)
+            raise ValueError(
+                f"{path} cannot be read as a notebook ({str(error).strip()[:120]}): "
+                f"regenerate it from its script with `make notebooks`."
+            ) from error
         client = NotebookClient(
             notebook,
             timeout=timeout,

@@ -254,5 +254,12 @@ def settings_from_generation_config(config: Any) -> DecodingSettings:
         length_penalty=value("length_penalty", 1.0),
         early_stopping=value("early_stopping", False),
     )
-    settings.validate()
+    try:
+        settings.validate()
+    except ValueError as error:  # say where the setting came from: not from the user's flags
+        raise ValueError(
+            f"The model's generation config (its generation_config.json, which notebook 06 "
+            f"saves) asks for a setting that cannot work: {error} Fix that file, or delete it "
+            f"to decode with the defaults."
+        ) from error
     return settings

@@ -76,6 +76,7 @@ from helpers.training.config import (
 )
 from helpers.training.errors import (
     CheckpointMismatchError,
+    DamagedCheckpointError,
     DiskFullError,
     NonFiniteLossError,
     TrainingError,
@@ -142,6 +143,7 @@ __all__ = [
     "CausalLMObjective",
     "CheckpointMismatchError",
     "Checkpoints",
+    "DamagedCheckpointError",
     "DiskFullError",
     "EpochShuffleSampler",
     "EvalResult",

@@ -153,6 +153,12 @@ def make_loaders(
             f"{config.batch_size} x {processes} process(es). Lower --batch-size or "
             f"--block-size, or give more text."
         )
+    if len(train_blocks) < config.batch_size * config.grad_accum * processes:
+        raise ValueError(  # every step would go over the same blocks again and again
+            f"Only {len(train_blocks)} training blocks: fewer than one step of "
+            f"{config.batch_size} x {config.grad_accum} accumulation x {processes} "
+            f"process(es). Lower --grad-accum (or --batch-size), or give more text."
+        )
     train_loader = DataLoader(
         train_blocks,
         batch_size=config.batch_size,

@@ -30,7 +30,7 @@ import torch
 from helpers.environment import follow_umask
 from helpers.model_source import resolve_model_name
 from helpers.training.config import TrainingConfig
-from helpers.training.errors import CheckpointMismatchError, disk_full
+from helpers.training.errors import CheckpointMismatchError, DamagedCheckpointError, disk_full
 from helpers.training.history import TrainingHistory
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -403,12 +403,17 @@ class Checkpoints:
                     remove_checkpoints(place)
         self.accelerator.wait_for_everyone()
 
+    def newest_first(self) -> list[Path]:
+        """The complete checkpoints in the checkpoint and the resume folder, the latest step
+        first; at equal steps the checkpoint folder's first."""
+        places = [self.folder] if self.resume_dir is None else [self.folder, self.resume_dir]
+        found = [p for place in places for p in list_checkpoints(place)]
+        return sorted(found, key=checkpoint_step, reverse=True)  # (a stable sort)
+
     def latest(self) -> Path | None:
         """The latest complete checkpoint in the checkpoint or the resume folder; at equal
         steps the checkpoint folder's."""
-        places = [self.folder] if self.resume_dir is None else [self.folder, self.resume_dir]
-        found = [p for place in places for p in list_checkpoints(place)]
-        return max(found, key=checkpoint_step, default=None)
+        return next(iter(self.newest_first()), None)
 
     def load(self, checkpoint: Path) -> RunState:
         """Load ``checkpoint`` into the prepared objects, if its run had the same settings."""
@@ -438,6 +443,12 @@ class Checkpoints:
                 f"(and --checkpoint-directory, --resume-dir if set), or start over with "
                 f"--no-resume (which deletes those checkpoints)."
             )
-        self.accelerator.load_state(str(checkpoint))
+        try:
+            self.accelerator.load_state(str(checkpoint))
+        except Exception as error:  # whole in size, not in content: a disk or a sync fault
+            raise DamagedCheckpointError(
+                f"The checkpoint {checkpoint} is damaged: its files are all there at the sizes "
+                f"written, but they do not load ({type(error).__name__})."
+            ) from error
         self.last = checkpoint
         return RunState.from_dict(saved["run"], self.accelerator.device)

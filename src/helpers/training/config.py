@@ -426,14 +426,14 @@ def _check_settings(config: TrainingConfig) -> None:
             raise ValueError(f"{name} must be a whole number >= 1, got {getattr(config, name)!r}.")
     if problem := seed_problem("seed", config.seed):
         raise ValueError(problem)
-    for name in [
-        "eval_every",
-        "checkpoint_every",
-        "loss_chunk_tokens",
-        "resume_copy_minutes",
-    ]:
+    for name in ["eval_every", "checkpoint_every", "loss_chunk_tokens"]:
         if getattr(config, name) is not None and getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)!r}.")
+    if not (_finite(config.resume_copy_minutes) and config.resume_copy_minutes >= 0):
+        raise ValueError(
+            f"resume_copy_minutes must be >= 0 and finite, got {config.resume_copy_minutes!r} "
+            f"(0: a copy at every checkpoint)."
+        )
     if config.max_steps is not None and config.max_steps < 1:
         raise ValueError(f"max_steps must be >= 1 (or None to use epochs), got {config.max_steps}.")
     for name in ["learning_rate", "embedding_learning_rate", "output_learning_rate"]:
@@ -473,8 +473,13 @@ def _check_settings(config: TrainingConfig) -> None:
         raise ValueError(f"eval_batches must be >= 1 (or None for all), got {config.eval_batches}.")
     if config.early_stopping_patience is not None and config.early_stopping_patience < 1:
         raise ValueError("early_stopping_patience must be >= 1 (or None for never).")
-    if config.max_seconds is not None and not config.max_seconds > 0:
-        raise ValueError(f"max_seconds must be > 0 (or None), got {config.max_seconds}.")
+    if config.max_seconds is not None and not (
+        _finite(config.max_seconds) and config.max_seconds > 0
+    ):
+        raise ValueError(
+            f"max_seconds must be > 0 and finite (or None: no time budget), got "
+            f"{config.max_seconds!r}."
+        )
 
 
 def default_learning_rate(from_scratch: bool, base: str | None = None) -> float:

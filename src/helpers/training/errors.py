@@ -26,6 +26,10 @@ class CheckpointMismatchError(TrainingError):
     """The output folder holds checkpoints of a run with different settings."""
 
 
+class DamagedCheckpointError(TrainingError):
+    """A checkpoint's files are all there at the sizes written, but they do not load."""
+
+
 class DiskFullError(TrainingError):
     """The disk filled up while a checkpoint or the model was written; what was there
     before is intact."""

@@ -10,8 +10,12 @@ several (``accelerate launch`` / ``torchrun``).
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,7 @@ from helpers.training.checkpoints import (
 )
 from helpers.training.config import TrainingConfig, resolve_learning_rates
 from helpers.training.errors import (
+    DamagedCheckpointError,
     NonFiniteLossError,
     TrainingError,
     is_out_of_memory,
@@ -300,15 +305,51 @@ class TrainingRun:
         if not self.config.resume:
             self.checkpoints.remove_all()
             return
-        checkpoint = self.checkpoints.latest()
-        if checkpoint is not None:
-            self.state, self.resumed_from = self.checkpoints.load(checkpoint), checkpoint
+        candidates = self.checkpoints.newest_first()
+        damaged = []
+        for checkpoint in candidates:
+            try:
+                self.state, self.resumed_from = self.checkpoints.load(checkpoint), checkpoint
+            except DamagedCheckpointError as error:  # the one before may be whole
+                damaged.append(checkpoint)
+                self.accelerator.print(f"{error} Trying the one before it.")
+                continue
             if self.state.planned_steps is not None:  # the time budget's plan, as it was
                 self.apply_plan(self.state.planned_steps)
             self.accelerator.print(
                 f"Resuming from {checkpoint} (step {self.state.completed_steps} of "
                 f"{self.total_steps})."
             )
+            return
+        if damaged:  # (a model half-loaded from them is not a fresh start)
+            raise DamagedCheckpointError(
+                f"No checkpoint of this run loads: {', '.join(map(str, damaged))} "
+                f"{'is' if len(damaged) == 1 else 'are'} damaged. Start over with --no-resume "
+                f"(which deletes them), or choose another --output-dir."
+            )
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """While it is open, SIGTERM (what ``kill``, ``docker stop`` and job schedulers send)
+    raises KeyboardInterrupt, as Ctrl-C does, so that training saves a checkpoint before it
+    stops; a second SIGTERM is ignored while that checkpoint is written. Only in a single
+    process's main thread: under torchrun, the launcher itself sends SIGTERM to stop the
+    other ranks when one fails, and a rank waiting for the others to save would hang."""
+    alone = int(os.environ.get("WORLD_SIZE", "1")) == 1
+    if not alone or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one checkpoint at a time
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _check_folders(config: TrainingConfig) -> None:
@@ -325,6 +366,12 @@ def _check_folders(config: TrainingConfig) -> None:
                     what = "is a file" if parent == place else f"is under {parent}, a file"
                     raise TrainingError(
                         f"{flag} {place} {what}: give a folder (it is made if it is not there)."
+                    )
+                if not os.access(parent, os.W_OK | os.X_OK):  # found now, not after training
+                    where = "" if parent == place else f": {parent} is not writable"
+                    raise TrainingError(
+                        f"{flag} {place} cannot be written{where} (permission denied, or a "
+                        f"read-only disk). Choose a folder you can write to."
                     )
                 break
 
@@ -349,61 +396,63 @@ def train(
     ``chars_per_token`` of the validation text turns the loss into bits per character.
     ``on_log`` gets the history after every log and evaluation (for live plots). Ctrl-C
     saves a checkpoint (copied to the resume folder, if any) and returns with
-    ``interrupted=True``.
+    ``interrupted=True``; so does SIGTERM (``kill``, ``docker stop``, a job scheduler) in a
+    single process.
     """
-    from tqdm.auto import tqdm
+    with sigterm_as_ctrl_c():
+        from tqdm.auto import tqdm
 
-    run = TrainingRun(
-        config, dataset, model, tokenizer, source, chars_per_token, data_description, on_log
-    )
-    acc, cfg = run.accelerator, run.config
-    run.resume()
-    acc.print(
-        f"Training {count_parameters(run.model()):,} parameters on {acc.device.type} x "
-        f"{run.processes}, precision {run.precision}: {run.total_steps} steps of "
-        f"{cfg.batch_size} x {cfg.grad_accum} x {run.processes} blocks of {run.block} tokens."
-    )
-    state = run.state  # (after resume: the checkpoint's)
-    already_done = state.completed_steps >= run.total_steps
-    run.progress = tqdm(
-        total=run.total_steps,
-        initial=state.completed_steps,
-        desc="training",
-        disable=not (cfg.progress_bar and acc.is_local_main_process),
-    )
-    interrupted = False
-    try:
-        if not state.history.eval:  # the starting point, for "before and after"
-            run.improved(run.evaluate(full=False))
-            run.notify()
-        if not already_done:
-            run.window_start = time.perf_counter()
-            run.loop()
-    except KeyboardInterrupt:
-        interrupted = True
-        _save_interrupted(run)
-    except Exception as error:
-        if is_out_of_memory(error):
-            raise out_of_memory(cfg.batch_size, cfg.grad_accum, run.block) from error
-        raise
-    finally:
-        run.progress.close()
+        run = TrainingRun(
+            config, dataset, model, tokenizer, source, chars_per_token, data_description, on_log
+        )
+        acc, cfg = run.accelerator, run.config
+        run.resume()
+        acc.print(
+            f"Training {count_parameters(run.model()):,} parameters on {acc.device.type} x "
+            f"{run.processes}, precision {run.precision}: {run.total_steps} steps of "
+            f"{cfg.batch_size} x {cfg.grad_accum} x {run.processes} blocks of {run.block} tokens."
+        )
+        state = run.state  # (after resume: the checkpoint's)
+        already_done = state.completed_steps >= run.total_steps
+        run.progress = tqdm(
+            total=run.total_steps,
+            initial=state.completed_steps,
+            desc="training",
+            disable=not (cfg.progress_bar and acc.is_local_main_process),
+        )
+        interrupted = False
+        try:
+            if not state.history.eval:  # the starting point, for "before and after"
+                run.improved(run.evaluate(full=False))
+                run.notify()
+            if not already_done:
+                run.window_start = time.perf_counter()
+                run.loop()
+        except KeyboardInterrupt:
+            interrupted = True
+            _save_interrupted(run)
+        except Exception as error:
+            if is_out_of_memory(error):
+                raise out_of_memory(cfg.batch_size, cfg.grad_accum, run.block) from error
+            raise
+        finally:
+            run.progress.close()
 
-    final = None
-    if already_done:
-        last = state.history.eval[-1] if state.history.eval else None
-        if last:
-            final = EvalResult(
-                last["val_loss"], last["val_tokens"], run.chars_per_token, last.get("scored_on")
-            )
-        acc.print(f"Nothing to do: the run in {run.output_dir} is complete.")
-        run.checkpoints.remove_resume_point(run.output_dir)
-    elif not interrupted:
-        final = _finish(run)
-    acc.wait_for_everyone()
-    result = _result(run, final, interrupted)
-    acc.print(result.summary())
-    return result
+        final = None
+        if already_done:
+            last = state.history.eval[-1] if state.history.eval else None
+            if last:
+                final = EvalResult(
+                    last["val_loss"], last["val_tokens"], run.chars_per_token, last.get("scored_on")
+                )
+            acc.print(f"Nothing to do: the run in {run.output_dir} is complete.")
+            run.checkpoints.remove_resume_point(run.output_dir)
+        elif not interrupted:
+            final = _finish(run)
+        acc.wait_for_everyone()
+        result = _result(run, final, interrupted)
+        acc.print(result.summary())
+        return result
 
 
 def _finish(run: TrainingRun) -> EvalResult:

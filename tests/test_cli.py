@@ -204,3 +204,19 @@ def test_a_light_command_still_refuses_a_shortened_flag(capsys):
     with pytest.raises(SystemExit):
         main(["prepare-data", "--corp", "milton"])
     assert "unrecognized arguments: --corp" in capsys.readouterr().err
+
+
+def test_the_default_folders_are_the_course_s_from_another_folder(tmp_path, monkeypatch, capsys):
+    """``python -m helpers check-notebooks`` run from elsewhere still checks the course."""
+    from helpers.environment import project_root
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-notebooks"]) == 0
+    assert capsys.readouterr().out == (
+        f"All notebook pairs in {project_root() / 'notebooks'} are in sync.\n"
+    )
+    (tmp_path / "notebooks").mkdir()  # a folder of that name here is the one meant
+    assert main(["check-notebooks"]) == 1
+    assert capsys.readouterr().out == (
+        "- No numbered notebooks (NN_topic.py / NN_topic.ipynb) found in notebooks.\n"
+    )

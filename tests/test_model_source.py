@@ -80,3 +80,18 @@ def test_the_model_name_is_the_stand_in_when_one_stands_in(monkeypatch):
     assert locate_model("gpt2").model_name == "gpt2lab-base"
     assert locate_model("gpt2lab-tiny").model_name == "gpt2lab-tiny"
     assert ModelSource("distilgpt2", "hub", "distilgpt2", "it answered").model_name == "distilgpt2"
+
+
+def test_an_error_about_a_name_from_gpt2lab_model_names_the_variable(tmp_path, monkeypatch):
+    missing = tmp_path / "models" / "nowhere"
+    monkeypatch.setenv("GPT2LAB_MODEL", str(missing))
+    for given in (None, str(missing)):  # the course's commands pass the variable's value on
+        with pytest.raises(ModelNotAvailableError) as error:
+            locate_model(given)
+        message = str(error.value)
+        assert message.startswith(f"GPT2LAB_MODEL={missing} (from the environment): There is no")
+        assert message.endswith("Or unset GPT2LAB_MODEL to use gpt2.")
+    other = tmp_path / "other"  # a name passed in, not the variable's: no mention of it
+    with pytest.raises(ModelNotAvailableError) as error:
+        locate_model(str(other))
+    assert "GPT2LAB_MODEL" not in str(error.value)

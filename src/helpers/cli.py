@@ -14,6 +14,10 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+COURSE_FOLDER_DEFAULTS = {"data": "data/shakespeare", "dir": "notebooks"}
+"""Flags whose defaults are folders of the course: run from another folder, they still
+mean the course's (unless that folder has one of the same name)."""
+
 
 def _cmd_env(args: argparse.Namespace) -> int:
     from helpers.environment import describe_environment, format_environment
@@ -386,7 +390,9 @@ def _prepare_data_flags(prepare: argparse.ArgumentParser) -> None:
 
 
 def _dataset_stats_flags(stats: argparse.ArgumentParser) -> None:
-    stats.add_argument("--data", default="data/shakespeare", help="a .txt/.csv/.jsonl or folder")
+    stats.add_argument(
+        "--data", default=COURSE_FOLDER_DEFAULTS["data"], help="a .txt/.csv/.jsonl or folder"
+    )
     stats.add_argument("--block-size", type=int, default=128, help="tokens per block")
     stats.add_argument("--validation-fraction", type=float, default=0.1)
     stats.add_argument("--split", default="auto", choices=["auto", "document", "contiguous"])
@@ -424,7 +430,9 @@ def _train_flags(train: argparse.ArgumentParser) -> None:
         "Several processes (GPUs, or CPU processes with gloo): "
         "accelerate launch --multi_gpu --num_processes N -m helpers train ..."
     )
-    train.add_argument("--data", default="data/shakespeare", help="a .txt/.csv/.jsonl or folder")
+    train.add_argument(
+        "--data", default=COURSE_FOLDER_DEFAULTS["data"], help="a .txt/.csv/.jsonl or folder"
+    )
     train.add_argument(
         "--validation-fraction", type=float, default=COURSE_SPLIT["validation_fraction"]
     )
@@ -482,12 +490,16 @@ def _app_flags(app: argparse.ArgumentParser) -> None:
 
 
 def _check_notebooks_flags(check: argparse.ArgumentParser) -> None:
-    check.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
+    check.add_argument(
+        "--dir", default=COURSE_FOLDER_DEFAULTS["dir"], help="notebook folder (default: notebooks)"
+    )
     check.set_defaults(run=_cmd_check_notebooks)
 
 
 def _run_notebooks_flags(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--dir", default="notebooks", help="notebook folder (default: notebooks)")
+    run.add_argument(
+        "--dir", default=COURSE_FOLDER_DEFAULTS["dir"], help="notebook folder (default: notebooks)"
+    )
     run.add_argument("--output", default="runs/latest", help="where results go")
     run.add_argument("--only", nargs="*", help="run only notebooks whose name starts so (01 03)")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
@@ -554,6 +566,19 @@ def _whole_flag_names_only(
     return parser
 
 
+def _defaults_from_the_course_folder(args: argparse.Namespace) -> None:
+    from helpers.environment import project_root
+
+    for name, default in COURSE_FOLDER_DEFAULTS.items():
+        in_course = project_root() / default
+        if (
+            getattr(args, name, None) == default
+            and not Path(default).exists()
+            and in_course.exists()
+        ):
+            setattr(args, name, str(in_course))
+
+
 def _file_error_message(error: OSError) -> str | None:
     """One line for the file-system errors a user can fix (a full disk, a path they may not
     read or write, a file where a folder belongs, or the reverse), naming the path; None
@@ -580,6 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         named = argv[0] if argv and argv[0] in COMMANDS else None  # else: help, or an error
         parser = build_parser(only=named, flags=named is not None)
         args = parser.parse_args(argv)  # (the train flags read GPT2LAB_QUICK)
+        _defaults_from_the_course_folder(args)
         return args.run(args)
     except (ValueError, RuntimeError) as error:  # our clear errors, e.g. ModelNotAvailableError
         print(f"error: {error}", file=sys.stderr)

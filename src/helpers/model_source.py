@@ -242,10 +242,9 @@ def locate_model(
     try:
         return _locate_model(name_or_path, allow_offline_fallback)
     except ModelNotAvailableError as error:
-        given = name_or_path is not None and str(name_or_path).strip()
         from_env = os.environ.get(MODEL_ENV_VAR, "").strip()
-        if given or not from_env:
-            raise
+        if not from_env or resolve_model_name(name_or_path) != from_env:
+            raise  # (the course's commands pass the variable's value on: same name, same cause)
         raise ModelNotAvailableError(
             f"{MODEL_ENV_VAR}={from_env} (from the environment): {error} Or unset "
             f"{MODEL_ENV_VAR} to use {DEFAULT_MODEL_NAME}."

@@ -128,6 +128,10 @@ def test_device_choice_and_missing_devices(monkeypatch):
     assert get_device() == torch.device("cpu")
     with pytest.raises(RuntimeError, match="no usable GPU"):
         get_device("cuda")
+    with pytest.raises(RuntimeError, match="Unknown device 'gpu': use cpu, cuda"):
+        get_device("gpu")
+    with pytest.raises(RuntimeError, match="runs on cpu, cuda or mps, not on 'meta'"):
+        get_device("meta")
 
 
 def test_set_seed_makes_every_generator_repeat():

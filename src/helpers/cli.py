@@ -462,7 +462,11 @@ def _pretrain_base_flags(pretrain: argparse.ArgumentParser) -> None:
     pretrain.add_argument(
         "--steps", type=int, default=None, help="a fixed step count instead (repeatable)"
     )
-    pretrain.add_argument("--out", required=True, help="folder for the model (save_pretrained)")
+    pretrain.add_argument(
+        "--out",
+        required=True,
+        help="folder for the model (save_pretrained); a model saved there before is replaced",
+    )
     pretrain.add_argument("--seed", type=int, default=0, help="seed of weights and data order")
     pretrain.add_argument("--batch-size", type=int, default=16, help="blocks of 128 per step")
     pretrain.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])

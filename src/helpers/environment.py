@@ -146,7 +146,14 @@ def get_device(prefer: str | None = None) -> torch.device:
     import torch
 
     if prefer is not None:
-        device = torch.device(prefer)
+        try:
+            device = torch.device(prefer)
+        except RuntimeError as error:  # e.g. "gpu", "cuda:x"
+            raise RuntimeError(
+                f"Unknown device {prefer!r}: use cpu, cuda (or cuda:1, ...) or mps."
+            ) from error
+        if device.type not in ("cpu", "cuda", "mps"):  # e.g. "meta": no values to compute with
+            raise RuntimeError(f"The course runs on cpu, cuda or mps, not on {prefer!r}.")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("A CUDA device was asked for, but this machine has no usable GPU.")
         if device.type == "mps" and not torch.backends.mps.is_available():

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -194,6 +196,23 @@ def test_an_out_that_is_a_file_is_refused_before_training(corpus, tmp_path, caps
     assert out.read_text(encoding="utf-8") == "not a folder"
     with pytest.raises(ValueError, match="is a file: give a folder"):
         pretrain_base(out / "inside", _settings(), corpus=corpus)
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_training(
+    corpus, tmp_path, capsys, monkeypatch
+):
+    locked = tmp_path / "locked"  # root may write anywhere: the permission is simulated
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        "helpers.environment.os.access",
+        lambda path, mode: Path(path) != locked and real_access(path, mode),
+    )
+    out = locked / "base"
+    assert refused_pretraining(out, corpus, capsys) == (
+        f"error: --out {out} cannot be written: {locked} is not writable (permission denied, "
+        f"or a read-only disk). Choose a folder you can write to.\n"
+    )
 
 
 def test_an_out_with_someone_elses_readme_is_refused_before_training(corpus, tmp_path, capsys):

@@ -867,7 +867,7 @@ def test_a_folder_that_cannot_be_written_is_refused_before_training(
     locked.mkdir()
     real_access = os.access
     monkeypatch.setattr(
-        "helpers.training.loop.os.access",
+        "helpers.environment.os.access",
         lambda path, mode: Path(path) != locked and real_access(path, mode),
     )
     trained = []

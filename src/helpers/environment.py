@@ -213,6 +213,25 @@ def follow_umask(path: str | os.PathLike) -> None:
             item.chmod((0o777 if item.is_dir() else 0o666) & ~mask)
 
 
+def folder_problem(place: Path, flag: str) -> str | None:
+    """Why ``place`` cannot become a folder to write into (a sentence naming ``flag``), or
+    None if it can: the nearest existing path at or above it must be a folder this process
+    may write to. Asked before long work, so that it fails at the start, not at the end."""
+    for path in (place, *place.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "is a file" if path == place else f"is under {path}, a file"
+                return f"{flag} {place} {what}: give a folder (it is made if it is not there)."
+            if not os.access(path, os.W_OK | os.X_OK):
+                where = "" if path == place else f": {path} is not writable"
+                return (
+                    f"{flag} {place} cannot be written{where} (permission denied, or a "
+                    f"read-only disk). Choose a folder you can write to."
+                )
+            return None
+    return None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` all at once: readers see the old file or the new one,
     never half of it (the text goes to a temporary file in the same folder, which is then

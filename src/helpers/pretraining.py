@@ -34,7 +34,7 @@ from transformers import (
 
 from helpers.base_corpus import general_corpus_manifest, obtain_general_corpus
 from helpers.data import load_documents
-from helpers.environment import seed_problem
+from helpers.environment import folder_problem, seed_problem
 from helpers.modeling import count_parameters
 from helpers.offline_model import (
     BASE_MODEL_NAME,
@@ -222,6 +222,8 @@ def check_out_folder(out: Path, flag: str = "out") -> None:
                     f"model.safetensors and a README.md)."
                 )
             break
+    if problem := folder_problem(out, flag):  # found before training, not when saving
+        raise ValueError(problem)
     readme = out / "README.md"
     if readme.is_file() and not is_model_card(readme):
         raise ValueError(

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.environment import set_seed
+from helpers.environment import folder_problem, set_seed
 from helpers.model_source import ModelSource
 from helpers.modeling import count_parameters
 from helpers.training.blocks import check_dataset, check_fits_model, make_loaders
@@ -353,27 +353,15 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
 
 
 def _check_folders(config: TrainingConfig) -> None:
-    """The folders a run writes to must be folders, or not be there yet."""
+    """The folders a run writes to must be folders it may write to, or not be there yet."""
     places = {
         "--output-dir": Path(config.output_dir).expanduser(),
         "--checkpoint-directory": config.checkpoint_dir,
         "--resume-dir": config.resume_point_dir,
     }
     for flag, place in places.items():
-        for parent in [] if place is None else [place, *place.parents]:
-            if parent.exists():  # the first one there: a folder can be made under it
-                if not parent.is_dir():
-                    what = "is a file" if parent == place else f"is under {parent}, a file"
-                    raise TrainingError(
-                        f"{flag} {place} {what}: give a folder (it is made if it is not there)."
-                    )
-                if not os.access(parent, os.W_OK | os.X_OK):  # found now, not after training
-                    where = "" if parent == place else f": {parent} is not writable"
-                    raise TrainingError(
-                        f"{flag} {place} cannot be written{where} (permission denied, or a "
-                        f"read-only disk). Choose a folder you can write to."
-                    )
-                break
+        if place is not None and (problem := folder_problem(place, flag)):
+            raise TrainingError(problem)
 
 
 def train(

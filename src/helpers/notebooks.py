@@ -9,6 +9,7 @@ folder with an HTML export of each (what ``make run`` does).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterable
@@ -130,8 +131,12 @@ def check_notebooks(directory: str | Path) -> list[str]:
                 f"{script.name}: the first code cell must be the bootstrap cell "
                 f"(starting with '{BOOTSTRAP_MARKER}')."
             )
-    scripts = [stem for stem in stems if _readable(directory / f"{stem}.py")]
-    bootstraps = {stem: first_code_cell(directory / f"{stem}.py") for stem in scripts}
+    bootstraps = {}
+    for stem in stems:
+        if (directory / f"{stem}.py").exists():
+            with contextlib.suppress(Exception):  # an unreadable script is reported above
+                bootstraps[stem] = first_code_cell(directory / f"{stem}.py")
+    scripts = list(bootstraps)
     reference = scripts[0] if scripts else None
     for stem, source in bootstraps.items():
         if source.startswith(BOOTSTRAP_MARKER) and source != bootstraps[reference]:

@@ -77,11 +77,11 @@ def build_app(
     config: AppConfig | None = None,
 ):
     """The Gradio Blocks of the app (not launched)."""
+    config = fit_to_model(config or AppConfig(), model)
+    defaults = settings_from_generation_config(model.generation_config)  # (before gradio loads)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    config = fit_to_model(config or AppConfig(), model)
-    defaults = settings_from_generation_config(model.generation_config)
     default_tokens = min(defaults.max_new_tokens, config.max_new_tokens_cap)
 
     with gr.Blocks(title="GPT-2 Lab") as app:

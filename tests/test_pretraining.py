@@ -102,9 +102,12 @@ def test_without_steps_the_schedule_is_planned_from_the_seconds(corpus, tmp_path
     )
     assert planned is not None and int(planned.group(1)) >= 10
     # the schedule ends at the planned step; the clock may stop a busy machine sooner (the
-    # loop stops before a step that would end past the budget, so a little before 2 s)
+    # loop stops before a step that would end past the budget: within a few steps of 2 s,
+    # and steps are slower than calibrated when other processes share the cores)
     assert 1 <= result.steps <= int(planned.group(1))
-    assert result.steps == int(planned.group(1)) or result.train_seconds >= 0.9 * 2.0
+    mean_step = result.train_seconds / result.steps
+    ended_on_time = result.train_seconds >= 0.9 * 2.0 or result.train_seconds + 3 * mean_step >= 2
+    assert result.steps == int(planned.group(1)) or ended_on_time
 
 
 def test_general_dataset_counts_characters_and_tokens(corpus):

@@ -64,24 +64,14 @@ def first_code_cell(path: Path) -> str:
     return ""
 
 
-def _unreadable(script: Path, notebook: Path, error: Exception) -> str:
-    """The problem line for a pair of which one file cannot be read as a notebook."""
-    bad = notebook if _readable(script) else script
-    detail = (
-        str(error).strip().splitlines()[0][:120] if str(error).strip() else type(error).__name__
-    )
+def _unreadable(path: Path, error: Exception) -> str:
+    """The problem line for a script or notebook that cannot be read as a notebook."""
+    text = str(error).strip()
+    detail = text.splitlines()[0][:120] if text else type(error).__name__
     fix = "regenerate it from its script with `make notebooks`"
-    if bad == script:
+    if path.suffix == ".py":
         fix = "fix the script (the .py is the source; the .ipynb is made from it)"
-    return f"{bad} cannot be read as a notebook ({detail}): {fix}."
-
-
-def _readable(path: Path) -> bool:
-    try:
-        _summarise(path)
-    except Exception:
-        return False
-    return True
+    return f"{path} cannot be read as a notebook ({detail}): {fix}."
 
 
 def check_notebooks(directory: str | Path) -> list[str]:
@@ -103,11 +93,15 @@ def check_notebooks(directory: str | Path) -> list[str]:
                 f"{script.name} has no paired notebook: run `make notebooks` to create it."
             )
             continue
-        try:
-            script_cells, notebook_cells = _summarise(script), _summarise(notebook)
-        except Exception as error:  # e.g. an .ipynb that is not JSON; names which file
-            problems.append(_unreadable(script, notebook, error))
+        cells = {}
+        for path in (script, notebook):
+            try:
+                cells[path] = _summarise(path)
+            except Exception as error:  # e.g. an .ipynb that is not JSON: name the file
+                problems.append(_unreadable(path, error))
+        if len(cells) < 2:
             continue
+        script_cells, notebook_cells = cells[script], cells[notebook]
         if script_cells != notebook_cells:
             where = next(
                 (
@@ -182,10 +176,7 @@ def execute_notebooks(
             notebook = nbformat.read(path, as_version=4)
         except Exception as error:  # not JSON, or not a notebook: name the file
             print("FAILED", flush=True)
-            raise ValueError(
-                f"{path} cannot be read as a notebook ({str(error).strip()[:120]}): "
-                f"regenerate it from its script with `make notebooks`."
-            ) from error
+            raise ValueError(_unreadable(path, error)) from error
         client = NotebookClient(
             notebook,
             timeout=timeout,
